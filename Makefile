@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+OUT    ?= demo_output
+
+.PHONY: install dev demo test test-slow bench-toy clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# torch is installed only when missing: users may bring their own (CUDA) build.
+install: $(PY)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet -e .
+
+dev: install
+	$(PY) -m pip install --quiet -e ".[dev]"
+
+demo: install
+	$(PY) -m kanlab demo --out $(OUT)
+
+test: dev
+	$(PY) -m pytest -q
+
+test-slow: dev
+	$(PY) -m pytest -q -m slow
+
+bench-toy: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/toy_functions.py
+
+clean:
+	rm -rf $(VENV) $(OUT) build *.egg-info

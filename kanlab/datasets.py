@@ -1,0 +1,118 @@
+"""Datasets: pykan's ``create_dataset`` and readers for the data folder (never downloads).
+
+The data folder is, in order: the ``folder`` argument, the ``KANLAB_DATA`` environment variable,
+``../shared/data`` next to the current directory or next to this checkout.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+__all__ = ["create_dataset", "data_folder", "read_idx", "load_mnist"]
+
+
+def create_dataset(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    n_var: int = 2,
+    ranges: Union[Sequence[float], Sequence[Sequence[float]]] = (-1.0, 1.0),
+    train_num: int = 1000,
+    test_num: int = 1000,
+    normalize_input: bool = False,
+    normalize_label: bool = False,
+    seed: int = 0,
+    device: Union[str, torch.device] = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Dict[str, torch.Tensor]:
+    """Sample ``f`` on a box, pykan's format: ``{train,test}_{input,label}``.
+
+    ``f`` maps ``(n, n_var)`` to ``(n, n_out)`` or ``(n,)``, e.g.
+    ``lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)``. ``ranges`` is one
+    ``(lo, hi)`` for every variable or one pair per variable. Inputs are uniform on the box
+    (drawn with a private generator, so ``seed`` fixes them without touching global RNG state).
+    Normalisation uses the training split's mean and standard deviation for both splits.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be a callable mapping (n, n_var) to (n, n_out), got {type(f).__name__}")
+    for name, value in (("n_var", n_var), ("train_num", train_num)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(test_num, int) or test_num < 0:
+        raise ValueError(f"test_num must be a non-negative int, got {test_num!r}")
+    box = np.asarray(ranges, dtype=np.float64)
+    if box.shape == (2,):
+        box = np.tile(box, (n_var, 1))
+    if box.shape != (n_var, 2) or not np.all(box[:, 0] < box[:, 1]):
+        raise ValueError(f"ranges must be (lo, hi) or {n_var} pairs (lo, hi) with lo < hi, got {ranges!r}")
+    gen = torch.Generator().manual_seed(seed)
+    lo = torch.tensor(box[:, 0], dtype=dtype)
+    span = torch.tensor(box[:, 1] - box[:, 0], dtype=dtype)
+
+    def sample(n: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        x = lo + span * torch.rand(n, n_var, generator=gen, dtype=dtype)
+        y = f(x)
+        if not isinstance(y, torch.Tensor):
+            y = torch.as_tensor(y, dtype=dtype)
+        y = y.reshape(n, -1) if y.ndim < 2 else y
+        if y.shape[0] != n:
+            raise ValueError(f"f returned {y.shape[0]} rows for {n} inputs; it must map (n, n_var) -> (n, n_out)")
+        return x, y.to(dtype)
+
+    train_x, train_y = sample(train_num)
+    test_x, test_y = sample(test_num)
+    if normalize_input:
+        mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True)
+        train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    if normalize_label:
+        mean, std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True)
+        train_y, test_y = (train_y - mean) / std, (test_y - mean) / std
+    out = {"train_input": train_x, "train_label": train_y, "test_input": test_x, "test_label": test_y}
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def data_folder(folder: Optional[Union[str, os.PathLike]] = None) -> Path:
+    """Resolve the data folder (argument, ``KANLAB_DATA``, ``../shared/data``) or explain."""
+    candidates = [folder, os.environ.get("KANLAB_DATA"), Path.cwd().parent / "shared" / "data",
+                  Path(__file__).resolve().parents[2] / "shared" / "data"]
+    for cand in candidates:
+        if cand is not None and Path(cand).is_dir():
+            return Path(cand)
+    raise FileNotFoundError(
+        "no data folder found: pass folder=..., set KANLAB_DATA, or put the files in ../shared/data "
+        "(e.g. mnist/train-images-idx3-ubyte.gz); kanlab never downloads data"
+    )
+
+
+def read_idx(path: Union[str, os.PathLike]) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a numpy array of its stated shape."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">u4", count=ndim, offset=4).astype(np.int64)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path} is truncated: header says {tuple(dims)}, found {data.size} values")
+    return data.reshape(tuple(dims))
+
+
+def load_mnist(
+    folder: Optional[Union[str, os.PathLike]] = None, name: str = "mnist"
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MNIST (or ``name='fashion-mnist'``) as ``(train_x, train_y, test_x, test_y)``.
+
+    Images are float32 ``(n, 28, 28)`` scaled to ``[0, 1]``; labels int64 ``(n,)``.
+    """
+    root = data_folder(folder) / name
+    parts = []
+    for split in ("train", "t10k"):
+        images = read_idx(root / f"{split}-images-idx3-ubyte.gz")
+        labels = read_idx(root / f"{split}-labels-idx1-ubyte.gz")
+        parts += [torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))]
+    return parts[0], parts[1], parts[2], parts[3]

@@ -1,0 +1,227 @@
+"""``KANLayer``: one layer of learnable edge functions, summed at the nodes.
+
+Edge ``i -> j`` computes ``phi_ji(x_i) = scale_base[j, i] * b(x_i)
++ scale_spline[j, i] * sum_n coef[j, i, n] * B_n(x_i)`` and node ``j`` sums its edges, times the
+edge mask. The hot path contracts the basis ``(batch, in, n_basis)`` with the coefficients in one
+matrix product and never builds the ``(batch, out, in)`` edge tensor; :meth:`edge_activations`
+builds it on demand (regularisation, plots, pruning).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import splines
+
+BaseFun = Union[str, Callable[[torch.Tensor], torch.Tensor]]
+
+_BASE_FUNS = {
+    "silu": F.silu,
+    "identity": lambda x: x,
+    "zero": torch.zeros_like,
+}
+
+
+def resolve_base_fun(base_fun: BaseFun) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Map a base-function name ('silu', 'identity', 'zero') or callable to a callable."""
+    if callable(base_fun):
+        return base_fun
+    if isinstance(base_fun, str) and base_fun in _BASE_FUNS:
+        return _BASE_FUNS[base_fun]
+    raise ValueError(f"base_fun must be one of {sorted(_BASE_FUNS)} or a callable, got {base_fun!r}")
+
+
+class KANLayer(nn.Module):
+    """A KAN layer with ``in_dim * out_dim`` B-spline edges.
+
+    Args:
+        in_dim, out_dim: number of input and output nodes.
+        grid_size: number of grid intervals ``G`` (pykan: ``grid``).
+        spline_order: B-spline order ``k`` (pykan: ``k``); ``n_basis = G + k``.
+        grid_range: initial grid range ``(lo, hi)``.
+        grid_eps: blend between a uniform (1) and a quantile (0) grid in grid updates.
+        noise_scale: initial spline coefficients are uniform in ``±noise_scale / (2 G)``.
+        scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1, 1)) / sqrt(in_dim)``.
+        scale_spline: initial ``scale_spline`` before the ``1 / sqrt(in_dim)`` factor.
+        base_fun: residual function ``b``: 'silu', 'identity', 'zero' or a callable.
+        sp_trainable, sb_trainable: whether ``scale_spline`` / ``scale_base`` are trained.
+        generator: random generator for the initialisation (None: torch's global one).
+
+    State: parameters ``coef (out, in, n_basis)``, ``scale_base (out, in)``,
+    ``scale_spline (out, in)``; buffers ``knots (in, G + 2k + 1)`` and ``mask (out, in)``.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        *,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        grid_eps: float = 0.02,
+        noise_scale: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_spline: float = 1.0,
+        base_fun: BaseFun = "silu",
+        sp_trainable: bool = True,
+        sb_trainable: bool = True,
+        generator: Optional[torch.Generator] = None,
+        device: Optional[Union[str, torch.device]] = None,
+        dtype: Optional[torch.dtype] = None,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("in_dim", in_dim)
+        _check_positive_int("out_dim", out_dim)
+        _check_positive_int("grid_size (grid)", grid_size)
+        _check_positive_int("spline_order (k)", spline_order)
+        if len(grid_range) != 2 or not float(grid_range[0]) < float(grid_range[1]):
+            raise ValueError(f"grid_range must be (lo, hi) with lo < hi, got {grid_range!r}")
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ValueError(f"grid_eps must lie in [0, 1], got {grid_eps}")
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.grid_size, self.spline_order = grid_size, spline_order
+        self.grid_eps = float(grid_eps)
+        self.base_fun_name = base_fun if isinstance(base_fun, str) else "custom"
+        self.base_fun = resolve_base_fun(base_fun)
+        kw = {"device": device, "dtype": dtype or torch.get_default_dtype()}
+
+        points = splines.uniform_grid_points(in_dim, grid_size, grid_range, **kw)
+        self.register_buffer("knots", splines.extend_grid(points, spline_order))
+        self.register_buffer("mask", torch.ones(out_dim, in_dim, **kw))
+
+        def uniform(*shape: int) -> torch.Tensor:  # U(-1, 1), drawn on CPU so seeds match on any device
+            return (torch.rand(*shape, generator=generator, dtype=kw["dtype"]) * 2 - 1).to(device)
+
+        n_basis = grid_size + spline_order
+        self.coef = nn.Parameter(uniform(out_dim, in_dim, n_basis) * (noise_scale / (2 * grid_size)))
+        inv_sqrt = 1.0 / math.sqrt(in_dim)
+        self.scale_base = nn.Parameter(
+            (scale_base_mu + scale_base_sigma * uniform(out_dim, in_dim)) * inv_sqrt,
+            requires_grad=sb_trainable,
+        )
+        self.scale_spline = nn.Parameter(
+            torch.full((out_dim, in_dim), scale_spline * inv_sqrt, **kw), requires_grad=sp_trainable
+        )
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def n_basis(self) -> int:
+        return self.grid_size + self.spline_order
+
+    @property
+    def grid(self) -> torch.Tensor:
+        """Grid points inside the range, ``(in_dim, grid_size + 1)`` (the knots without extension)."""
+        k = self.spline_order
+        return self.knots[:, k : self.knots.shape[1] - k]
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid_size={self.grid_size}, "
+            f"spline_order={self.spline_order}, base_fun={self.base_fun_name!r}"
+        )
+
+    # ------------------------------------------------------------------ forward
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        """B-spline basis at ``x`` ``(batch, in_dim)`` -> ``(batch, in_dim, n_basis)``."""
+        return splines.bspline_basis(x, self.knots, self.spline_order)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, in_dim) -> (batch, out_dim)``: node sums of the masked edge functions."""
+        w_spline = (self.coef * (self.scale_spline * self.mask).unsqueeze(-1)).reshape(self.out_dim, -1)
+        y = self.basis(x).reshape(x.shape[0], -1) @ w_spline.T
+        if self.base_fun_name != "zero":
+            y = y + self.base_fun(x) @ (self.scale_base * self.mask).T
+        return y
+
+    def spline_values(self, x: torch.Tensor) -> torch.Tensor:
+        """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""
+        return splines.spline_eval(x, self.knots, self.coef, self.spline_order)
+
+    def edge_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """Every edge's ``phi(x)`` including the mask: ``(batch, in_dim) -> (batch, out_dim, in_dim)``.
+
+        ``edge_activations(x).sum(-1)`` equals ``forward(x)``.
+        """
+        phi = self.scale_spline * self.spline_values(x)
+        if self.base_fun_name != "zero":
+            phi = phi + self.scale_base * self.base_fun(x).unsqueeze(1)
+        return phi * self.mask
+
+    # ------------------------------------------------------------------ grids
+    @torch.no_grad()
+    def set_grid(self, grid_points: torch.Tensor, fit_x: torch.Tensor) -> None:
+        """Move to new grid points ``(in_dim, G' + 1)`` keeping the spline on ``fit_x``.
+
+        The coefficients are refitted by least squares so that every edge's spline part agrees
+        with the old one at the samples ``fit_x`` ``(n, in_dim)``; ``G'`` may differ from
+        ``grid_size`` (grid extension).
+        """
+        old = self.spline_values(fit_x)  # (n, out, in)
+        new_knots = splines.extend_grid(grid_points.to(self.knots), self.spline_order)
+        coef = splines.fit_coef(fit_x, old, new_knots, self.spline_order)
+        self.grid_size = grid_points.shape[1] - 1
+        self.knots = new_knots
+        if coef.shape == self.coef.shape:  # in place: optimizers keep tracking the parameter
+            self.coef.copy_(coef)
+        else:
+            self.coef = nn.Parameter(coef.to(self.coef), requires_grad=self.coef.requires_grad)
+
+    @torch.no_grad()
+    def update_grid_from_samples(self, x: torch.Tensor, grid_size: Optional[int] = None) -> None:
+        """Adapt the grid to the samples ``x`` ``(batch, in_dim)`` (pykan's ``grid_eps`` blend).
+
+        With ``grid_size`` the grid also changes resolution. The function is kept on ``x``.
+        """
+        g = self.grid_size if grid_size is None else grid_size
+        _check_positive_int("grid_size", g)
+        self.set_grid(splines.grid_points_from_samples(x, g, self.grid_eps), x)
+
+    @torch.no_grad()
+    def refine(self, grid_size: int, x: Optional[torch.Tensor] = None) -> None:
+        """Grid extension to ``grid_size`` intervals, keeping the function.
+
+        With samples ``x`` the new grid is adapted to them as in :meth:`update_grid_from_samples`.
+        Without, the new grid points interpolate the current ones (an adapted grid keeps its
+        density profile) and the fit uses dense points spanning the current grid range.
+        """
+        _check_positive_int("grid_size", grid_size)
+        if x is not None:
+            self.update_grid_from_samples(x, grid_size)
+            return
+        new_points = _interp_points(self.grid, grid_size)
+        n_fit = max(4 * (grid_size + self.spline_order), 64)
+        fit_x = _interp_points(self.grid, n_fit - 1).T.contiguous()  # (n_fit, in)
+        self.set_grid(new_points, fit_x)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        """Adopt a checkpoint's grid resolution (a refined model's state loads into a fresh one)."""
+        knots = state_dict.get(prefix + "knots")
+        coef = state_dict.get(prefix + "coef")
+        if knots is not None and coef is not None and knots.shape != self.knots.shape:
+            k = self.spline_order
+            if knots.ndim == 2 and knots.shape[0] == self.in_dim and coef.shape[-1] == knots.shape[1] - k - 1:
+                self.grid_size = knots.shape[1] - 2 * k - 1
+                self.knots = self.knots.new_empty(knots.shape)
+                self.coef = nn.Parameter(self.coef.new_empty(coef.shape), requires_grad=self.coef.requires_grad)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _interp_points(points: torch.Tensor, n_intervals: int) -> torch.Tensor:
+    """Piecewise-linear resampling of sorted points ``(in, m)`` to ``(in, n_intervals + 1)``."""
+    m = points.shape[1]
+    pos = torch.linspace(0, m - 1, n_intervals + 1, dtype=points.dtype, device=points.device)
+    lo = pos.floor().long().clamp(max=m - 2)
+    frac = pos - lo.to(points.dtype)
+    return points[:, lo] * (1 - frac) + points[:, lo + 1] * frac
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")

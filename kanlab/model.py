@@ -1,0 +1,269 @@
+"""``KAN``: the facade users meet. A stack of :class:`~kanlab.layer.KANLayer` with pykan's API.
+
+Both construction styles work::
+
+    model = KAN(width=[2, 5, 1], grid=3, k=3, seed=0)   # pykan style
+    model = KAN([784, 64, 10])                          # efficient-kan style: a plain nn.Module
+
+Training (:mod:`kanlab.train`) and checkpoints (:mod:`kanlab.checkpoint`) live in their own
+modules; the methods here only delegate.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from .layer import BaseFun, KANLayer
+
+Device = Union[str, torch.device, None]
+
+
+class KAN(nn.Module):
+    """A Kolmogorov-Arnold Network.
+
+    Args:
+        width: layer widths, e.g. ``[2, 5, 1]`` (``width[0]`` inputs, ``width[-1]`` outputs).
+        grid: grid intervals per edge (alias ``grid_size``). Default 5.
+        k: spline order (alias ``spline_order``). Default 3 (cubic).
+        seed: integer seed for the initialisation; ``None`` draws from torch's global RNG.
+        base_fun: residual function: 'silu' (default), 'identity', 'zero' or a callable.
+        noise_scale: scale of the initial spline coefficients (splines start near 0).
+        scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1,1)) / sqrt(fan_in)``,
+            i.e. Kaiming-uniform-like, which is what makes deep/wide KANs train with Adam.
+        scale_sp: initial spline scale (times ``1 / sqrt(fan_in)``).
+        grid_eps: grid update blend: 1 = uniform over the data, 0 = data quantiles.
+        grid_range: initial grid range ``(lo, hi)``; inputs outside get only the base term
+            (after the ``k`` extension intervals the spline part is exactly 0).
+        sp_trainable, sb_trainable: train ``scale_spline`` / ``scale_base``.
+        device, dtype: where and in which float type parameters live.
+
+    Shapes: ``forward`` maps ``(batch, width[0]) -> (batch, width[-1])``.
+    """
+
+    def __init__(
+        self,
+        width: Sequence[int],
+        grid: Optional[int] = None,
+        k: Optional[int] = None,
+        *,
+        seed: Optional[int] = None,
+        base_fun: BaseFun = "silu",
+        noise_scale: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        grid_eps: float = 0.02,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        sp_trainable: bool = True,
+        sb_trainable: bool = True,
+        device: Device = None,
+        dtype: Optional[torch.dtype] = None,
+        grid_size: Optional[int] = None,
+        spline_order: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        self.width = _check_width(width)
+        grid = _alias("grid", grid, "grid_size", grid_size, default=5)
+        k = _alias("k", k, "spline_order", spline_order, default=3)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(f"dtype must be a floating point dtype, got {dtype}")
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        self.config: Dict[str, Any] = dict(
+            width=list(self.width), grid=grid, k=k, seed=seed,
+            base_fun=base_fun if isinstance(base_fun, str) else "custom",
+            noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
+            scale_sp=scale_sp, grid_eps=grid_eps, grid_range=[float(v) for v in grid_range],
+            sp_trainable=sp_trainable, sb_trainable=sb_trainable,
+        )
+        self.layers = nn.ModuleList(
+            KANLayer(
+                self.width[i], self.width[i + 1], grid, k,
+                grid_range=grid_range, grid_eps=grid_eps, noise_scale=noise_scale,
+                scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
+                scale_spline=scale_sp, base_fun=base_fun, sp_trainable=sp_trainable,
+                sb_trainable=sb_trainable, generator=generator, device=device, dtype=dtype,
+            )
+            for i in range(len(self.width) - 1)
+        )
+        self.cache_data: Optional[torch.Tensor] = None
+        self.cache_target: Optional[torch.Tensor] = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    @property
+    def grid(self) -> int:
+        """Grid size of the first layer (all layers share it unless set otherwise)."""
+        return self.layers[0].grid_size
+
+    @property
+    def k(self) -> int:
+        return self.layers[0].spline_order
+
+    @property
+    def device(self) -> torch.device:
+        return self.layers[0].coef.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.layers[0].coef.dtype
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}, grid={self.grid}, k={self.k}"
+
+    # ------------------------------------------------------------------ forward
+    def check_input(self, x: torch.Tensor, name: str = "input") -> None:
+        """Raise a clear error unless ``x`` is a finite ``(batch >= 1, width[0])`` float tensor."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.ndim != 2 or x.shape[1] != self.width[0]:
+            raise ValueError(
+                f"{name} must have shape (batch, {self.width[0]}), got {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"{name} has dtype {x.dtype} but the model is {self.dtype}; "
+                f"convert with x.to({self.dtype}) or the model with .to({x.dtype})"
+            )
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or Inf values")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, width[0]) -> (batch, width[-1])``."""
+        self.check_input(x)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, List[torch.Tensor]]:
+        """Output plus every layer's edge activations ``(batch, out_l, in_l)`` (for regularisers)."""
+        self.check_input(x)
+        acts = []
+        for layer in self.layers:
+            phi = layer.edge_activations(x)
+            acts.append(phi)
+            x = phi.sum(-1)
+        return x, acts
+
+    # ------------------------------------------------------------------ grids
+    def _layer_inputs(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Inputs each layer sees for ``x`` ``(batch, width[0])`` (no grad)."""
+        self.check_input(x)
+        inputs = []
+        with torch.no_grad():
+            for layer in self.layers:
+                inputs.append(x)
+                x = layer(x)
+        return inputs
+
+    @torch.no_grad()
+    def update_grid_from_samples(self, x: torch.Tensor) -> "KAN":
+        """Adapt every layer's grid to the activations ``x`` ``(batch, width[0])`` produces.
+
+        Layer by layer, so each layer's new grid follows its (unchanged) input distribution; the
+        model computes the same function on ``x`` up to the least-squares residual.
+        """
+        self.check_input(x, "x")
+        for layer in self.layers:
+            layer.update_grid_from_samples(x)
+            x = layer(x)
+        return self
+
+    update_grid = update_grid_from_samples
+
+    @torch.no_grad()
+    def refine(
+        self,
+        new_grid: Optional[int] = None,
+        *,
+        grid_factor: Optional[float] = None,
+        x: Optional[torch.Tensor] = None,
+    ) -> "KAN":
+        """Grid extension: ``refine(new_grid)`` or ``refine(grid_factor=2)``. Returns ``self``.
+
+        The new grid is adapted to ``x`` if given, else to ``cache_data`` (the last ``fit``'s
+        training inputs) when present, else it interpolates the current grid. Coefficients are
+        refitted by least squares, so the refined model computes the same function.
+        """
+        if (new_grid is None) == (grid_factor is None):
+            raise ValueError("refine needs exactly one of new_grid (int) or grid_factor (number)")
+        if grid_factor is not None:
+            if not isinstance(grid_factor, numbers.Real) or grid_factor <= 0:
+                raise ValueError(f"grid_factor must be a positive number, got {grid_factor!r}")
+            new_grid = max(1, int(round(self.grid * float(grid_factor))))
+        if isinstance(new_grid, bool) or not isinstance(new_grid, numbers.Integral) or new_grid < 1:
+            raise ValueError(f"new_grid must be a positive integer, got {new_grid!r}")
+        x = x if x is not None else self.cache_data
+        if x is None:
+            for layer in self.layers:
+                layer.refine(int(new_grid))
+        else:
+            for layer, inp in zip(self.layers, self._layer_inputs(x)):
+                layer.refine(int(new_grid), inp)
+        self.config["grid"] = int(new_grid)
+        return self
+
+    # ------------------------------------------------------------------ training
+    def fit(self, dataset: Dict[str, torch.Tensor], **kwargs: Any) -> Dict[str, list]:
+        """Train on a pykan-style dataset dict; see :func:`kanlab.train.fit` for the options."""
+        from .train import fit
+
+        return fit(self, dataset, **kwargs)
+
+    def speed(self) -> "KAN":
+        """Turn off whatever slows training. The spline path is already the fast one, so this
+        is a no-op until symbolic edges exist; kept for pykan compatibility. Returns ``self``."""
+        return self
+
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ------------------------------------------------------------------ checkpoints
+    def saveckpt(self, path: str) -> None:
+        """Save config, state and cached data to one file, atomically (see :mod:`kanlab.checkpoint`)."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self, path)
+
+    @classmethod
+    def loadckpt(cls, path: str, base_fun: Optional[Callable] = None, map_location: Device = None) -> "KAN":
+        """Load a model written by :meth:`saveckpt` (never unpickles arbitrary objects)."""
+        from .checkpoint import load_checkpoint
+
+        return load_checkpoint(path, base_fun=base_fun, map_location=map_location)
+
+
+def _check_width(width: Any) -> List[int]:
+    if isinstance(width, (str, bytes)) or not isinstance(width, Sequence):
+        raise TypeError(f"width must be a list of ints such as [2, 5, 1], got {width!r}")
+    if len(width) < 2:
+        raise ValueError(f"width needs at least 2 entries (inputs and outputs), got {list(width)}")
+    out = []
+    for w in width:
+        if isinstance(w, Sequence):
+            raise ValueError(
+                f"width entries must be ints; multiplication nodes ({list(w)}) are not supported yet"
+            )
+        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
+            raise ValueError(f"every width entry must be a positive int, got {list(width)}")
+        out.append(int(w))
+    return out
+
+
+def _alias(name: str, value: Any, alias: str, alias_value: Any, default: int) -> int:
+    if value is not None and alias_value is not None and value != alias_value:
+        raise ValueError(f"{name}={value} and {alias}={alias_value} disagree; give only one")
+    chosen = value if value is not None else alias_value
+    chosen = default if chosen is None else chosen
+    if isinstance(chosen, bool) or not isinstance(chosen, numbers.Integral) or chosen < 1:
+        raise ValueError(f"{name} must be a positive integer, got {chosen!r}")
+    return int(chosen)

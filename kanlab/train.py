@@ -1,0 +1,242 @@
+"""Training: pykan's ``fit`` (LBFGS/Adam, sparsity regulariser, grid updates) as a function.
+
+``KAN.fit(dataset, ...)`` calls :func:`fit`. The model is never put in a half-updated state: a
+step whose loss or parameters turn NaN/Inf is rolled back and training stops with a warning.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .optim import LBFGS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import KAN
+
+__all__ = ["fit", "regularizer", "check_dataset"]
+
+_OPTIMIZERS = ("LBFGS", "Adam")
+
+
+def check_dataset(model: "KAN", dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
+    """Validate a pykan-style dataset dict and return it on the model's device and dtype.
+
+    Needs ``train_input`` ``(n, width[0])`` and ``train_label`` (``(n, width[-1])`` for the default
+    MSE loss; any shape the custom ``loss_fn`` accepts otherwise); ``test_input``/``test_label``
+    are optional but come together.
+    """
+    if not isinstance(dataset, dict):
+        raise TypeError(f"dataset must be a dict with 'train_input' and 'train_label', got {type(dataset).__name__}")
+    missing = [key for key in ("train_input", "train_label") if key not in dataset]
+    if missing:
+        raise ValueError(f"dataset is missing {missing}; it needs 'train_input' and 'train_label'")
+    if ("test_input" in dataset) != ("test_label" in dataset):
+        raise ValueError("dataset must give 'test_input' and 'test_label' together, or neither")
+    out = {}
+    for split in ("train", "test"):
+        if f"{split}_input" not in dataset:
+            continue
+        x, y = dataset[f"{split}_input"], dataset[f"{split}_label"]
+        for name, t in ((f"{split}_input", x), (f"{split}_label", y)):
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"dataset['{name}'] must be a torch.Tensor, got {type(t).__name__}")
+        if x.is_floating_point():
+            x = x.to(device=model.device, dtype=model.dtype)
+        model.check_input(x, f"dataset['{split}_input']")
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"dataset['{split}_label'] has {y.shape[0]} rows but dataset['{split}_input'] has {x.shape[0]}"
+            )
+        y = y.to(device=model.device, dtype=model.dtype if y.is_floating_point() else y.dtype)
+        if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+            raise ValueError(f"dataset['{split}_label'] contains NaN or Inf values")
+        if not loss_fn_given and (y.ndim != 2 or y.shape[1] != model.width[-1]):
+            raise ValueError(
+                f"dataset['{split}_label'] must have shape (n, {model.width[-1]}) for the default MSE "
+                f"loss, got {tuple(y.shape)} (use .reshape(-1, 1) for a single output)"
+            )
+        out[f"{split}_input"], out[f"{split}_label"] = x, y
+    return out
+
+
+def regularizer(
+    acts: Sequence[torch.Tensor],
+    layers: Sequence[nn.Module],
+    lamb_l1: float = 1.0,
+    lamb_entropy: float = 2.0,
+    lamb_coef: float = 0.0,
+    lamb_coefdiff: float = 0.0,
+) -> torch.Tensor:
+    """The KAN paper's sparsity regulariser.
+
+    ``acts[l]``: edge activations ``(batch, out_l, in_l)``. Per layer, the L1 norm of each edge is
+    its mean ``|phi|`` over the batch; the layer's L1 is their sum and its entropy is that of the
+    normalised norms. Optional terms: mean ``|coef|`` and mean ``|diff(coef)|`` per edge.
+    """
+    reg = acts[0].new_zeros(())
+    for phi, layer in zip(acts, layers):
+        norms = phi.abs().mean(0)  # (out, in)
+        total = norms.sum()
+        p = norms / (total + 1e-12)
+        entropy = -(p * torch.log(p + 1e-12)).sum()
+        reg = reg + lamb_l1 * total + lamb_entropy * entropy
+        if lamb_coef:
+            reg = reg + lamb_coef * layer.coef.abs().mean(-1).sum()
+        if lamb_coefdiff:
+            reg = reg + lamb_coefdiff * torch.diff(layer.coef, dim=-1).abs().mean(-1).sum()
+    return reg
+
+
+def fit(
+    model: "KAN",
+    dataset: Dict[str, torch.Tensor],
+    opt: str = "LBFGS",
+    steps: int = 100,
+    log: int = 1,
+    lamb: float = 0.0,
+    lamb_l1: float = 1.0,
+    lamb_entropy: float = 2.0,
+    lamb_coef: float = 0.0,
+    lamb_coefdiff: float = 0.0,
+    update_grid: bool = True,
+    grid_update_num: int = 10,
+    loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+    lr: float = 1.0,
+    start_grid_update_step: int = -1,
+    stop_grid_update_step: int = 50,
+    batch: int = -1,
+    metrics: Optional[Sequence[Callable[[], object]]] = None,
+    progress: bool = True,
+) -> Dict[str, List[float]]:
+    """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults).
+
+    Args:
+        dataset: dict with ``train_input``, ``train_label`` and optionally ``test_input``,
+            ``test_label``.
+        opt: "LBFGS" (strong-Wolfe line search, 20 inner iterations per step, as pykan) or "Adam".
+        steps: optimiser steps. ``log``: refresh the progress bar every ``log`` steps.
+        lamb: weight of the regulariser ``lamb_l1 * L1 + lamb_entropy * entropy + lamb_coef *
+            |coef| + lamb_coefdiff * |diff coef|`` (all off when ``lamb == 0``).
+        update_grid, grid_update_num, start_grid_update_step, stop_grid_update_step: the grid is
+            adapted to the training inputs ``grid_update_num`` times, evenly spread over the steps
+            ``start <= step < stop`` (the first at step 0 by default).
+        loss_fn: ``loss_fn(pred, label)``; default mean squared error.
+        lr: learning rate. batch: rows per step (-1 = full batch).
+        metrics: zero-argument callables; each step records ``float(metric())`` under its name.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        dict of per-step lists: ``train_loss`` and ``test_loss`` (RMSE for the default loss, the
+        raw ``loss_fn`` value otherwise; ``test_loss`` stays empty without a test split), ``reg``
+        (0 when ``lamb == 0``) and one list per metric.
+    """
+    if opt not in _OPTIMIZERS:
+        raise ValueError(f"opt must be one of {_OPTIMIZERS}, got {opt!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    if not (batch == -1 or (isinstance(batch, int) and batch > 0)):
+        raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
+    data = check_dataset(model, dataset, loss_fn_given=loss_fn is not None)
+    rmse = loss_fn is None
+    loss_fn = loss_fn or (lambda pred, y: torch.mean((pred - y) ** 2))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if opt == "LBFGS":
+        optimizer: torch.optim.Optimizer = LBFGS(
+            params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
+            tolerance_grad=1e-32, tolerance_change=1e-32, tolerance_ys=1e-32,
+        )
+    else:
+        optimizer = torch.optim.Adam(params, lr=lr)
+
+    x_train, y_train = data["train_input"], data["train_label"]
+    has_test = "test_input" in data
+    n_train = x_train.shape[0]
+    grid_update_freq = max(1, int(stop_grid_update_step / max(grid_update_num, 1)))
+    results: Dict[str, List[float]] = {"train_loss": [], "test_loss": [], "reg": []}
+    for metric in metrics or ():
+        results[metric.__name__] = []
+
+    def objective(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if lamb > 0:
+            pred, acts = model.forward_with_activations(x)
+            reg = regularizer(acts, model.layers, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
+        else:
+            pred, reg = model(x), x.new_zeros(())
+        return loss_fn(pred, y), reg
+
+    model.cache_data, model.cache_target = x_train, y_train
+    bar = tqdm(range(steps), desc="fit", ncols=110, disable=not progress)
+    for step in bar:
+        if batch == -1 or batch >= n_train:
+            xb, yb = x_train, y_train
+        else:
+            idx = torch.randperm(n_train, device=x_train.device)[:batch]
+            xb, yb = x_train[idx], y_train[idx]
+        if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_update_freq == 0:
+            model.update_grid_from_samples(xb)
+        snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        last: Dict[str, torch.Tensor] = {}
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss, reg = objective(xb, yb)
+            total = loss + lamb * reg
+            total.backward()
+            last["loss"], last["reg"] = loss.detach(), reg.detach()
+            return total
+
+        if opt == "LBFGS":
+            optimizer.step(closure)
+        else:
+            closure()
+            optimizer.step()
+        if not _all_finite(last["loss"], params):
+            model.load_state_dict(snapshot)
+            warnings.warn(
+                f"fit stopped at step {step}: the loss or the parameters became NaN/Inf "
+                f"(loss={float(last['loss']):.3g}); the model was restored to its state before this "
+                "step. Try a smaller lr, opt='Adam', or normalised inputs.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            break
+        train_loss = float(last["loss"])
+        results["train_loss"].append(math.sqrt(max(train_loss, 0.0)) if rmse else train_loss)
+        results["reg"].append(float(last["reg"]))
+        if has_test:
+            results["test_loss"].append(_test_loss(model, data, loss_fn, rmse, batch))
+        for metric in metrics or ():
+            results[metric.__name__].append(float(metric()))
+        if progress and step % log == 0:
+            bar.set_description(_describe(results))
+    bar.close()
+    return results
+
+
+def _all_finite(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> bool:
+    if not bool(torch.isfinite(loss)):
+        return False
+    return all(bool(torch.isfinite(p).all()) for p in params)
+
+
+@torch.no_grad()
+def _test_loss(model: "KAN", data: Dict[str, torch.Tensor], loss_fn: Callable, rmse: bool, batch: int) -> float:
+    x, y = data["test_input"], data["test_label"]
+    if batch != -1 and batch < x.shape[0]:
+        idx = torch.randperm(x.shape[0], device=x.device)[:batch]
+        x, y = x[idx], y[idx]
+    value = float(loss_fn(model(x), y))
+    return math.sqrt(max(value, 0.0)) if rmse else value
+
+
+def _describe(results: Dict[str, List[float]]) -> str:
+    parts = [f"train_loss: {results['train_loss'][-1]:.2e}"]
+    if results["test_loss"]:
+        parts.append(f"test_loss: {results['test_loss'][-1]:.2e}")
+    parts.append(f"reg: {results['reg'][-1]:.2e}")
+    return " | ".join(parts)
