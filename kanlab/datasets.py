@@ -76,15 +76,17 @@ def create_dataset(
 
 def data_folder(folder: Optional[Union[str, os.PathLike]] = None) -> Path:
     """Resolve the data folder (argument, ``KANLAB_DATA``, ``../shared/data``) or explain."""
-    candidates = [folder, os.environ.get("KANLAB_DATA"), Path.cwd().parent / "shared" / "data",
-                  Path(__file__).resolve().parents[2] / "shared" / "data"]
-    for cand in candidates:
-        if cand is not None and Path(cand).is_dir():
-            return Path(cand)
-    raise FileNotFoundError(
-        "no data folder found: pass folder=..., set KANLAB_DATA, or put the files in ../shared/data "
-        "(e.g. mnist/train-images-idx3-ubyte.gz); kanlab never downloads data"
-    )
+    hint = ("pass folder=..., set KANLAB_DATA, or put the files in ../shared/data "
+            "(e.g. mnist/train-images-idx3-ubyte.gz); kanlab never downloads data")
+    for given, what in ((folder, "folder"), (os.environ.get("KANLAB_DATA"), "KANLAB_DATA")):
+        if given is not None:
+            if not Path(given).is_dir():
+                raise FileNotFoundError(f"data {what} {str(given)!r} is not a directory: {hint}")
+            return Path(given)
+    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError(f"no data folder found: {hint}")
 
 
 def read_idx(path: Union[str, os.PathLike]) -> np.ndarray:

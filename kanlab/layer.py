@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -92,12 +92,14 @@ class KANLayer(nn.Module):
         self.base_fun = resolve_base_fun(base_fun)
         kw = {"device": device, "dtype": dtype or torch.get_default_dtype()}
 
+        self._recip_key: Optional[tuple] = None
+        self._recip: List[Tuple[torch.Tensor, torch.Tensor]] = []
         points = splines.uniform_grid_points(in_dim, grid_size, grid_range, **kw)
         self.register_buffer("knots", splines.extend_grid(points, spline_order))
         self.register_buffer("mask", torch.ones(out_dim, in_dim, **kw))
 
         def uniform(*shape: int) -> torch.Tensor:  # U(-1, 1), drawn on CPU so seeds match on any device
-            return (torch.rand(*shape, generator=generator, dtype=kw["dtype"]) * 2 - 1).to(device)
+            return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1).to(**kw)
 
         n_basis = grid_size + spline_order
         self.coef = nn.Parameter(uniform(out_dim, in_dim, n_basis) * (noise_scale / (2 * grid_size)))
@@ -128,9 +130,17 @@ class KANLayer(nn.Module):
         )
 
     # ------------------------------------------------------------------ forward
+    def _reciprocals(self) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """Cached :func:`splines.knot_reciprocals`, recomputed whenever the knots change."""
+        key = (self.knots.data_ptr(), self.knots._version, self.knots.dtype, self.knots.device)
+        if self._recip_key != key:
+            self._recip = splines.knot_reciprocals(self.knots, self.spline_order)
+            self._recip_key = key
+        return self._recip
+
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """B-spline basis at ``x`` ``(batch, in_dim)`` -> ``(batch, in_dim, n_basis)``."""
-        return splines.bspline_basis(x, self.knots, self.spline_order)
+        return splines.bspline_basis(x, self.knots, self.spline_order, self._reciprocals())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, in_dim) -> (batch, out_dim)``: node sums of the masked edge functions."""
@@ -142,7 +152,7 @@ class KANLayer(nn.Module):
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""
-        return splines.spline_eval(x, self.knots, self.coef, self.spline_order)
+        return torch.einsum("bjn,ojn->boj", self.basis(x), self.coef)
 
     def edge_activations(self, x: torch.Tensor) -> torch.Tensor:
         """Every edge's ``phi(x)`` including the mask: ``(batch, in_dim) -> (batch, out_dim, in_dim)``.
@@ -187,17 +197,18 @@ class KANLayer(nn.Module):
     def refine(self, grid_size: int, x: Optional[torch.Tensor] = None) -> None:
         """Grid extension to ``grid_size`` intervals, keeping the function.
 
-        With samples ``x`` the new grid is adapted to them as in :meth:`update_grid_from_samples`.
-        Without, the new grid points interpolate the current ones (an adapted grid keeps its
-        density profile) and the fit uses dense points spanning the current grid range.
+        The new grid points interpolate the current ones (an adapted grid keeps its density
+        profile), so for ``grid_size`` a multiple of the current size the new knots contain the
+        old ones and the refined spline equals the old one up to round-off. Otherwise the
+        coefficients are the least-squares fit on ``x`` ``(n, in_dim)`` (if given) together with
+        dense points spanning the grid range. Grid adaptation to data is :meth:`update_grid_from_samples`.
         """
         _check_positive_int("grid_size", grid_size)
-        if x is not None:
-            self.update_grid_from_samples(x, grid_size)
-            return
         new_points = _interp_points(self.grid, grid_size)
         n_fit = max(4 * (grid_size + self.spline_order), 64)
         fit_x = _interp_points(self.grid, n_fit - 1).T.contiguous()  # (n_fit, in)
+        if x is not None:
+            fit_x = torch.cat([fit_x, x.to(fit_x)], dim=0)
         self.set_grid(new_points, fit_x)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]

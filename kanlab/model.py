@@ -190,9 +190,10 @@ class KAN(nn.Module):
     ) -> "KAN":
         """Grid extension: ``refine(new_grid)`` or ``refine(grid_factor=2)``. Returns ``self``.
 
-        The new grid is adapted to ``x`` if given, else to ``cache_data`` (the last ``fit``'s
-        training inputs) when present, else it interpolates the current grid. Coefficients are
-        refitted by least squares, so the refined model computes the same function.
+        Each layer's new grid interpolates its current one (see :meth:`KANLayer.refine`), so an
+        integer ``grid_factor`` reproduces the function exactly; otherwise coefficients are the
+        least-squares fit on the grid range plus the layer inputs of ``x`` (default: ``cache_data``,
+        the last ``fit``'s training inputs). ``fit`` re-adapts grids to the data at its start.
         """
         if (new_grid is None) == (grid_factor is None):
             raise ValueError("refine needs exactly one of new_grid (int) or grid_factor (number)")

@@ -13,7 +13,7 @@ dtype. Conventions used throughout kanlab:
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -21,6 +21,7 @@ __all__ = [
     "uniform_grid_points",
     "extend_grid",
     "grid_points_from_samples",
+    "knot_reciprocals",
     "bspline_basis",
     "spline_eval",
     "fit_coef",
@@ -80,26 +81,43 @@ def grid_points_from_samples(x: torch.Tensor, grid_size: int, grid_eps: float) -
     return grid_eps * uniform + (1.0 - grid_eps) * adaptive
 
 
-def _safe_div(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """``num / den`` with the Cox-de Boor convention ``0 / 0 = 0`` for repeated knots."""
+def _safe_reciprocal(den: torch.Tensor) -> torch.Tensor:
+    """``1 / den`` with the Cox-de Boor convention that a zero-length knot span contributes 0."""
     zero = den == 0
-    return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
+    return torch.where(zero, torch.zeros_like(den), 1.0 / torch.where(zero, torch.ones_like(den), den))
 
 
-def bspline_basis(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.Tensor:
+def knot_reciprocals(knots: torch.Tensor, k: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """Per recursion level ``p = 1..k``: ``1 / (t_{i+p} - t_i)`` and ``1 / (t_{i+p+1} - t_{i+1})``.
+
+    ``knots``: ``(in_dim, n_knots)``; each table has shape ``(in_dim, n_knots - p - 1)``. They
+    depend on the knots only, so a layer computes them once per grid (see :func:`bspline_basis`).
+    """
+    return [
+        (_safe_reciprocal(knots[:, p:-1] - knots[:, : -(p + 1)]), _safe_reciprocal(knots[:, p + 1 :] - knots[:, 1:-p]))
+        for p in range(1, k + 1)
+    ]
+
+
+def bspline_basis(
+    x: torch.Tensor,
+    knots: torch.Tensor,
+    k: int,
+    reciprocals: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None,
+) -> torch.Tensor:
     """Exact B-spline basis of order ``k`` by the Cox-de Boor recursion, for any knot vector.
 
     ``x``: ``(batch, in_dim)``; ``knots``: ``(in_dim, n_knots)``, non-decreasing per row.
     Returns ``(batch, in_dim, n_knots - k - 1)``. Intervals are half-open ``[t_i, t_{i+1})``;
     repeated knots follow the ``0 / 0 = 0`` convention, as in de Boor's and scipy's definition.
+    ``reciprocals``: :func:`knot_reciprocals` of ``knots``, when the caller caches them.
     """
-    x = x.unsqueeze(-1)  # (batch, in, 1)
-    t = knots.unsqueeze(0)  # (1, in, n_knots)
-    basis = ((x >= t[..., :-1]) & (x < t[..., 1:])).to(x.dtype)
-    for p in range(1, k + 1):
-        left = _safe_div(x - t[..., : -(p + 1)], t[..., p:-1] - t[..., : -(p + 1)])
-        right = _safe_div(t[..., p + 1 :] - x, t[..., p + 1 :] - t[..., 1:-p])
-        basis = left * basis[..., :-1] + right * basis[..., 1:]
+    if reciprocals is None:
+        reciprocals = knot_reciprocals(knots, k)
+    diff = x.unsqueeze(-1) - knots  # (batch, in, n_knots): x - t_i
+    basis = ((diff[..., :-1] >= 0) & (diff[..., 1:] < 0)).to(x.dtype)
+    for p, (inv_left, inv_right) in enumerate(reciprocals, start=1):
+        basis = diff[..., : -(p + 1)] * (inv_left * basis[..., :-1]) - diff[..., p + 1 :] * (inv_right * basis[..., 1:])
     return basis
 
 
@@ -117,7 +135,7 @@ def fit_coef(
     y: torch.Tensor,
     knots: torch.Tensor,
     k: int,
-    ridge: float = 1e-10,
+    ridge: float = 1e-12,
 ) -> torch.Tensor:
     """Least-squares spline coefficients: ``argmin_c sum_b (sum_i c_i B_i(x_bj) - y_boj)^2``.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from .optim import LBFGS
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
 
-__all__ = ["fit", "regularizer", "check_dataset"]
+__all__ = ["fit", "best_of_seeds", "regularizer", "check_dataset"]
 
 _OPTIMIZERS = ("LBFGS", "Adam")
 
@@ -210,8 +210,9 @@ def fit(
         results["reg"].append(float(last["reg"]))
         if has_test:
             results["test_loss"].append(_test_loss(model, data, loss_fn, rmse, batch))
-        for metric in metrics or ():
-            results[metric.__name__].append(float(metric()))
+        with torch.no_grad():
+            for metric in metrics or ():
+                results[metric.__name__].append(float(metric()))
         if progress and step % log == 0:
             bar.set_description(_describe(results))
     bar.close()
@@ -240,3 +241,27 @@ def _describe(results: Dict[str, List[float]]) -> str:
         parts.append(f"test_loss: {results['test_loss'][-1]:.2e}")
     parts.append(f"reg: {results['reg'][-1]:.2e}")
     return " | ".join(parts)
+
+
+def best_of_seeds(
+    build: Callable[[int], Any], dataset: Dict[str, torch.Tensor], seeds: Sequence[int], **fit_kwargs: Any
+) -> Tuple[Any, Dict[str, list], int]:
+    """Fit one fresh model per seed; keep the one with the lowest final *training* loss.
+
+    KAN training is seed-sensitive (a bad start can ignore an input for good); a few short
+    restarts at a coarse grid, chosen on the training loss only, are the usual remedy.
+    ``build(seed)`` returns a model with a ``fit(dataset, **fit_kwargs)`` method returning a
+    history dict with ``train_loss`` (a kanlab ``KAN``, or any model with pykan's ``fit``).
+    Returns ``(model, history, seed)``.
+    """
+    if not seeds:
+        raise ValueError("best_of_seeds needs at least one seed")
+    best: Optional[Tuple[float, Any, Dict[str, list], int]] = None
+    for seed in seeds:
+        model = build(seed)
+        history = model.fit(dataset, **fit_kwargs)
+        final = float(history["train_loss"][-1]) if len(history["train_loss"]) else math.inf
+        final = final if math.isfinite(final) else math.inf
+        if best is None or final < best[0]:
+            best = (final, model, history, seed)
+    return best[1], best[2], best[3]

@@ -1,0 +1,182 @@
+"""The KAN paper's five toy functions with grid extension: kanlab vs pykan 0.2.8, side by side.
+
+Same data (U[-1, 1], 1000 train / 1000 test, seed 0) for both, same process, same thread count,
+same recipe: LBFGS ``--steps`` per grid over ``--grids`` from ``grid=3, k=3``, keeping the best of
+``--seeds`` restarts at the first grid by *training* loss (``kanlab.train.best_of_seeds``).
+pykan runs with ``speed()`` called after construction and after every ``refine`` (its ``refine``
+returns a fresh model with speed mode off, and needs ``save_act`` back on because it reads the
+activations that speed mode stops saving). Prints test RMSE and wall time per grid and writes the
+tables to BENCHMARKS.md (section "Toy functions").
+
+    python benchmarks/toy_functions.py                 # 200 steps per grid, grids 3..100
+    python benchmarks/toy_functions.py --steps 50      # quicker
+    python benchmarks/toy_functions.py --no-pykan      # kanlab only
+    python benchmarks/toy_functions.py --seeds 0       # no restarts
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import platform
+import re
+import sys
+import time
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from kanlab import KAN, create_dataset  # noqa: E402
+from kanlab.train import best_of_seeds  # noqa: E402
+
+Target = Callable[[torch.Tensor], torch.Tensor]
+
+
+def f_j0(x: torch.Tensor) -> torch.Tensor:
+    return torch.special.bessel_j0(20 * x[:, [0]])
+
+
+def f_expsin(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2)
+
+
+def f_xy(x: torch.Tensor) -> torch.Tensor:
+    return x[:, [0]] * x[:, [1]]
+
+
+def f_100d(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(torch.mean(torch.sin(math.pi * x / 2) ** 2, dim=1, keepdim=True))
+
+
+def f_4d(x: torch.Tensor) -> torch.Tensor:
+    a = torch.sin(math.pi * (x[:, [0]] ** 2 + x[:, [1]] ** 2))
+    b = torch.sin(math.pi * (x[:, [2]] ** 2 + x[:, [3]] ** 2))
+    return torch.exp(0.5 * (a + b))
+
+
+FUNCTIONS: Dict[str, Tuple[str, Target, List[int]]] = {
+    "j0": ("J0(20x)", f_j0, [1, 1]),
+    "expsin": ("exp(sin(pi x)+y^2)", f_expsin, [2, 1, 1]),
+    "xy": ("x*y", f_xy, [2, 2, 1]),
+    "100d": ("exp(mean sin^2(pi x_i/2)), 100 inputs", f_100d, [100, 1, 1]),
+    "4d": ("exp(0.5(sin(pi(x1^2+x2^2))+sin(pi(x3^2+x4^2))))", f_4d, [4, 4, 2, 1]),
+}
+
+
+def run_schedule(build: Callable[[int], object], refine: Callable, fit_kwargs: dict, dataset, grids: List[int],
+                 steps: int, seeds: List[int]) -> Tuple[List[Tuple[float, float]], int]:
+    """The same recipe for every implementation: ``best_of_seeds`` at the first grid (chosen on
+    the training loss), then refine + fit per grid. Returns (test RMSE, seconds) per grid, seed."""
+    start = time.perf_counter()
+    model, res, seed = best_of_seeds(build, dataset, seeds, opt="LBFGS", steps=steps, **fit_kwargs)
+    out = [(float(res["test_loss"][-1]), time.perf_counter() - start)]
+    for g in grids[1:]:
+        start = time.perf_counter()
+        model = refine(model, g)
+        res = model.fit(dataset, opt="LBFGS", steps=steps, **fit_kwargs)
+        out.append((float(res["test_loss"][-1]), time.perf_counter() - start))
+    return out, seed
+
+
+def run_kanlab(width: List[int], dataset, grids: List[int], steps: int, seeds: List[int]):
+    return run_schedule(lambda s: KAN(width, grid=grids[0], k=3, seed=s), lambda m, g: m.refine(g),
+                        {"progress": False}, dataset, grids, steps, seeds)
+
+
+class _Quiet:
+    """Wraps a pykan model so its fit prints nothing; everything else passes through."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def fit(self, dataset, **kwargs):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return self.model.fit(dataset, **kwargs)
+
+
+def run_pykan(width: List[int], dataset, grids: List[int], steps: int, seeds: List[int]):
+    from kan import KAN as PyKAN  # benchmark-only dependency: pip install pykan==0.2.8
+
+    def build(seed: int) -> _Quiet:
+        return _Quiet(PyKAN(width=list(width), grid=grids[0], k=3, seed=seed, auto_save=False).speed())
+
+    def refine(wrapped: _Quiet, g: int) -> _Quiet:
+        wrapped.model.save_act = True  # refine reads the activations that speed() stops saving
+        return _Quiet(wrapped.model.refine(g).speed())
+
+    return run_schedule(build, refine, {}, dataset, grids, steps, seeds)
+
+
+def fmt(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{v:.2e}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=200, help="LBFGS steps per grid (default 200)")
+    parser.add_argument("--grids", default="3,5,10,20,50,100", help="grid schedule (default 3,5,10,20,50,100)")
+    parser.add_argument("--functions", default=",".join(FUNCTIONS), help=f"subset of {','.join(FUNCTIONS)}")
+    parser.add_argument("--seeds", default="0,1,2,3", help="restart seeds at the first grid (default 0,1,2,3)")
+    parser.add_argument("--no-pykan", action="store_true", help="skip pykan")
+    parser.add_argument("--out", default="BENCHMARKS.md", help="markdown file to update ('' to skip)")
+    args = parser.parse_args()
+    grids = [int(g) for g in args.grids.split(",")]
+    names = args.functions.split(",")
+    seeds = [int(v) for v in args.seeds.split(",")]
+    impls = [("kanlab", run_kanlab)] + ([] if args.no_pykan else [("pykan", run_pykan)])
+
+    header = (f"Command: `python benchmarks/toy_functions.py --steps {args.steps} --grids {args.grids}"
+              f"{'' if args.functions == ','.join(FUNCTIONS) else ' --functions ' + args.functions}"
+              f"{' --no-pykan' if args.no_pykan else ''} --seeds {args.seeds}`  \n"
+              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads; data: U[-1,1], 1000 train / 1000 test, seed 0; "
+              f"float32; LBFGS {args.steps} steps per grid; same recipe for both: at grid {grids[0]} one model "
+              f"per seed {args.seeds} is fitted and the lowest *training* loss is kept, then refine + fit per grid; "
+              f"test RMSE after each grid; time = wall seconds for that grid (the first includes every seed).\n")
+    lines = ["## Toy functions (KAN paper Sec. 3.1)", "", header]
+    summary = ["", "| function | shape | kanlab best RMSE (G) | pykan best RMSE (G) | kanlab total s | pykan total s | time ratio |",
+               "|---|---|---|---|---|---|---|"]
+    print(header)
+    for key in names:
+        title, f, width = FUNCTIONS[key]
+        dataset = create_dataset(f, n_var=width[0], train_num=1000, test_num=1000, seed=0)
+        runs = {name: fn(width, dataset, grids, args.steps, seeds) for name, fn in impls}
+        rows = {name: r for name, (r, _) in runs.items()}
+        chosen = ", ".join(f"{n} seed {runs[n][1]}" for n, _ in impls)
+        table = [f"### {title}, KAN {width} (kept: {chosen})", "", "| grid | " + " | ".join(f"{n} RMSE" for n, _ in impls)
+                 + " | " + " | ".join(f"{n} s" for n, _ in impls) + " |",
+                 "|---" * (1 + 2 * len(impls)) + "|"]
+        for i, g in enumerate(grids):
+            table.append(f"| {g} | " + " | ".join(fmt(rows[n][i][0]) for n, _ in impls) + " | "
+                         + " | ".join(f"{rows[n][i][1]:.1f}" for n, _ in impls) + " |")
+        print("\n".join(table), flush=True)
+        lines += table + [""]
+        best = {n: min(((r, g) for (r, _), g in zip(rows[n], grids)), key=lambda t: t[0] if math.isfinite(t[0]) else 1e9)
+                for n, _ in impls}
+        total = {n: sum(t for _, t in rows[n]) for n, _ in impls}
+        pk = "pykan" in rows
+        summary.append(
+            f"| {title} | {width} | {fmt(best['kanlab'][0])} ({best['kanlab'][1]}) | "
+            + (f"{fmt(best['pykan'][0])} ({best['pykan'][1]}) | " if pk else "- | ")
+            + f"{total['kanlab']:.0f} | " + (f"{total['pykan']:.0f} | {total['kanlab'] / total['pykan']:.2f} |" if pk else "- | - |")
+        )
+    lines += summary
+    print("\n".join(summary))
+    if args.out:
+        write_section(args.out, "\n".join(lines) + "\n")
+
+
+def write_section(path: str, section: str) -> None:
+    """Replace (or append) the '## Toy functions' section of a markdown file."""
+    text = open(path).read() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
+    pattern = re.compile(r"## Toy functions.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Smoke tests: every script in examples/ runs to completion with --quick."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def _mnist_data_folder():
+    """The folder holding mnist/ (KANLAB_DATA or ../shared/data next to the checkout), or None."""
+    for cand in (os.environ.get("KANLAB_DATA"), ROOT.parent / "shared" / "data"):
+        if cand and (Path(cand) / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return Path(cand)
+    return None
+
+
+def _run(script, tmp_path, env_extra=None):
+    # One torch thread: these models are tiny, and with two threads on a busy 2-core machine
+    # OpenMP oversubscription made a 4 s run take minutes.
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    env.update(env_extra or {})
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc.stdout
+
+
+def test_tabular_regression_diabetes(tmp_path):
+    pytest.importorskip("sklearn")
+    out = _run("tabular_regression_diabetes.py", tmp_path)
+    assert "Test MSE:" in out
+
+
+def test_visualize_splines(tmp_path):
+    out = _run("visualize_splines.py", tmp_path)
+    assert "Training KAN..." in out
+    assert (tmp_path / "function_comparison.png").is_file()
+
+
+def test_binary_classification(tmp_path):
+    pytest.importorskip("sklearn")
+    out = _run("binary_classification.py", tmp_path)
+    assert "Test accuracy:" in out
+
+
+def test_mnist(tmp_path):
+    folder = _mnist_data_folder()
+    if folder is None:
+        pytest.skip("MNIST files not found (set KANLAB_DATA or put them in ../shared/data/mnist)")
+    out = _run("mnist.py", tmp_path, {"KANLAB_DATA": str(folder)})
+    assert "Epoch 1, Accuracy:" in out

@@ -1,0 +1,125 @@
+"""KANLayer: forward math, gradients, grid updates and extension keep the function."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from kanlab import KANLayer, splines
+
+
+def make_layer(**kw) -> KANLayer:
+    kw.setdefault("generator", torch.Generator().manual_seed(0))
+    layer = KANLayer(3, 4, 5, 3, dtype=torch.float64, **kw)
+    with torch.no_grad():  # a smooth, non-trivial function instead of the near-zero initial splines
+        gen = torch.Generator().manual_seed(1)
+        freq = torch.rand(4, 3, 1, generator=gen, dtype=torch.float64) * 3 + 1
+        phase = torch.rand(4, 3, 1, generator=gen, dtype=torch.float64) * 6
+        pos = torch.linspace(0, 1, layer.n_basis, dtype=torch.float64)
+        layer.coef.copy_(torch.sin(freq * pos + phase))
+    return layer
+
+
+def test_forward_equals_edge_formula() -> None:
+    layer = make_layer()
+    x = torch.rand(64, 3, dtype=torch.float64) * 2 - 1
+    basis = splines.bspline_basis(x, layer.knots, 3)
+    spline = torch.einsum("bin,oin->boi", basis, layer.coef)
+    phi = layer.scale_base * F.silu(x)[:, None, :] + layer.scale_spline * spline
+    torch.testing.assert_close(layer(x), phi.sum(-1))
+    torch.testing.assert_close(layer.edge_activations(x), phi)
+
+
+def test_mask_removes_edges() -> None:
+    layer = make_layer()
+    layer.mask[1, 2] = 0.0
+    x = torch.rand(16, 3, dtype=torch.float64)
+    phi = layer.edge_activations(x)
+    assert (phi[:, 1, 2] == 0).all()
+    torch.testing.assert_close(layer(x), phi.sum(-1))
+
+
+@pytest.mark.parametrize("base_fun", ["identity", "zero", torch.tanh])
+def test_base_functions(base_fun) -> None:
+    layer = make_layer(base_fun=base_fun)
+    x = torch.rand(8, 3, dtype=torch.float64)
+    b = {"identity": x, "zero": torch.zeros_like(x)}.get(base_fun) if isinstance(base_fun, str) else torch.tanh(x)
+    spline = layer.scale_spline * layer.spline_values(x)
+    torch.testing.assert_close(layer(x), (spline + layer.scale_base * b[:, None, :]).sum(-1))
+
+
+def test_unknown_base_fun() -> None:
+    with pytest.raises(ValueError, match="base_fun"):
+        KANLayer(2, 2, base_fun="relu6")
+
+
+def test_gradcheck_through_layer() -> None:
+    layer = make_layer()
+    x = (torch.rand(10, 3, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
+    names = ("coef", "scale_base", "scale_spline")
+    params = tuple(getattr(layer, n).detach().clone().requires_grad_() for n in names)
+
+    def fn(x, *p):
+        return torch.func.functional_call(layer, dict(zip(names, p)), (x,))
+
+    assert torch.autograd.gradcheck(fn, (x, *params))
+
+
+def test_grid_and_coef_exposed() -> None:
+    layer = KANLayer(3, 4, 6, 2)
+    assert layer.grid.shape == (3, 7)
+    assert layer.knots.shape == (3, 6 + 2 * 2 + 1)
+    assert layer.coef.shape == (4, 3, 8)
+    torch.testing.assert_close(layer.grid[:, 0], torch.full((3,), -1.0))
+    torch.testing.assert_close(layer.grid[:, -1], torch.full((3,), 1.0))
+
+
+def test_update_grid_from_samples_keeps_function() -> None:
+    layer = make_layer(grid_range=(-3, 3))
+    x = torch.randn(2000, 3, dtype=torch.float64) * 0.5
+    before = layer(x)
+    layer.update_grid_from_samples(x)
+    assert layer.grid[:, 0].min() >= x.min() - 1e-12 and layer.grid[:, -1].max() <= x.max() + 1e-12
+    torch.testing.assert_close(layer(x), before, atol=5e-3, rtol=0)
+
+
+@pytest.mark.parametrize("with_samples", [True, False])
+def test_refine_keeps_function(with_samples: bool) -> None:
+    layer = make_layer()
+    x = torch.rand(1000, 3, dtype=torch.float64) * 2 - 1
+    before = layer(x)
+    layer.refine(10, x if with_samples else None)
+    assert layer.grid_size == 10 and layer.coef.shape == (4, 3, 13)
+    torch.testing.assert_close(layer(x), before, atol=1e-9, rtol=0)
+
+
+def test_refine_uniform_doubling_is_exact() -> None:
+    # a uniform grid refined by an integer factor contains the old spline space: exact up to round-off
+    layer = make_layer()
+    x = torch.rand(500, 3, dtype=torch.float64) * 2 - 1
+    before = layer(x)
+    layer.refine(20)
+    torch.testing.assert_close(layer(x), before, atol=1e-10, rtol=0)
+
+
+def test_state_dict_loads_across_grid_sizes() -> None:
+    refined = make_layer()
+    refined.refine(12)
+    fresh = KANLayer(3, 4, 5, 3, dtype=torch.float64)
+    fresh.load_state_dict(refined.state_dict())
+    x = torch.rand(50, 3, dtype=torch.float64)
+    assert fresh.grid_size == 12
+    torch.testing.assert_close(fresh(x), refined(x))
+
+
+def test_trainable_flags() -> None:
+    layer = KANLayer(2, 2, sp_trainable=False, sb_trainable=False)
+    assert not layer.scale_spline.requires_grad and not layer.scale_base.requires_grad
+    assert layer.coef.requires_grad
+
+
+def test_refine_non_integer_factor_least_squares() -> None:
+    layer = make_layer()
+    x = torch.rand(1000, 3, dtype=torch.float64) * 2 - 1
+    before = layer(x)
+    layer.refine(7, x)
+    scale = before.abs().max()
+    assert (layer(x) - before).abs().max() < 2e-3 * scale

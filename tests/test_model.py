@@ -1,0 +1,147 @@
+"""The KAN facade: construction, validation, grids, dtype/device, plain nn.Module use."""
+import pytest
+import torch
+from torch import nn
+
+from kanlab import KAN
+
+
+def test_pykan_and_efficient_kan_styles() -> None:
+    a = KAN(width=[2, 5, 1], grid=3, k=3, seed=0)
+    assert a.width == [2, 5, 1] and a.grid == 3 and a.k == 3 and a.depth == 2
+    b = KAN([784, 64, 10])
+    assert isinstance(b, nn.Module) and b(torch.rand(4, 784)).shape == (4, 10)
+    c = KAN([3, 2], grid_size=7, spline_order=2)
+    assert c.grid == 7 and c.k == 2
+
+
+def test_seed_is_deterministic_and_private() -> None:
+    state = torch.random.get_rng_state()
+    m1, m2 = KAN([2, 3, 1], seed=5), KAN([2, 3, 1], seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1, p2)
+    assert not torch.equal(KAN([2, 3, 1], seed=6).layers[0].coef, m1.layers[0].coef)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(width=[2]), "at least 2"),
+        (dict(width=[2, 0, 1]), "positive int"),
+        (dict(width=[2, [3, 2], 1]), "multiplication"),
+        (dict(width=[2, 1], k=0), "k must be a positive"),
+        (dict(width=[2, 1], grid=0), "grid must be a positive"),
+        (dict(width=[2, 1], grid=3, grid_size=4), "disagree"),
+        (dict(width=[2, 1], grid_range=(1, -1)), "grid_range"),
+        (dict(width=[2, 1], grid_eps=2.0), "grid_eps"),
+        (dict(width=[2, 1], base_fun="nope"), "base_fun"),
+    ],
+)
+def test_bad_construction(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        KAN(**kwargs)
+
+
+def test_width_must_be_a_list() -> None:
+    with pytest.raises(TypeError, match="width"):
+        KAN(5)
+
+
+@pytest.mark.parametrize(
+    "x, err, match",
+    [
+        (torch.rand(4, 3), ValueError, r"shape \(batch, 2\)"),
+        (torch.rand(4), ValueError, r"shape \(batch, 2\)"),
+        (torch.rand(0, 2), ValueError, "empty batch"),
+        (torch.tensor([[0.0, float("nan")]]), ValueError, "NaN or Inf"),
+        (torch.tensor([[0.0, float("inf")]]), ValueError, "NaN or Inf"),
+        (torch.rand(4, 2, dtype=torch.float64), TypeError, "dtype"),
+        (torch.ones(4, 2, dtype=torch.long), TypeError, "dtype"),
+        ([[0.0, 1.0]], TypeError, "torch.Tensor"),
+    ],
+)
+def test_bad_inputs(x, err, match) -> None:
+    with pytest.raises(err, match=match):
+        KAN([2, 3, 1])(x)
+
+
+def test_float64_end_to_end() -> None:
+    model = KAN([2, 3, 1], dtype=torch.float64, seed=0)
+    assert all(t.dtype == torch.float64 for t in model.state_dict().values())
+    model32 = KAN([2, 3, 1], seed=0).double()
+    x = torch.rand(8, 2, dtype=torch.float64)
+    assert model(x).dtype == torch.float64
+    torch.testing.assert_close(model(x), model32(x), atol=1e-6, rtol=1e-6)
+
+
+def test_meta_device_builds_without_touching_cpu() -> None:
+    model = KAN([3, 4, 2], device="meta", seed=0)
+    assert all(t.device.type == "meta" for t in model.state_dict().values())
+    out = model.layers[0](torch.empty(5, 3, device="meta"))  # the layer math is device-agnostic
+    assert out.device.type == "meta" and out.shape == (5, 4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:  # pragma: no cover - runs where a GPU is present
+    cpu = KAN([2, 4, 1], seed=0, dtype=torch.float64)
+    gpu = KAN([2, 4, 1], seed=0, dtype=torch.float64, device="cuda")
+    x = torch.rand(100, 2, dtype=torch.float64)
+    torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x))
+    gpu.update_grid_from_samples(x.cuda())
+    gpu.refine(10)
+    assert gpu.layers[0].knots.device.type == "cuda"
+
+
+def test_model_update_grid_keeps_function() -> None:
+    model = KAN([2, 4, 1], seed=0, dtype=torch.float64)
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.coef.copy_(torch.sin(torch.linspace(0, 3, layer.n_basis, dtype=torch.float64)).expand_as(layer.coef))
+    x = torch.rand(2000, 2, dtype=torch.float64) * 1.6 - 0.8
+    before = model(x)
+    assert model.update_grid_from_samples(x) is model
+    torch.testing.assert_close(model(x), before, atol=1e-3 * before.abs().max().item(), rtol=0)
+
+
+def test_refine_forms_and_return_value() -> None:
+    model = KAN([2, 3, 1], grid=3, seed=0, dtype=torch.float64)
+    x = torch.rand(300, 2, dtype=torch.float64) * 2 - 1
+    before = model(x)
+    assert model.refine(grid_factor=2) is model and model.grid == 6
+    model = model.refine(12)
+    assert model.grid == 12 and all(layer.grid_size == 12 for layer in model.layers)
+    torch.testing.assert_close(model(x), before, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="exactly one"):
+        model.refine()
+    with pytest.raises(ValueError, match="positive"):
+        model.refine(0)
+
+
+def test_plain_module_training_with_dataloader() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 6, generator=gen)
+    y = (x[:, 0] * x[:, 1] + torch.sin(2 * x[:, 2]) > 0).long()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64, shuffle=True)
+    torch.manual_seed(0)
+    model = KAN([6, 16, 2])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    with torch.no_grad():
+        start = loss_fn(model(x), y).item()
+    for _ in range(15):
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+    with torch.no_grad():
+        acc = (model(x).argmax(1) == y).float().mean().item()
+        assert loss_fn(model(x), y).item() < 0.5 * start
+    assert acc > 0.9
+
+
+def test_speed_returns_model_and_train_is_not_shadowed() -> None:
+    model = KAN([2, 1])
+    assert model.speed() is model
+    assert model.train(False) is model and not model.training
+    assert model.train() is model and model.training

@@ -1,0 +1,108 @@
+"""B-spline math against scipy and against its defining properties."""
+import numpy as np
+import pytest
+import torch
+from scipy.interpolate import BSpline
+
+from kanlab import splines
+
+
+def random_knots(in_dim: int, grid_size: int, k: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    gaps = torch.rand(in_dim, grid_size, generator=gen, dtype=torch.float64) + 0.05
+    points = torch.cat([torch.zeros(in_dim, 1, dtype=torch.float64), gaps.cumsum(1)], dim=1) - 1.0
+    return splines.extend_grid(points, k)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("uniform", [True, False])
+def test_basis_matches_scipy(k: int, uniform: bool) -> None:
+    grid_size, in_dim = 7, 3
+    if uniform:
+        knots = splines.extend_grid(splines.uniform_grid_points(in_dim, grid_size, (-1, 1), dtype=torch.float64), k)
+    else:
+        knots = random_knots(in_dim, grid_size, k, seed=k)
+    lo, hi = knots[:, 0].min().item() - 0.5, knots[:, -1].max().item() + 0.5
+    x = torch.linspace(lo, hi, 801, dtype=torch.float64).unsqueeze(1).repeat(1, in_dim)
+    basis = splines.bspline_basis(x, knots, k)
+    assert basis.shape == (801, in_dim, grid_size + k)
+    for j in range(in_dim):
+        t = knots[j].numpy()
+        for i in range(grid_size + k):
+            ref = np.nan_to_num(BSpline.basis_element(t[i : i + k + 2], extrapolate=False)(x[:, j].numpy()))
+            np.testing.assert_allclose(basis[:, j, i].numpy(), ref, atol=1e-13)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_partition_of_unity_inside_grid(k: int) -> None:
+    knots = random_knots(4, 9, k, seed=0)
+    grid = knots[:, k:-k]
+    u = torch.rand(2000, 4, dtype=torch.float64)
+    x = grid[:, 0] + u * (grid[:, -1] - grid[:, 0])
+    x[0] = grid[:, 0]
+    x[1] = grid[:, -1]  # both ends of the grid range included
+    total = splines.bspline_basis(x, knots, k).sum(-1)
+    torch.testing.assert_close(total, torch.ones_like(total), atol=1e-13, rtol=0)
+
+
+def test_outside_grid_is_finite_and_zero_beyond_extension() -> None:
+    k = 3
+    knots = splines.extend_grid(splines.uniform_grid_points(1, 5, (-1, 1), dtype=torch.float64), k)
+    x = torch.tensor([[-1e6], [-5.0], [5.0], [1e6]], dtype=torch.float64)
+    basis = splines.bspline_basis(x, knots, k)
+    assert torch.isfinite(basis).all()
+    assert (basis == 0).all()
+
+
+def test_repeated_knots_follow_scipy() -> None:
+    k = 2
+    knots = torch.tensor([[-2.0, -1.5, -1.0, 0.0, 0.0, 0.5, 1.0, 1.5, 2.0]], dtype=torch.float64)
+    x = torch.linspace(-2.2, 2.2, 301, dtype=torch.float64).unsqueeze(1)
+    basis = splines.bspline_basis(x, knots, k)
+    t = knots[0].numpy()
+    for i in range(t.size - k - 1):
+        ref = np.nan_to_num(BSpline.basis_element(t[i : i + k + 2], extrapolate=False)(x[:, 0].numpy()))
+        np.testing.assert_allclose(basis[:, 0, i].numpy(), ref, atol=1e-13)
+
+
+def test_fit_coef_recovers_a_spline_exactly() -> None:
+    k, grid_size = 3, 6
+    knots = random_knots(2, grid_size, k, seed=3)
+    coef = torch.randn(4, 2, grid_size + k, dtype=torch.float64)
+    grid = knots[:, k:-k]
+    x = grid[:, 0] + torch.rand(500, 2, dtype=torch.float64) * (grid[:, -1] - grid[:, 0])
+    y = splines.spline_eval(x, knots, coef, k)
+    fitted = splines.fit_coef(x, y, knots, k)
+    x_new = grid[:, 0] + torch.rand(500, 2, dtype=torch.float64) * (grid[:, -1] - grid[:, 0])
+    torch.testing.assert_close(
+        splines.spline_eval(x_new, knots, fitted, k), splines.spline_eval(x_new, knots, coef, k), atol=1e-8, rtol=0
+    )
+
+
+def test_fit_coef_rank_deficient_is_finite_and_fits_data() -> None:
+    k, grid_size = 3, 10
+    knots = splines.extend_grid(splines.uniform_grid_points(1, grid_size, (-1, 1), dtype=torch.float64), k)
+    x = torch.rand(50, 1, dtype=torch.float64) * 0.3  # data covers a third of the grid only
+    y = torch.sin(3 * x).unsqueeze(1)  # (50, 1, 1)
+    coef = splines.fit_coef(x, y, knots, k)
+    assert torch.isfinite(coef).all()
+    assert coef.abs().max() < 10
+    torch.testing.assert_close(splines.spline_eval(x, knots, coef, k), y, atol=1e-4, rtol=0)
+
+
+def test_grid_points_from_samples_blend() -> None:
+    x = torch.randn(1000, 2, dtype=torch.float64) ** 3
+    uniform = splines.grid_points_from_samples(x, 8, grid_eps=1.0)
+    torch.testing.assert_close(uniform[:, 0], x.min(0).values)
+    torch.testing.assert_close(uniform[:, -1], x.max(0).values)
+    torch.testing.assert_close(uniform.diff(dim=1), uniform.diff(dim=1)[:, :1].expand(-1, 8))
+    adaptive = splines.grid_points_from_samples(x, 8, grid_eps=0.0)
+    inner = ((x[:, None, 0] <= adaptive[0, None, 1:]).double().mean(0))  # cdf at knots
+    torch.testing.assert_close(inner, torch.linspace(1 / 8, 1, 8, dtype=torch.float64), atol=2e-3, rtol=0)
+    assert (adaptive.diff(dim=1) >= 0).all()
+
+
+def test_grid_points_from_constant_samples_do_not_collapse() -> None:
+    x = torch.full((20, 1), 3.0)
+    points = splines.grid_points_from_samples(x, 4, grid_eps=0.02)
+    assert (points.diff(dim=1) > 0).all()

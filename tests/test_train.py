@@ -1,0 +1,154 @@
+"""fit(): accuracy on a KAN-paper toy, history, regulariser, grid updates, guards."""
+import math
+
+import pytest
+import torch
+
+from kanlab import KAN, create_dataset
+from kanlab.train import regularizer
+
+
+def xy_dataset():
+    return create_dataset(lambda x: x[:, [0]] * x[:, [1]], n_var=2, train_num=1000, test_num=1000, seed=0)
+
+
+def test_fit_learns_xy_to_1e_3() -> None:
+    dataset = xy_dataset()
+    model = KAN(width=[2, 2, 1], grid=5, k=3, seed=0)
+    results = model.fit(dataset, opt="LBFGS", steps=50, progress=False)
+    model.refine(10)
+    results = model.fit(dataset, opt="LBFGS", steps=50, progress=False)
+    assert results["test_loss"][-1] <= 1e-3
+    with torch.no_grad():
+        rmse = torch.sqrt(torch.mean((model(dataset["test_input"]) - dataset["test_label"]) ** 2)).item()
+    assert math.isclose(rmse, results["test_loss"][-1], rel_tol=1e-4)
+
+
+def test_history_cache_and_metrics() -> None:
+    dataset = xy_dataset()
+    model = KAN([2, 2, 1], seed=0)
+
+    def mean_abs_pred():
+        return model(dataset["test_input"]).abs().mean()
+
+    results = model.fit(dataset, opt="Adam", lr=1e-2, steps=7, metrics=[mean_abs_pred], progress=False)
+    assert all(len(results[key]) == 7 for key in ("train_loss", "test_loss", "reg", "mean_abs_pred"))
+    assert results["train_loss"][-1] < results["train_loss"][0]
+    assert model.cache_data is not None and torch.equal(model.cache_data, dataset["train_input"])
+    assert torch.equal(model.cache_target, dataset["train_label"])
+
+
+def test_dataset_without_test_split_and_batches() -> None:
+    full = xy_dataset()
+    dataset = {"train_input": full["train_input"], "train_label": full["train_label"]}
+    model = KAN([2, 2, 1], seed=0)
+    results = model.fit(dataset, opt="Adam", lr=1e-2, steps=5, batch=64, progress=False)
+    assert len(results["train_loss"]) == 5 and results["test_loss"] == []
+
+
+def test_lamb_regulariser_sparsifies() -> None:
+    dataset = create_dataset(lambda x: torch.sin(math.pi * x[:, [0]]), n_var=3, seed=0)
+    dense = KAN([3, 3, 1], seed=0).fit(dataset, steps=20, progress=False)
+    model = KAN([3, 3, 1], seed=0)
+    sparse = model.fit(dataset, steps=20, lamb=0.01, progress=False)
+    assert dense["reg"][-1] == 0.0 and sparse["reg"][-1] > 0.0
+    norms = model.forward_with_activations(dataset["train_input"])[1][0].abs().mean(0)  # (3, 3)
+    # inputs 1 and 2 are irrelevant: their edges must end far weaker than input 0's strongest edge
+    assert norms[:, 1:].max() < 0.1 * norms[:, 0].max()
+
+
+def test_regulariser_formula() -> None:
+    model = KAN([2, 2, 1], seed=0, dtype=torch.float64)
+    x = torch.rand(100, 2, dtype=torch.float64)
+    _, acts = model.forward_with_activations(x)
+    expected = 0.0
+    for phi in acts:
+        norms = phi.abs().mean(0)
+        p = norms / norms.sum()
+        expected += norms.sum() - 2.0 * (p * torch.log(p)).sum()
+    torch.testing.assert_close(regularizer(acts, model.layers, 1.0, 2.0), expected, atol=1e-9, rtol=1e-9)
+
+
+def test_grid_update_inside_fit_moves_knots_to_data() -> None:
+    dataset = create_dataset(lambda x: x[:, [0]] ** 2, n_var=1, ranges=[0.2, 0.6], seed=0)
+    model = KAN([1, 1], seed=0)
+    model.fit(dataset, steps=3, progress=False)
+    grid = model.layers[0].grid
+    assert 0.19 < grid.min().item() and grid.max().item() < 0.61
+    frozen = KAN([1, 1], seed=0)
+    frozen.fit(dataset, steps=3, update_grid=False, progress=False)
+    assert frozen.layers[0].grid.min().item() == -1.0
+
+
+def test_nan_loss_stops_and_restores_last_finite_state() -> None:
+    dataset = xy_dataset()
+    model = KAN([2, 2, 1], seed=0)
+    calls = {"n": 0}
+
+    def loss_fn(pred, y):
+        calls["n"] += pred.requires_grad  # count training evaluations, not test-loss ones
+        loss = torch.mean((pred - y) ** 2)
+        return loss * float("nan") if calls["n"] > 3 else loss
+
+    with pytest.warns(RuntimeWarning, match="NaN/Inf"):
+        results = model.fit(dataset, opt="Adam", lr=1e-2, steps=10, loss_fn=loss_fn, update_grid=False, progress=False)
+    assert len(results["train_loss"]) == 3
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert torch.isfinite(model(dataset["test_input"])).all()
+
+
+@pytest.mark.parametrize(
+    "mutate, err, match",
+    [
+        (lambda d: d.pop("train_label"), ValueError, "missing"),
+        (lambda d: d.pop("test_label"), ValueError, "together"),
+        (lambda d: d.__setitem__("train_label", d["train_label"][:10]), ValueError, "rows"),
+        (lambda d: d.__setitem__("train_label", d["train_label"].flatten()), ValueError, "reshape"),
+        (lambda d: d.__setitem__("train_input", d["train_input"][:, :1]), ValueError, "shape"),
+        (lambda d: d["train_label"].__setitem__((0, 0), float("nan")), ValueError, "NaN"),
+        (lambda d: d.__setitem__("train_input", d["train_input"].numpy()), TypeError, "torch.Tensor"),
+    ],
+)
+def test_bad_datasets(mutate, err, match) -> None:
+    dataset = xy_dataset()
+    mutate(dataset)
+    with pytest.raises(err, match=match):
+        KAN([2, 2, 1]).fit(dataset, steps=1, progress=False)
+
+
+def test_bad_options() -> None:
+    dataset = xy_dataset()
+    with pytest.raises(ValueError, match="opt"):
+        KAN([2, 1]).fit(dataset, opt="SGD", progress=False)
+    with pytest.raises(ValueError, match="batch"):
+        KAN([2, 1]).fit(dataset, batch=0, progress=False)
+
+
+def test_classification_with_custom_loss() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 2, generator=gen) * 2 - 1
+    y = (x[:, 0] * x[:, 1] > 0).long()
+    dataset = {"train_input": x, "train_label": y, "test_input": x, "test_label": y}
+    model = KAN([2, 3, 2], seed=0)
+    model.fit(dataset, steps=20, loss_fn=torch.nn.CrossEntropyLoss(), progress=False)
+    with torch.no_grad():
+        assert (model(x).argmax(1) == y).float().mean() > 0.95
+
+
+def test_best_of_seeds_keeps_lowest_training_loss() -> None:
+    from kanlab.train import best_of_seeds
+
+    dataset = xy_dataset()
+    finals = {}
+
+    def build(seed):
+        return KAN([2, 2, 1], seed=seed)
+
+    for seed in (0, 1, 2):
+        finals[seed] = build(seed).fit(dataset, steps=3, progress=False)["train_loss"][-1]
+    model, history, seed = best_of_seeds(build, dataset, [0, 1, 2], steps=3, progress=False)
+    assert seed == min(finals, key=finals.get)
+    assert history["train_loss"][-1] == finals[seed]
+    assert torch.equal(model.cache_data, dataset["train_input"])
+    with pytest.raises(ValueError, match="at least one"):
+        best_of_seeds(build, dataset, [])
