@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -92,8 +92,6 @@ class KANLayer(nn.Module):
         self.base_fun = resolve_base_fun(base_fun)
         kw = {"device": device, "dtype": dtype or torch.get_default_dtype()}
 
-        self._recip_key: Optional[tuple] = None
-        self._recip: List[Tuple[torch.Tensor, torch.Tensor]] = []
         points = splines.uniform_grid_points(in_dim, grid_size, grid_range, **kw)
         self.register_buffer("knots", splines.extend_grid(points, spline_order))
         self.register_buffer("mask", torch.ones(out_dim, in_dim, **kw))
@@ -130,17 +128,9 @@ class KANLayer(nn.Module):
         )
 
     # ------------------------------------------------------------------ forward
-    def _reciprocals(self) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-        """Cached :func:`splines.knot_reciprocals`, recomputed whenever the knots change."""
-        key = (self.knots.data_ptr(), self.knots._version, self.knots.dtype, self.knots.device)
-        if self._recip_key != key:
-            self._recip = splines.knot_reciprocals(self.knots, self.spline_order)
-            self._recip_key = key
-        return self._recip
-
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """B-spline basis at ``x`` ``(batch, in_dim)`` -> ``(batch, in_dim, n_basis)``."""
-        return splines.bspline_basis(x, self.knots, self.spline_order, self._reciprocals())
+        return splines.bspline_basis_local(x, self.knots, self.spline_order)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, in_dim) -> (batch, out_dim)``: node sums of the masked edge functions."""

@@ -13,7 +13,7 @@ dtype. Conventions used throughout kanlab:
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 
@@ -21,8 +21,8 @@ __all__ = [
     "uniform_grid_points",
     "extend_grid",
     "grid_points_from_samples",
-    "knot_reciprocals",
     "bspline_basis",
+    "bspline_basis_local",
     "spline_eval",
     "fit_coef",
 ]
@@ -87,38 +87,58 @@ def _safe_reciprocal(den: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.zeros_like(den), 1.0 / torch.where(zero, torch.ones_like(den), den))
 
 
-def knot_reciprocals(knots: torch.Tensor, k: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
-    """Per recursion level ``p = 1..k``: ``1 / (t_{i+p} - t_i)`` and ``1 / (t_{i+p+1} - t_{i+1})``.
-
-    ``knots``: ``(in_dim, n_knots)``; each table has shape ``(in_dim, n_knots - p - 1)``. They
-    depend on the knots only, so a layer computes them once per grid (see :func:`bspline_basis`).
-    """
-    return [
-        (_safe_reciprocal(knots[:, p:-1] - knots[:, : -(p + 1)]), _safe_reciprocal(knots[:, p + 1 :] - knots[:, 1:-p]))
-        for p in range(1, k + 1)
-    ]
-
-
-def bspline_basis(
-    x: torch.Tensor,
-    knots: torch.Tensor,
-    k: int,
-    reciprocals: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None,
-) -> torch.Tensor:
-    """Exact B-spline basis of order ``k`` by the Cox-de Boor recursion, for any knot vector.
+def bspline_basis(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.Tensor:
+    """Exact B-spline basis of order ``k`` by the Cox-de Boor recursion (the reference path).
 
     ``x``: ``(batch, in_dim)``; ``knots``: ``(in_dim, n_knots)``, non-decreasing per row.
     Returns ``(batch, in_dim, n_knots - k - 1)``. Intervals are half-open ``[t_i, t_{i+1})``;
     repeated knots follow the ``0 / 0 = 0`` convention, as in de Boor's and scipy's definition.
-    ``reciprocals``: :func:`knot_reciprocals` of ``knots``, when the caller caches them.
+    Every level touches every basis function; :func:`bspline_basis_local` computes only the
+    ``k + 1`` non-zero ones and is what layers use.
     """
-    if reciprocals is None:
-        reciprocals = knot_reciprocals(knots, k)
     diff = x.unsqueeze(-1) - knots  # (batch, in, n_knots): x - t_i
     basis = ((diff[..., :-1] >= 0) & (diff[..., 1:] < 0)).to(x.dtype)
-    for p, (inv_left, inv_right) in enumerate(reciprocals, start=1):
+    for p in range(1, k + 1):
+        inv_left = _safe_reciprocal(knots[:, p:-1] - knots[:, : -(p + 1)])
+        inv_right = _safe_reciprocal(knots[:, p + 1 :] - knots[:, 1:-p])
         basis = diff[..., : -(p + 1)] * (inv_left * basis[..., :-1]) - diff[..., p + 1 :] * (inv_right * basis[..., 1:])
     return basis
+
+
+def bspline_basis_local(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.Tensor:
+    """The same exact basis as :func:`bspline_basis`, evaluating only the ``k + 1`` non-zeros.
+
+    ``x``: ``(batch, in_dim)``; ``knots``: ``(in_dim, n_knots)``. Returns
+    ``(batch, in_dim, n_knots - k - 1)``. Each input's knot span ``t_j <= x < t_{j+1}`` is found
+    by ``searchsorted``; de Boor's triangular scheme then gives ``B_{j-k} .. B_j`` on
+    ``(batch, in_dim, k + 1)`` tensors (its denominators are never 0, since the span has positive
+    length) and a scatter writes them into the dense basis, so the cost no longer grows with the
+    grid except for that final write. Knots are padded by ``k`` on each side so every span has
+    its ``2k`` neighbouring knots; basis functions that would need the padding are dropped.
+    Differentiable to any order in ``x`` (the span lookup is piecewise constant).
+    """
+    in_dim, n_knots = knots.shape
+    n_basis = n_knots - k - 1
+    h = (knots[:, -1:] - knots[:, :1]) / (n_knots - 1)
+    steps = torch.arange(1, k + 1, dtype=knots.dtype, device=knots.device)
+    padded = torch.cat([knots[:, :1] - h * steps.flip(0), knots, knots[:, -1:] + h * steps], dim=1)
+    span = torch.searchsorted(padded, x.detach().T.contiguous(), right=True).T - 1  # (batch, in), padded index
+    inside = ((span >= k) & (span <= n_knots + k - 2)).to(x.dtype).unsqueeze(-1)  # t_0 <= x < t_last
+    span = span.clamp(k, n_knots + k - 2)
+    offsets = torch.arange(1 - k, k + 1, device=x.device)
+    near = torch.gather(padded.unsqueeze(0).expand(x.shape[0], -1, -1), 2, span.unsqueeze(-1) + offsets)
+    xe = x.unsqueeze(-1)
+    left = xe - near[..., :k].flip(-1)  # left[p-1] = x - t_{j+1-p}
+    right = near[..., k:] - xe  # right[p-1] = t_{j+p} - x
+    values = torch.ones_like(xe)
+    zero = torch.zeros_like(xe)
+    for p in range(1, k + 1):
+        r, lf = right[..., :p], left[..., :p].flip(-1)
+        temp = values / (r + lf)
+        values = torch.cat([r * temp, zero], -1) + torch.cat([zero, lf * temp], -1)
+    index = (span - k).unsqueeze(-1) + torch.arange(k + 1, device=x.device)  # padded basis index
+    dense = x.new_zeros(x.shape[0], in_dim, n_basis + 2 * k).scatter(2, index, values * inside)
+    return dense[..., k : k + n_basis]
 
 
 def spline_eval(x: torch.Tensor, knots: torch.Tensor, coef: torch.Tensor, k: int) -> torch.Tensor:

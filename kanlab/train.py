@@ -6,6 +6,7 @@ step whose loss or parameters turn NaN/Inf is rolled back and training stops wit
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -18,7 +19,7 @@ from .optim import LBFGS
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
 
-__all__ = ["fit", "best_of_seeds", "regularizer", "check_dataset"]
+__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset"]
 
 _OPTIMIZERS = ("LBFGS", "Adam")
 
@@ -265,3 +266,42 @@ def best_of_seeds(
         if best is None or final < best[0]:
             best = (final, model, history, seed)
     return best[1], best[2], best[3]
+
+
+def fit_grid_schedule(
+    model: "KAN",
+    dataset: Dict[str, torch.Tensor],
+    grids: Sequence[int],
+    steps: int = 200,
+    stop_on_rise: float = 0.1,
+    **fit_kwargs: Any,
+) -> List[Dict[str, float]]:
+    """Grid extension: ``fit`` at each grid of ``grids`` (refining in between), pykan's recipe.
+
+    With a test split, refining stops as soon as the test RMSE exceeds the best so far by more
+    than ``stop_on_rise`` (relative; ``None`` never stops) and the model is restored to its best
+    grid: past the interpolation threshold a finer grid only overfits. The test split then acts
+    as a validation split, as in pykan's workflow. Returns one row per fitted grid:
+    ``{"grid", "train_loss", "test_loss", "seconds"}``; the model is modified in place.
+    """
+    if not grids:
+        raise ValueError("grids must list at least one grid size")
+    rows: List[Dict[str, float]] = []
+    best: Optional[Tuple[float, Dict[str, torch.Tensor]]] = None
+    for grid in grids:
+        start = time.perf_counter()
+        if grid != model.grid:
+            model.refine(int(grid))
+        history = model.fit(dataset, steps=steps, **fit_kwargs)
+        test = history["test_loss"][-1] if history["test_loss"] else math.nan
+        rows.append({"grid": int(grid), "train_loss": history["train_loss"][-1] if history["train_loss"] else math.nan,
+                     "test_loss": test, "seconds": time.perf_counter() - start})
+        if stop_on_rise is None or not math.isfinite(test):
+            continue
+        if best is None or test < best[0]:
+            best = (test, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        elif test > best[0] * (1.0 + stop_on_rise):
+            model.load_state_dict(best[1])  # layers adopt the best state's grid size
+            model.config["grid"] = model.grid
+            break
+    return rows

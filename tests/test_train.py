@@ -152,3 +152,25 @@ def test_best_of_seeds_keeps_lowest_training_loss() -> None:
     assert torch.equal(model.cache_data, dataset["train_input"])
     with pytest.raises(ValueError, match="at least one"):
         best_of_seeds(build, dataset, [])
+
+
+def test_fit_grid_schedule_stops_when_test_loss_rises_and_restores_best() -> None:
+    from kanlab.train import fit_grid_schedule
+
+    # 40 noisy samples: a fine grid interpolates the noise and the test loss rises
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, generator=gen) * 2 - 1
+    noise = 0.05 * torch.randn(40, 1, generator=gen)
+    xt = torch.linspace(-1, 1, 400).unsqueeze(1)
+    dataset = {"train_input": x, "train_label": torch.sin(3 * x) + noise,
+               "test_input": xt, "test_label": torch.sin(3 * xt)}
+    model = KAN([1, 1], grid=3, seed=0)
+    rows = fit_grid_schedule(model, dataset, [3, 5, 30, 60, 100], steps=30, progress=False)
+    tests = [r["test_loss"] for r in rows]
+    assert len(rows) < 5  # stopped before the end of the schedule
+    assert tests[-1] > 1.1 * min(tests[:-1])
+    best = min(rows, key=lambda r: r["test_loss"])
+    assert model.grid == best["grid"] and model.config["grid"] == best["grid"]
+    with torch.no_grad():
+        rmse = torch.sqrt(torch.mean((model(xt) - dataset["test_label"]) ** 2)).item()
+    assert math.isclose(rmse, best["test_loss"], rel_tol=1e-5)
