@@ -147,7 +147,7 @@ def main() -> None:
               f"float32; LBFGS {args.steps} steps per grid; same recipe for both: at grid {grids[0]} one model "
               f"per seed {args.seeds} is fitted and the lowest *training* loss is kept, then refine + fit per grid; "
               f"test RMSE after each grid; time = wall seconds for that grid (the first includes every seed).\n")
-    lines = ["## Toy functions (KAN paper Sec. 3.1)", "", header]
+    lines = [f"## Toy functions (KAN paper Sec. 3.1), {args.steps} LBFGS steps per grid", "", header]
     summary = ["", "Summary. *best* = lowest test RMSE anywhere on the schedule; *kanlab final* = the model "
                "`fit_grid_schedule(..., stop_on_rise=0.1)` returns (refining stops when the test RMSE rises, best grid "
                "restored); *pykan final* = its model after the last grid; times are the full schedule for both.", "",
@@ -189,13 +189,13 @@ def main() -> None:
     lines += summary
     print("\n".join(summary))
     if args.out:
-        write_section(args.out, "\n".join(lines) + "\n")
+        write_section(args.out, lines[0], "\n".join(lines) + "\n")
 
 
-def write_section(path: str, section: str) -> None:
-    """Replace (or append) the '## Toy functions' section of a markdown file."""
+def write_section(path: str, title: str, section: str) -> None:
+    """Replace (or append) the section headed ``title`` of a markdown file."""
     text = open(path).read() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
-    pattern = re.compile(r"## Toy functions.*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     with open(path, "w") as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
