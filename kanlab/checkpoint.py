@@ -38,6 +38,9 @@ def save_checkpoint(model: "KAN", path: Union[str, os.PathLike]) -> None:
         "cache_target": model.cache_target,
     }
     fd, tmp = tempfile.mkstemp(prefix=".kanlab-", suffix=".tmp", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make checkpoints private to their writer
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
@@ -76,8 +79,15 @@ def load_checkpoint(
         raise ValueError(f"checkpoint {path!r} has format version {payload.get('version')}, this kanlab reads {VERSION}")
     try:
         config = json.loads(payload["config"])
-        state, grid_sizes = payload["state"], payload["grid_sizes"]
-    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        state, grid_sizes = payload["state"], [int(g) for g in payload["grid_sizes"]]
+        if not isinstance(config, dict) or not isinstance(state, dict):
+            raise TypeError("config and state must be mappings")
+        if not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise TypeError("state holds non-tensor entries")
+        for key in ("cache_data", "cache_target"):
+            if payload.get(key) is not None and not isinstance(payload[key], torch.Tensor):
+                raise TypeError(f"{key} is not a tensor")
+    except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"checkpoint {path!r} is missing or has a damaged entry: {err}") from err
     if config.get("base_fun") == "custom":
         if base_fun is None:
@@ -86,7 +96,7 @@ def load_checkpoint(
     coef = state.get("layers.0.coef")
     dtype = coef.dtype if isinstance(coef, torch.Tensor) else None
     try:
-        model = KAN(**config, device=map_location, dtype=dtype)
+        model = KAN(**config, device=map_location or "cpu", dtype=dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(f"checkpoint {path!r} has an invalid config: {err}") from err
     if len(grid_sizes) != len(model.layers):
@@ -99,6 +109,8 @@ def load_checkpoint(
         raise ValueError(f"checkpoint {path!r} state does not match its config: {err}") from err
     if [layer.grid_size for layer in model.layers] != list(grid_sizes):
         raise ValueError(f"checkpoint {path!r}: stored grid sizes {grid_sizes} disagree with its state")
+    if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
+        raise ValueError(f"checkpoint {path!r} holds NaN or Inf parameters")
     model.cache_data = payload.get("cache_data")
     model.cache_target = payload.get("cache_target")
     return model

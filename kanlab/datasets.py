@@ -39,38 +39,41 @@ def create_dataset(
     if not callable(f):
         raise TypeError(f"f must be a callable mapping (n, n_var) to (n, n_out), got {type(f).__name__}")
     for name, value in (("n_var", n_var), ("train_num", train_num)):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(test_num, int) or test_num < 0:
-        raise ValueError(f"test_num must be a non-negative int, got {test_num!r}")
+    if isinstance(test_num, bool) or not isinstance(test_num, int) or test_num < 0:
+        raise ValueError(f"test_num must be a non-negative int (0: no test split), got {test_num!r}")
     box = np.asarray(ranges, dtype=np.float64)
     if box.shape == (2,):
         box = np.tile(box, (n_var, 1))
     if box.shape != (n_var, 2) or not np.all(box[:, 0] < box[:, 1]):
         raise ValueError(f"ranges must be (lo, hi) or {n_var} pairs (lo, hi) with lo < hi, got {ranges!r}")
     gen = torch.Generator().manual_seed(seed)
-    lo = torch.tensor(box[:, 0], dtype=dtype)
-    span = torch.tensor(box[:, 1] - box[:, 0], dtype=dtype)
+    lo = torch.tensor(box[:, 0], dtype=dtype, device="cpu")
+    span = torch.tensor(box[:, 1] - box[:, 0], dtype=dtype, device="cpu")
 
     def sample(n: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        x = lo + span * torch.rand(n, n_var, generator=gen, dtype=dtype)
+        x = lo + span * torch.rand(n, n_var, generator=gen, dtype=dtype, device="cpu")
         y = f(x)
         if not isinstance(y, torch.Tensor):
-            y = torch.as_tensor(y, dtype=dtype)
-        y = y.reshape(n, -1) if y.ndim < 2 else y
-        if y.shape[0] != n:
-            raise ValueError(f"f returned {y.shape[0]} rows for {n} inputs; it must map (n, n_var) -> (n, n_out)")
+            y = torch.as_tensor(y, dtype=dtype, device="cpu")
+        y = y.unsqueeze(-1) if y.ndim == 1 else y
+        if y.ndim != 2 or y.shape[0] != n:
+            raise ValueError(f"f returned shape {tuple(y.shape)} for {n} inputs; it must map (n, n_var) -> (n, n_out)")
         return x, y.to(dtype)
 
-    train_x, train_y = sample(train_num)
-    test_x, test_y = sample(test_num)
-    if normalize_input:
-        mean, std = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True)
-        train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
-    if normalize_label:
-        mean, std = train_y.mean(0, keepdim=True), train_y.std(0, keepdim=True)
-        train_y, test_y = (train_y - mean) / std, (test_y - mean) / std
-    out = {"train_input": train_x, "train_label": train_y, "test_input": test_x, "test_label": test_y}
+    out = {}
+    out["train_input"], out["train_label"] = sample(train_num)
+    if test_num > 0:
+        out["test_input"], out["test_label"] = sample(test_num)
+    for norm, kind in ((normalize_input, "input"), (normalize_label, "label")):
+        if norm:
+            mean, std = out[f"train_{kind}"].mean(0, keepdim=True), out[f"train_{kind}"].std(0, keepdim=True)
+            if train_num < 2 or not bool((std > 0).all()):
+                raise ValueError(f"cannot normalize the {kind}s: a column is constant or there is one sample")
+            for split in ("train", "test"):
+                if f"{split}_{kind}" in out:
+                    out[f"{split}_{kind}"] = (out[f"{split}_{kind}"] - mean) / std
     return {k: v.to(device) for k, v in out.items()}
 
 

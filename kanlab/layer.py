@@ -97,7 +97,7 @@ class KANLayer(nn.Module):
         self.register_buffer("mask", torch.ones(out_dim, in_dim, **kw))
 
         def uniform(*shape: int) -> torch.Tensor:  # U(-1, 1), drawn on CPU so seeds match on any device
-            return (torch.rand(*shape, generator=generator, dtype=torch.float64) * 2 - 1).to(**kw)
+            return (torch.rand(*shape, generator=generator, dtype=torch.float64, device="cpu") * 2 - 1).to(**kw)
 
         n_basis = grid_size + spline_order
         self.coef = nn.Parameter(uniform(out_dim, in_dim, n_basis) * (noise_scale / (2 * grid_size)))
@@ -181,7 +181,12 @@ class KANLayer(nn.Module):
         """
         g = self.grid_size if grid_size is None else grid_size
         _check_positive_int("grid_size", g)
-        self.set_grid(splines.grid_points_from_samples(x, g, self.grid_eps), x)
+        self.set_grid(splines.grid_points_from_samples(x, g, self.grid_eps), splines.quantile_rows(x, self._n_fit(g)))
+
+    def _n_fit(self, grid_size: int) -> int:
+        """Rows per input for least-squares refits: plenty for ``grid_size + k`` coefficients,
+        bounded so a grid update on 60k samples of a 784-input layer stays small."""
+        return max(256, 32 * (grid_size + self.spline_order))
 
     @torch.no_grad()
     def refine(self, grid_size: int, x: Optional[torch.Tensor] = None) -> None:
@@ -189,17 +194,23 @@ class KANLayer(nn.Module):
 
         The new grid points interpolate the current ones (an adapted grid keeps its density
         profile), so for ``grid_size`` a multiple of the current size the new knots contain the
-        old ones and the refined spline equals the old one up to round-off. Otherwise the
-        coefficients are the least-squares fit on ``x`` ``(n, in_dim)`` (if given) together with
-        dense points spanning the grid range. Grid adaptation to data is :meth:`update_grid_from_samples`.
+        old ones and the refined spline equals the old one up to round-off on the grid range.
+        Otherwise the coefficients are the least-squares fit on dense points spanning the grid
+        range plus the samples ``x`` ``(n, in_dim)`` if given. If samples lie outside the grid
+        range, the new grid is instead adapted to the samples and the range together (as
+        :meth:`update_grid_from_samples`), so the function is kept where the data is.
         """
         _check_positive_int("grid_size", grid_size)
-        new_points = _interp_points(self.grid, grid_size)
+        lo, hi = self.grid[:, 0], self.grid[:, -1]
         n_fit = max(4 * (grid_size + self.spline_order), 64)
         fit_x = _interp_points(self.grid, n_fit - 1).T.contiguous()  # (n_fit, in)
         if x is not None:
-            fit_x = torch.cat([fit_x, x.to(fit_x)], dim=0)
-        self.set_grid(new_points, fit_x)
+            x = splines.quantile_rows(x.to(fit_x), self._n_fit(grid_size))
+            fit_x = torch.cat([fit_x, x], dim=0)
+            if bool(((x < lo) | (x > hi)).any()):
+                self.set_grid(splines.grid_points_from_samples(fit_x, grid_size, self.grid_eps), fit_x)
+                return
+        self.set_grid(_interp_points(self.grid, grid_size), fit_x)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
         """Adopt a checkpoint's grid resolution (a refined model's state loads into a fresh one)."""

@@ -66,11 +66,13 @@ class KAN(nn.Module):
     ) -> None:
         super().__init__()
         self.width = _check_width(width)
+        if isinstance(grid_range, (str, bytes)) or not isinstance(grid_range, Sequence) or len(grid_range) != 2:
+            raise ValueError(f"grid_range must be a pair (lo, hi), got {grid_range!r}")
         grid = _alias("grid", grid, "grid_size", grid_size, default=5)
         k = _alias("k", k, "spline_order", spline_order, default=3)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
-        if dtype is not None and not dtype.is_floating_point:
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a floating point dtype, got {dtype}")
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         self.config: Dict[str, Any] = dict(
@@ -198,12 +200,13 @@ class KAN(nn.Module):
         if (new_grid is None) == (grid_factor is None):
             raise ValueError("refine needs exactly one of new_grid (int) or grid_factor (number)")
         if grid_factor is not None:
-            if not isinstance(grid_factor, numbers.Real) or grid_factor <= 0:
+            if isinstance(grid_factor, bool) or not isinstance(grid_factor, numbers.Real) or grid_factor <= 0:
                 raise ValueError(f"grid_factor must be a positive number, got {grid_factor!r}")
             new_grid = max(1, int(round(self.grid * float(grid_factor))))
         if isinstance(new_grid, bool) or not isinstance(new_grid, numbers.Integral) or new_grid < 1:
             raise ValueError(f"new_grid must be a positive integer, got {new_grid!r}")
-        x = x if x is not None else self.cache_data
+        if x is None and self.cache_data is not None:  # the cache stays where fit left it
+            x = self.cache_data.to(device=self.device, dtype=self.dtype)
         if x is None:
             for layer in self.layers:
                 layer.refine(int(new_grid))

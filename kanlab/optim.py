@@ -8,6 +8,7 @@ and otherwise follows the classic two-loop recursion with torch's strong-Wolfe l
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -68,6 +69,9 @@ class LBFGS(Optimizer):
         grad = self._flat_grad()
         for p, saved in zip(self._params, x):
             p.copy_(saved)
+        if not (math.isfinite(loss) and bool(torch.isfinite(grad).all())):
+            # a finite "too high" value makes the line search back off instead of crashing on NaN
+            return self._penalty, torch.zeros_like(grad)
         return loss, grad
 
     # ---------------------------------------------------------------- step
@@ -84,10 +88,12 @@ class LBFGS(Optimizer):
         with torch.enable_grad():
             orig_loss = closure()
         loss = float(orig_loss.detach())
+        state["loss"] = loss  # the objective at the accepted point, updated below
         evals = 1
         grad = self._flat_grad()
-        if grad.abs().max() <= tol_grad:
+        if not math.isfinite(loss) or grad.abs().max() <= tol_grad:
             return orig_loss
+        self._penalty = 2.0 * abs(loss) + 1.0
 
         d, t = state.get("d"), state.get("t")
         dirs, steps, rhos = state.get("dirs", []), state.get("steps", []), state.get("rhos", [])
@@ -146,5 +152,5 @@ class LBFGS(Optimizer):
                 break
 
         state["func_evals"] += evals
-        state.update(d=d, t=t, dirs=dirs, steps=steps, rhos=rhos, h_diag=h_diag, prev_grad=prev_grad)
+        state.update(loss=loss, d=d, t=t, dirs=dirs, steps=steps, rhos=rhos, h_diag=h_diag, prev_grad=prev_grad)
         return orig_loss

@@ -25,6 +25,7 @@ __all__ = [
     "bspline_basis_local",
     "spline_eval",
     "fit_coef",
+    "quantile_rows",
 ]
 
 
@@ -68,7 +69,7 @@ def grid_points_from_samples(x: torch.Tensor, grid_size: int, grid_eps: float) -
     """
     xs = torch.sort(x.detach(), dim=0).values  # (batch, in)
     batch = xs.shape[0]
-    idx = torch.linspace(0, batch - 1, grid_size + 1, device=x.device).round().long()
+    idx = torch.linspace(0, batch - 1, grid_size + 1, dtype=torch.float64, device=x.device).round().long()
     adaptive = xs[idx].T  # (in, G+1)
     lo, hi = xs[0], xs[-1]
     width = hi - lo
@@ -127,7 +128,8 @@ def bspline_basis_local(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.T
     span = span.clamp(k, n_knots + k - 2)
     offsets = torch.arange(1 - k, k + 1, device=x.device)
     near = torch.gather(padded.unsqueeze(0).expand(x.shape[0], -1, -1), 2, span.unsqueeze(-1) + offsets)
-    xe = x.unsqueeze(-1)
+    # clamped to the knot range: far outside it the recursion would overflow to inf * 0 = NaN
+    xe = torch.minimum(torch.maximum(x, knots[:, 0]), knots[:, -1]).unsqueeze(-1)
     left = xe - near[..., :k].flip(-1)  # left[p-1] = x - t_{j+1-p}
     right = near[..., k:] - xe  # right[p-1] = t_{j+p} - x
     values = torch.ones_like(xe)
@@ -182,3 +184,14 @@ def fit_coef(
     else:  # numerically singular despite the ridge: fall back to the pseudo-inverse
         sol = torch.linalg.pinv(gram, hermitian=True) @ atb
     return sol.permute(2, 0, 1).to(y.dtype).contiguous()  # (out, in, n)
+
+
+def quantile_rows(x: torch.Tensor, n: int) -> torch.Tensor:
+    """At most ``n`` rows of ``x`` ``(batch, in_dim)``: each column's sorted values at evenly spaced
+    ranks, so every input's sample range and density are kept. Per-input spline fits (one
+    column at a time) then cost ``O(n)`` instead of ``O(batch)`` in time and memory."""
+    if x.shape[0] <= n:
+        return x
+    xs = torch.sort(x, dim=0).values
+    idx = torch.linspace(0, x.shape[0] - 1, n, dtype=torch.float64, device=x.device).round().long()
+    return xs[idx]

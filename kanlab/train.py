@@ -140,7 +140,11 @@ def fit(
         raise ValueError(f"opt must be one of {_OPTIMIZERS}, got {opt!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    if not (batch == -1 or (isinstance(batch, int) and batch > 0)):
+    if isinstance(log, bool) or not isinstance(log, int) or log < 1:
+        raise ValueError(f"log must be a positive int (refresh the progress bar every log steps), got {log!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not (batch == -1 or (isinstance(batch, int) and not isinstance(batch, bool) and batch > 0)):
         raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
     data = check_dataset(model, dataset, loss_fn_given=loss_fn is not None)
     rmse = loss_fn is None
@@ -160,6 +164,8 @@ def fit(
     grid_update_freq = max(1, int(stop_grid_update_step / max(grid_update_num, 1)))
     results: Dict[str, List[float]] = {"train_loss": [], "test_loss": [], "reg": []}
     for metric in metrics or ():
+        if not callable(metric) or not hasattr(metric, "__name__"):
+            raise TypeError(f"metrics must be named zero-argument callables (functions), got {metric!r}")
         results[metric.__name__] = []
 
     def objective(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,6 +177,7 @@ def fit(
         return loss_fn(pred, y), reg
 
     model.cache_data, model.cache_target = x_train, y_train
+    last_good: Optional[Dict[str, torch.Tensor]] = None
     bar = tqdm(range(steps), desc="fit", ncols=110, disable=not progress)
     for step in bar:
         if batch == -1 or batch >= n_train:
@@ -178,7 +185,8 @@ def fit(
         else:
             idx = torch.randperm(n_train, device=x_train.device)[:batch]
             xb, yb = x_train[idx], y_train[idx]
-        if update_grid and start_grid_update_step <= step < stop_grid_update_step and step % grid_update_freq == 0:
+        if (update_grid and grid_update_num > 0 and start_grid_update_step <= step < stop_grid_update_step
+                and step % grid_update_freq == 0):
             model.update_grid_from_samples(xb)
         snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
         last: Dict[str, torch.Tensor] = {}
@@ -189,23 +197,29 @@ def fit(
             total = loss + lamb * reg
             total.backward()
             last["loss"], last["reg"] = loss.detach(), reg.detach()
+            last.setdefault("start", total.detach())  # the objective at the state before the step
             return total
 
         if opt == "LBFGS":
             optimizer.step(closure)
+            accepted = optimizer.state[params[0]]["loss"]  # the objective at the accepted point
         else:
             closure()
             optimizer.step()
-        if not _all_finite(last["loss"], params):
-            model.load_state_dict(snapshot)
+            accepted = last["start"]
+        start_ok = bool(torch.isfinite(last["start"]))
+        if not (start_ok and math.isfinite(accepted) and _all_finite(params)):
+            # a non-finite objective *at* the pre-step state means the previous step produced it
+            model.load_state_dict(snapshot if start_ok or last_good is None else last_good)
             warnings.warn(
-                f"fit stopped at step {step}: the loss or the parameters became NaN/Inf "
-                f"(loss={float(last['loss']):.3g}); the model was restored to its state before this "
-                "step. Try a smaller lr, opt='Adam', or normalised inputs.",
+                f"fit stopped at step {step}: the loss or the parameters became NaN/Inf; the model "
+                "was restored to its last state with a finite loss. Try a smaller lr, opt='Adam', "
+                "or normalised inputs.",
                 RuntimeWarning,
                 stacklevel=3,
             )
             break
+        last_good = snapshot
         train_loss = float(last["loss"])
         results["train_loss"].append(math.sqrt(max(train_loss, 0.0)) if rmse else train_loss)
         results["reg"].append(float(last["reg"]))
@@ -220,9 +234,7 @@ def fit(
     return results
 
 
-def _all_finite(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> bool:
-    if not bool(torch.isfinite(loss)):
-        return False
+def _all_finite(params: Sequence[torch.Tensor]) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in params)
 
 

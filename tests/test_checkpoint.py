@@ -113,3 +113,32 @@ def test_failed_save_keeps_previous_file(trained, tmp_path, monkeypatch) -> None
         model.saveckpt(path)
     assert path.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary file left behind
+
+
+def test_checkpoint_file_mode_follows_umask(trained, tmp_path) -> None:
+    model, _ = trained
+    model.saveckpt(tmp_path / "m")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "m").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.__setitem__("config", "[1, 2]"),
+        lambda p: p.__setitem__("state", [1, 2]),
+        lambda p: p.__setitem__("grid_sizes", 5),
+        lambda p: p["state"].__setitem__("layers.0.coef", 3),
+        lambda p: p.__setitem__("cache_data", "x"),
+        lambda p: p["state"]["layers.0.coef"].fill_(float("nan")),
+    ],
+)
+def test_damaged_entries_raise_value_error(trained, tmp_path, damage) -> None:
+    model, _ = trained
+    model.saveckpt(tmp_path / "m")
+    payload = torch.load(tmp_path / "m", weights_only=True)
+    damage(payload)
+    torch.save(payload, tmp_path / "bad")
+    with pytest.raises(ValueError):
+        KAN.loadckpt(tmp_path / "bad")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from kanlab import KAN
+from kanlab import KAN, create_dataset
 
 
 def test_pykan_and_efficient_kan_styles() -> None:
@@ -75,7 +75,17 @@ def test_float64_end_to_end() -> None:
     torch.testing.assert_close(model(x), model32(x), atol=1e-6, rtol=1e-6)
 
 
-def test_meta_device_builds_without_touching_cpu() -> None:
+def test_no_default_device_allocations() -> None:
+    # with a foreign default device, everything built for the CPU must still land on the CPU
+    with torch.device("meta"):
+        model = KAN([2, 3, 1], seed=0, device="cpu")
+        dataset = create_dataset(lambda x: x[:, [0]] * x[:, [1]], n_var=2, train_num=50, test_num=10)
+    assert all(t.device.type == "cpu" for t in model.state_dict().values())
+    assert all(t.device.type == "cpu" for t in dataset.values())
+    torch.testing.assert_close(model.layers[0].coef, KAN([2, 3, 1], seed=0).layers[0].coef)
+
+
+def test_layer_math_runs_on_meta_device() -> None:
     model = KAN([3, 4, 2], device="meta", seed=0)
     assert all(t.device.type == "meta" for t in model.state_dict().values())
     out = model.layers[0](torch.empty(5, 3, device="meta"))  # the layer math is device-agnostic

@@ -28,7 +28,7 @@ def test_basis_matches_scipy(k: int, uniform: bool, basis_fn) -> None:
         knots = random_knots(in_dim, grid_size, k, seed=k)
     lo, hi = knots[:, 0].min().item() - 0.5, knots[:, -1].max().item() + 0.5
     x = torch.linspace(lo, hi, 801, dtype=torch.float64).unsqueeze(1).repeat(1, in_dim)
-    x[:13] = knots.T[:13] if knots.shape[1] >= 13 else x[:13]  # exactly on knots too
+    x[: knots.shape[1]] = knots.T  # exactly on every knot too, the outermost included
     basis = basis_fn(x, knots, k)
     assert basis.shape == (801, in_dim, grid_size + k)
     for j in range(in_dim):
@@ -129,3 +129,12 @@ def test_local_basis_gradients_match_reference(k: int) -> None:
     torch.testing.assert_close(seconds[1], seconds[0], atol=1e-8, rtol=1e-8)
     assert torch.autograd.gradcheck(lambda t: splines.bspline_basis_local(t, knots, k), (x[:8],))
     assert torch.autograd.gradgradcheck(lambda t: splines.bspline_basis_local(t, knots, k), (x[:8],))
+
+
+@pytest.mark.parametrize("dtype, far", [(torch.float64, 1e17), (torch.float32, 1e8), (torch.bfloat16, 300.0)])
+def test_local_basis_finite_far_outside(dtype, far) -> None:
+    knots = splines.extend_grid(splines.uniform_grid_points(2, 5, (-1, 1), dtype=dtype), 3)
+    x = torch.tensor([[far, -far], [-far, far], [0.5, -0.5]], dtype=dtype)
+    basis = splines.bspline_basis_local(x, knots, 3)
+    assert torch.isfinite(basis).all()
+    assert (basis[:2] == 0).all()
