@@ -131,6 +131,8 @@ class KAN(nn.Module):
             )
         if x.shape[0] == 0:
             raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
+        if x.device != self.device:
+            raise ValueError(f"{name} is on {x.device} but the model is on {self.device}; move one with .to()")
         if x.dtype != self.dtype:
             raise TypeError(
                 f"{name} has dtype {x.dtype} but the model is {self.dtype}; "

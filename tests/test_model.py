@@ -66,6 +66,11 @@ def test_bad_inputs(x, err, match) -> None:
         KAN([2, 3, 1])(x)
 
 
+def test_device_mismatch_is_named() -> None:
+    with pytest.raises(ValueError, match="is on meta but the model is on cpu"):
+        KAN([2, 1])(torch.empty(3, 2, device="meta"))
+
+
 def test_float64_end_to_end() -> None:
     model = KAN([2, 3, 1], dtype=torch.float64, seed=0)
     assert all(t.dtype == torch.float64 for t in model.state_dict().values())
