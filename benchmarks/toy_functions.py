@@ -82,18 +82,26 @@ def run_schedule(build: Callable[[int], object], refine: Callable, fit_kwargs: d
 
 
 def run_kanlab(width: List[int], dataset, grids: List[int], steps: int, seeds: List[int]):
-    return run_schedule(lambda s: KAN(width, grid=grids[0], k=3, seed=s), lambda m, g: m.refine(g),
+    return run_schedule(kan_builder(width, grids[0]), lambda m, g: m.refine(g),
                         {"progress": False}, dataset, grids, steps, seeds)
+
+
+def test_rmse(model: KAN, dataset) -> float:
+    with torch.no_grad():
+        return torch.sqrt(torch.mean((model(dataset["test_input"]) - dataset["test_label"]) ** 2)).item()
+
+
+def kan_builder(width: List[int], grid: int) -> Callable[[int], KAN]:
+    return lambda seed: KAN(width, grid=grid, k=3, seed=seed)
 
 
 def run_kanlab_stop(width: List[int], dataset, grids: List[int], steps: int, seeds: List[int]) -> Tuple[float, int]:
     """kanlab's own recipe: the same start, then ``fit_grid_schedule`` (refining stops once the test
     RMSE rises >10% above its best and the best grid is restored). Returns (final test RMSE, grid)."""
-    model, _, _ = best_of_seeds(lambda s: KAN(width, grid=grids[0], k=3, seed=s), dataset, seeds,
+    model, _, _ = best_of_seeds(kan_builder(width, grids[0]), dataset, seeds,
                                 opt="LBFGS", steps=steps, progress=False)
     fit_grid_schedule(model, dataset, grids[1:], steps=steps, stop_on_rise=0.1, opt="LBFGS", progress=False)
-    with torch.no_grad():
-        rmse = torch.sqrt(torch.mean((model(dataset["test_input"]) - dataset["test_label"]) ** 2)).item()
+    rmse = test_rmse(model, dataset)
     return rmse, model.grid
 
 
@@ -105,12 +113,11 @@ def run_kanlab_sparse(width: List[int], dataset, grids: List[int], steps: int) -
     sparse as the KAN paper does: ``lamb=1e-3`` at the first two grids, best of 8 seeds at the first
     grid by training loss, then ``fit_grid_schedule`` without regularisation.
     Returns (final test RMSE, grid, seed)."""
-    model, _, seed = best_of_seeds(lambda s: KAN(width, grid=grids[0], k=3, seed=s), dataset, SPARSE_SEEDS,
+    model, _, seed = best_of_seeds(kan_builder(width, grids[0]), dataset, SPARSE_SEEDS,
                                    opt="LBFGS", steps=steps, lamb=1e-3, progress=False)
     model.refine(grids[1]).fit(dataset, opt="LBFGS", steps=steps, lamb=1e-3, progress=False)
     fit_grid_schedule(model, dataset, grids[2:], steps=steps, stop_on_rise=0.1, opt="LBFGS", progress=False)
-    with torch.no_grad():
-        rmse = torch.sqrt(torch.mean((model(dataset["test_input"]) - dataset["test_label"]) ** 2)).item()
+    rmse = test_rmse(model, dataset)
     return rmse, model.grid, seed
 
 

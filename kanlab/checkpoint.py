@@ -94,7 +94,7 @@ def load_checkpoint(
             raise ValueError(f"checkpoint {path!r} was saved with a custom base_fun; pass it as base_fun=...")
         config["base_fun"] = base_fun
     coef = state.get("layers.0.coef")
-    dtype = coef.dtype if isinstance(coef, torch.Tensor) else None
+    dtype = coef.dtype if coef is not None else None
     try:
         model = KAN(**config, device=map_location or "cpu", dtype=dtype)
     except (TypeError, ValueError) as err:

@@ -13,9 +13,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo.add_argument("--steps", type=int, default=100, help="LBFGS steps per grid (default: 100)")
     demo.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default: 0)")
     args = parser.parse_args(argv)
-    if args.command == "demo" and args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
     if args.command == "demo":
+        if args.steps < 1:
+            parser.error(f"--steps must be at least 1, got {args.steps}")
         from .demo import run_demo
 
         run_demo(args.out, steps=args.steps, seed=args.seed)

@@ -142,7 +142,7 @@ class KANLayer(nn.Module):
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""
-        return torch.einsum("bjn,ojn->boj", self.basis(x), self.coef)
+        return splines.spline_eval(x, self.knots, self.coef, self.spline_order)
 
     def edge_activations(self, x: torch.Tensor) -> torch.Tensor:
         """Every edge's ``phi(x)`` including the mask: ``(batch, in_dim) -> (batch, out_dim, in_dim)``.

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .layer import BaseFun, KANLayer
+from .layer import BaseFun, KANLayer, _check_positive_int
 
 Device = Union[str, torch.device, None]
 
@@ -205,8 +205,7 @@ class KAN(nn.Module):
             if isinstance(grid_factor, bool) or not isinstance(grid_factor, numbers.Real) or grid_factor <= 0:
                 raise ValueError(f"grid_factor must be a positive number, got {grid_factor!r}")
             new_grid = max(1, int(round(self.grid * float(grid_factor))))
-        if isinstance(new_grid, bool) or not isinstance(new_grid, numbers.Integral) or new_grid < 1:
-            raise ValueError(f"new_grid must be a positive integer, got {new_grid!r}")
+        _check_positive_int("new_grid", new_grid)
         if x is None and self.cache_data is not None:  # the cache stays where fit left it
             x = self.cache_data.to(device=self.device, dtype=self.dtype)
         if x is None:
@@ -270,6 +269,5 @@ def _alias(name: str, value: Any, alias: str, alias_value: Any, default: int) ->
         raise ValueError(f"{name}={value} and {alias}={alias_value} disagree; give only one")
     chosen = value if value is not None else alias_value
     chosen = default if chosen is None else chosen
-    if isinstance(chosen, bool) or not isinstance(chosen, numbers.Integral) or chosen < 1:
-        raise ValueError(f"{name} must be a positive integer, got {chosen!r}")
+    _check_positive_int(name, chosen)
     return int(chosen)

@@ -149,7 +149,7 @@ def spline_eval(x: torch.Tensor, knots: torch.Tensor, coef: torch.Tensor, k: int
     ``x``: ``(batch, in_dim)``; ``coef``: ``(out_dim, in_dim, n_basis)``.
     Returns ``(batch, out_dim, in_dim)``.
     """
-    return torch.einsum("bjn,ojn->boj", bspline_basis(x, knots, k), coef)
+    return torch.einsum("bjn,ojn->boj", bspline_basis_local(x, knots, k), coef)
 
 
 def fit_coef(

@@ -188,7 +188,7 @@ def fit(
         if (update_grid and grid_update_num > 0 and start_grid_update_step <= step < stop_grid_update_step
                 and step % grid_update_freq == 0):
             model.update_grid_from_samples(xb)
-        snapshot = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        snapshot = _clone_state(model)
         last: Dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
@@ -202,13 +202,13 @@ def fit(
 
         if opt == "LBFGS":
             optimizer.step(closure)
-            accepted = optimizer.state[params[0]]["loss"]  # the objective at the accepted point
+            accepted_ok = math.isfinite(optimizer.state[params[0]]["loss"])  # the accepted point's objective
         else:
             closure()
             optimizer.step()
-            accepted = last["start"]
+            accepted_ok = True  # Adam evaluates only the start
         start_ok = bool(torch.isfinite(last["start"]))
-        if not (start_ok and math.isfinite(accepted) and _all_finite(params)):
+        if not (start_ok and accepted_ok and _all_finite(params)):
             # a non-finite objective *at* the pre-step state means the previous step produced it
             model.load_state_dict(snapshot if start_ok or last_good is None else last_good)
             warnings.warn(
@@ -232,6 +232,11 @@ def fit(
             bar.set_description(_describe(results))
     bar.close()
     return results
+
+
+def _clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:
+    """A detached copy of ``model.state_dict()`` to roll back to."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def _all_finite(params: Sequence[torch.Tensor]) -> bool:
@@ -311,7 +316,7 @@ def fit_grid_schedule(
         if stop_on_rise is None or not math.isfinite(test):
             continue
         if best is None or test < best[0]:
-            best = (test, {k: v.detach().clone() for k, v in model.state_dict().items()})
+            best = (test, _clone_state(model))
         elif test > best[0] * (1.0 + stop_on_rise):
             model.load_state_dict(best[1])  # layers adopt the best state's grid size
             model.config["grid"] = model.grid
