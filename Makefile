@@ -19,8 +19,10 @@ install: $(PY)
 dev: install
 	$(PY) -m pip install --quiet -e ".[dev]"
 
+# the mission's visualization pipeline (examples/kan_visualization_demo.py), PNGs into $(OUT)/
 demo: install
-	$(PY) -m kanlab demo --out $(OUT)
+	mkdir -p $(OUT)
+	cd $(OUT) && MPLBACKEND=Agg $(abspath $(PY)) $(abspath examples/kan_visualization_demo.py)
 
 test: dev
 	$(PY) -m pytest -q

@@ -5,8 +5,8 @@ Run:  python examples/visualize_splines.py           # the document's settings
 
 Writes PNGs to the current directory. Changes from the document: `kan` imports point at kanlab,
 matplotlib uses the Agg backend and plt.show() became plt.close(), the code sits in main()
-behind argparse, and the pykan features kanlab does not have yet (model.plot, model.act_fun,
-model.suggest_symbolic, model.auto_symbolic) are skipped with a note. Additions are marked "added:".
+behind argparse, and the edge indexing follows kanlab's act_fun[layer][out][in] (the document
+indexed [in][out] here but [out][:, in] in its other script). Changes are marked "added:"/"changed:".
 """
 import argparse  # added: command-line flags
 
@@ -17,15 +17,6 @@ import torch
 import numpy as np
 import matplotlib.pyplot as plt
 from kanlab import KAN
-
-
-# added: plot/act_fun/suggest_symbolic/auto_symbolic come with the interpretability issue; skip
-# them (with a note) until then.
-def _available(model, feature):
-    if hasattr(model, feature):
-        return True
-    print(f"skipped: model.{feature} comes with the interpretability issue")
-    return False
 
 
 # Create a simple compositional function: f(x,y) = sin(x) * exp(-y)
@@ -63,70 +54,66 @@ def main(quick=False):
             model.refine(grid_factor=2)
 
     # === THE KEY VISUALIZATION COMMAND ===
-    if _available(model, "plot"):  # added: guard until model.plot exists
-        model.plot(beta=10)  # Beta controls transparency (higher = more transparent for weak connections)
-        plt.savefig('kan_visualization.png', dpi=150, bbox_inches='tight')
-        plt.close()  # added
+    model.plot(beta=10)  # Beta controls transparency (higher = more transparent for weak connections)
+    plt.savefig('kan_visualization.png', dpi=150, bbox_inches='tight')
+    plt.close()  # added
 
     # --- Deeper Visualization: Individual Activation Functions ---
-    if _available(model, "act_fun"):  # added: guard until model.act_fun exists
-        # Visualize specific activation functions
-        fig, axes = plt.subplots(2, 3, figsize=(15, 8))
-        axes = axes.flatten()
+    # Visualize specific activation functions
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    axes = axes.flatten()
 
-        # Get the model's activations
-        # Layer 0->1 (input to hidden)
-        for i in range(min(6, len(model.act_fun[0].submodules))):
-            ax = axes[i]
+    # Get the model's activations
+    # Layer 0->1 (input to hidden)
+    for i in range(min(6, len(model.act_fun[0].submodules))):
+        ax = axes[i]
 
-            # Sample points to evaluate the learned function
-            x_range = torch.linspace(-1, 1, 200).unsqueeze(1)
+        # Sample points to evaluate the learned function
+        x_range = torch.linspace(-1, 1, 200).unsqueeze(1)
 
-            # Get the activation function for this edge
-            # model.act_fun[layer_idx] contains the activation functions
-            with torch.no_grad():
-                # Evaluate the learned spline
-                y_vals = model.act_fun[0][i // model.width[1]][i % model.width[1]](x_range)
+        # Get the activation function for this edge
+        # model.act_fun[layer_idx] contains the activation functions
+        with torch.no_grad():
+            # Evaluate the learned spline
+            # changed: act_fun[layer][out][in] (was [in][out])
+            y_vals = model.act_fun[0][i % model.width[1]][i // model.width[1]](x_range)
 
-            ax.plot(x_range.numpy(), y_vals.numpy(), linewidth=2)
-            ax.set_title(f'Input {i//3} → Hidden {i%3}')
-            ax.set_xlabel('Input value')
-            ax.set_ylabel('Activation output')
-            ax.grid(True, alpha=0.3)
+        ax.plot(x_range.numpy(), y_vals.numpy(), linewidth=2)
+        ax.set_title(f'Input {i//3} → Hidden {i%3}')
+        ax.set_xlabel('Input value')
+        ax.set_ylabel('Activation output')
+        ax.grid(True, alpha=0.3)
 
-        plt.tight_layout()
-        plt.savefig('individual_activations.png', dpi=150)
-        plt.close()  # added: was plt.show()
+    plt.tight_layout()
+    plt.savefig('individual_activations.png', dpi=150)
+    plt.close()  # added: was plt.show()
 
     # --- Symbolic Analysis: What Did It Learn? ---
     # Suggest symbolic forms for the learned functions
     print("\nSuggesting symbolic forms...")
-    if _available(model, "suggest_symbolic"):  # added: guard until model.suggest_symbolic exists
-        model.suggest_symbolic(
-            lib=['x', 'x^2', 'x^3', 'x^4',
-                 '1/x', '1/x^2',
-                 'sqrt', 'x^0.5',
-                 'sin', 'cos', 'tan',
-                 'exp', 'log',
-                 'abs', 'sgn',
-                 'arcsin', 'arccos', 'arctan']
-        )
+    model.suggest_symbolic(
+        lib=['x', 'x^2', 'x^3', 'x^4',
+             '1/x', '1/x^2',
+             'sqrt', 'x^0.5',
+             'sin', 'cos', 'tan',
+             'exp', 'log',
+             'abs', 'sgn',
+             'arcsin', 'arccos', 'arctan']
+    )
 
     # The output will show something like:
     # "Layer 0->1, neuron 0: best match is 'sin' with R²=0.98"
     # "Layer 0->1, neuron 1: best match is 'exp' with R²=0.95"
 
     # Actually replace splines with discovered symbolic functions
-    if _available(model, "auto_symbolic"):  # added: guard until model.auto_symbolic exists
-        model.auto_symbolic(lib=['x', 'x^2', 'sin', 'cos', 'exp', 'log'])
+    model.auto_symbolic(lib=['x', 'x^2', 'sin', 'cos', 'exp', 'log'])
 
     # Fine-tune after symbolic substitution
     model.fit(dataset, opt="LBFGS", steps=finetune_steps, lamb=0.0)
 
     # Visualize again to see clean symbolic forms
-    if _available(model, "plot"):  # added: guard until model.plot exists
-        model.plot(beta=10)
-        plt.close()  # added
+    model.plot(beta=10)
+    plt.close()  # added
 
     # --- Practical Interpretation Example ---
     # After training, you might see:

@@ -36,6 +36,9 @@ def save_checkpoint(model: "KAN", path: Union[str, os.PathLike]) -> None:
         "state": {k: v.detach() for k, v in model.state_dict().items()},
         "cache_data": model.cache_data,
         "cache_target": model.cache_target,
+        # symbolic edges: affine params and active masks are in the state; their function names
+        # are stored as plain strings (library names or sympy expression strings)
+        "symbolic_names": [sym.names_flat() for sym in model.symbolic],
     }
     fd, tmp = tempfile.mkstemp(prefix=".kanlab-", suffix=".tmp", dir=folder)
     umask = os.umask(0)
@@ -104,9 +107,20 @@ def load_checkpoint(
             f"checkpoint {path!r} lists {len(grid_sizes)} layer grids for a {len(model.layers)}-layer model"
         )
     try:
-        model.load_state_dict(state)
+        # checkpoints written before symbolic edges existed lack the symbolic.* entries
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("symbolic.")]
+        if missing or unexpected:
+            raise RuntimeError(f"missing keys {missing}, unexpected keys {unexpected}")
     except RuntimeError as err:
         raise ValueError(f"checkpoint {path!r} state does not match its config: {err}") from err
+    names = payload.get("symbolic_names")
+    if names is not None:
+        if not (isinstance(names, list) and len(names) == len(model.symbolic)
+                and all(isinstance(row, list) and all(isinstance(n, str) for n in row) for row in names)):
+            raise ValueError(f"checkpoint {path!r} has a damaged symbolic_names entry")
+        for sym, row in zip(model.symbolic, names):
+            sym.load_names(row)
     if [layer.grid_size for layer in model.layers] != list(grid_sizes):
         raise ValueError(f"checkpoint {path!r}: stored grid sizes {grid_sizes} disagree with its state")
     if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):

@@ -5,8 +5,9 @@ Both construction styles work::
     model = KAN(width=[2, 5, 1], grid=3, k=3, seed=0)   # pykan style
     model = KAN([784, 64, 10])                          # efficient-kan style: a plain nn.Module
 
-Training (:mod:`kanlab.train`) and checkpoints (:mod:`kanlab.checkpoint`) live in their own
-modules; the methods here only delegate.
+Training (:mod:`kanlab.train`), checkpoints (:mod:`kanlab.checkpoint`), symbolic edges
+(:mod:`kanlab.symbolic`, :mod:`kanlab.formula`), attribution and pruning (:mod:`kanlab.prune`) and
+plots (:mod:`kanlab.plot`) live in their own modules; the methods here only delegate.
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from .edges import ActFun
 from .layer import BaseFun, KANLayer, _check_positive_int
+from .symbolic import SymbolicLayer
 
 Device = Union[str, torch.device, None]
 
@@ -38,6 +41,9 @@ class KAN(nn.Module):
         grid_range: initial grid range ``(lo, hi)``; inputs outside get only the base term
             (after the ``k`` extension intervals the spline part is exactly 0).
         sp_trainable, sb_trainable: train ``scale_spline`` / ``scale_base``.
+        fast: use the fast path (default; see :mod:`kanlab.kernels`); ``False`` runs the plain
+            reference path. ``contraction``: the fast path's formulation, ``"auto"`` (by grid
+            size), ``"dense"`` or ``"sparse"``.
         device, dtype: where and in which float type parameters live.
 
     Shapes: ``forward`` maps ``(batch, width[0]) -> (batch, width[-1])``.
@@ -59,6 +65,8 @@ class KAN(nn.Module):
         grid_range: Sequence[float] = (-1.0, 1.0),
         sp_trainable: bool = True,
         sb_trainable: bool = True,
+        fast: bool = True,
+        contraction: str = "auto",
         device: Device = None,
         dtype: Optional[torch.dtype] = None,
         grid_size: Optional[int] = None,
@@ -88,8 +96,14 @@ class KAN(nn.Module):
                 grid_range=grid_range, grid_eps=grid_eps, noise_scale=noise_scale,
                 scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
                 scale_spline=scale_sp, base_fun=base_fun, sp_trainable=sp_trainable,
-                sb_trainable=sb_trainable, generator=generator, device=device, dtype=dtype,
+                sb_trainable=sb_trainable, generator=generator, fast=fast, contraction=contraction,
+                device=device, dtype=dtype,
             )
+            for i in range(len(self.width) - 1)
+        )
+        # symbolic edges beside each spline layer (all inactive until fix_symbolic/auto_symbolic)
+        self.symbolic = nn.ModuleList(
+            SymbolicLayer(self.width[i], self.width[i + 1], device=device, dtype=dtype)
             for i in range(len(self.width) - 1)
         )
         self.cache_data: Optional[torch.Tensor] = None
@@ -141,19 +155,31 @@ class KAN(nn.Module):
         if not bool(torch.isfinite(x).all()):
             raise ValueError(f"{name} contains NaN or Inf values")
 
+    def layer_forward(self, l: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer ``l`` (spline edges plus symbolic edges): ``(batch, in_l) -> (batch, out_l)``."""
+        y = self.layers[l](x)
+        sym = self.symbolic[l]
+        return y + sym(x) if sym.n_active else y
+
+    def edge_activations(self, l: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer ``l``'s edge values ``(batch, in_l) -> (batch, out_l, in_l)`` (spline + symbolic)."""
+        phi = self.layers[l].edge_activations(x)
+        sym = self.symbolic[l]
+        return phi + sym.edge_activations(x) if sym.n_active else phi
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, width[0]) -> (batch, width[-1])``."""
         self.check_input(x)
-        for layer in self.layers:
-            x = layer(x)
+        for l in range(self.depth):
+            x = self.layer_forward(l, x)
         return x
 
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, List[torch.Tensor]]:
         """Output plus every layer's edge activations ``(batch, out_l, in_l)`` (for regularisers)."""
         self.check_input(x)
         acts = []
-        for layer in self.layers:
-            phi = layer.edge_activations(x)
+        for l in range(self.depth):
+            phi = self.edge_activations(l, x)
             acts.append(phi)
             x = phi.sum(-1)
         return x, acts
@@ -164,9 +190,9 @@ class KAN(nn.Module):
         self.check_input(x)
         inputs = []
         with torch.no_grad():
-            for layer in self.layers:
+            for l in range(self.depth):
                 inputs.append(x)
-                x = layer(x)
+                x = self.layer_forward(l, x)
         return inputs
 
     @torch.no_grad()
@@ -177,9 +203,9 @@ class KAN(nn.Module):
         model computes the same function on ``x`` up to the least-squares residual.
         """
         self.check_input(x, "x")
-        for layer in self.layers:
+        for l, layer in enumerate(self.layers):
             layer.update_grid_from_samples(x)
-            x = layer(x)
+            x = self.layer_forward(l, x)
         return self
 
     update_grid = update_grid_from_samples
@@ -225,8 +251,8 @@ class KAN(nn.Module):
         return fit(self, dataset, **kwargs)
 
     def speed(self) -> "KAN":
-        """Turn off whatever slows training. The spline path is already the fast one, so this
-        is a no-op until symbolic edges exist; kept for pykan compatibility. Returns ``self``."""
+        """pykan compatibility; returns ``self``. A no-op: the spline path is already the fast one
+        and symbolic edges cost nothing until some are fixed (they keep working after this)."""
         return self
 
     def num_parameters(self, trainable_only: bool = True) -> int:
@@ -245,6 +271,134 @@ class KAN(nn.Module):
         from .checkpoint import load_checkpoint
 
         return load_checkpoint(path, base_fun=base_fun, map_location=map_location)
+
+    # ------------------------------------------------------------------ edges and symbolic (kanlab.symbolic)
+    @property
+    def act_fun(self) -> ActFun:
+        """Edge functions: ``act_fun[l][j][:, i:i+1](x)`` maps ``x (n, 1)`` to edge ``i -> j``'s ``(n, 1)``."""
+        return ActFun(self)
+
+    def get_fun(self, l: int, i: int, j: int, n: int = 200) -> tuple:
+        """``(x (n,), y (n,))`` samples of edge ``i -> j`` of layer ``l`` over its observed input range."""
+        from .edges import get_fun
+
+        return get_fun(self, l, i, j, n)
+
+    def suggest_symbolic(self, l: Optional[int] = None, i: Optional[int] = None, j: Optional[int] = None,
+                         lib: Optional[Sequence[str]] = None, topk: int = 5, weight_simple: float = 0.8,
+                         verbose: bool = True) -> Any:
+        """Best library functions for edge ``i -> j`` of layer ``l`` (pykan's tuple
+        ``(name, function, r2, complexity)``), or with no edge given a table (list of dicts) for
+        every active spline edge. See :mod:`kanlab.symbolic`."""
+        from . import symbolic
+
+        if l is None and i is None and j is None:
+            return symbolic.suggest_all(self, lib, weight_simple, verbose)
+        if l is None or i is None or j is None:
+            raise ValueError("give all of l, i, j (one edge) or none of them (every edge)")
+        return symbolic.suggest_symbolic(self, l, i, j, lib, topk, weight_simple, verbose)
+
+    def fix_symbolic(self, l: int, i: int, j: int, fun_name: str, fit_params_bool: bool = True,
+                     verbose: bool = True) -> float:
+        """Make edge ``i -> j`` of layer ``l`` the symbolic ``c*f(a*x+b)+d``; returns the fit's R^2."""
+        from .symbolic import fix_symbolic
+
+        return fix_symbolic(self, l, i, j, fun_name, fit_params=fit_params_bool, verbose=verbose)
+
+    def unfix_symbolic(self, l: int, i: int, j: int) -> "KAN":
+        """Turn edge ``i -> j`` of layer ``l`` back into its spline. Returns ``self``."""
+        from .symbolic import unfix_symbolic
+
+        unfix_symbolic(self, l, i, j)
+        return self
+
+    def auto_symbolic(self, lib: Optional[Sequence[str]] = None, r2_threshold: float = 0.0,
+                      weight_simple: float = 0.8, verbose: bool = True) -> list:
+        """Snap every active spline edge to its best library function (see :func:`kanlab.symbolic.auto_symbolic`)."""
+        from .symbolic import auto_symbolic
+
+        return auto_symbolic(self, lib, r2_threshold, weight_simple, verbose=verbose)
+
+    def symbolic_formula(self, var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
+                         simplify: bool = True) -> Any:
+        """Sympy formulas per output (see :func:`kanlab.formula.symbolic_formula`)."""
+        from .formula import symbolic_formula
+
+        return symbolic_formula(self, var, ex_round, simplify)
+
+    # ------------------------------------------------------------------ attribution and pruning (kanlab.prune)
+    def attribute(self, x: Optional[torch.Tensor] = None) -> Dict[str, list]:
+        """KAN 2.0 backward attribution on ``x`` (default ``cache_data``); sets ``node_scores``,
+        ``edge_scores`` and ``feature_score`` and returns them (see :func:`kanlab.prune.attribute`)."""
+        from .prune import attribute
+
+        return attribute(self, x)
+
+    @property
+    def feature_score(self) -> torch.Tensor:
+        """Input importance ``(width[0],)`` from :meth:`attribute` (computed on first use)."""
+        if getattr(self, "_scores", None) is None:
+            self.attribute()
+        return self._scores["node_scores"][0]
+
+    def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2) -> "KAN":
+        """A smaller copy without unimportant hidden nodes, then with unimportant edges masked."""
+        from .prune import prune
+
+        return prune(self, node_th, edge_th)
+
+    def prune_node(self, threshold: float = 1e-2, active_neurons_id: Optional[List[List[int]]] = None) -> "KAN":
+        """A smaller copy keeping hidden nodes scoring above ``threshold`` (or the listed ones)."""
+        from .prune import prune_node
+
+        return prune_node(self, threshold, active_neurons_id)
+
+    def prune_edge(self, threshold: float = 3e-2) -> "KAN":
+        """Mask edges scoring below ``threshold`` (in place). Returns ``self``."""
+        from .prune import prune_edge
+
+        return prune_edge(self, threshold)
+
+    def prune_input(self, threshold: float = 1e-2, active_inputs: Optional[Sequence[int]] = None) -> "KAN":
+        """A smaller copy keeping inputs scoring above ``threshold`` (or the listed ones)."""
+        from .prune import prune_input
+
+        return prune_input(self, threshold, active_inputs)
+
+    def remove_edge(self, l: int, i: int, j: int) -> "KAN":
+        """Switch edge ``i -> j`` of layer ``l`` off (spline and symbolic). Returns ``self``."""
+        from .prune import remove_edge
+
+        return remove_edge(self, l, i, j)
+
+    def remove_node(self, l: int, i: int) -> "KAN":
+        """Switch every edge into and out of node ``i`` of layer ``l`` (0 = inputs) off. Returns ``self``."""
+        from .prune import remove_node
+
+        return remove_node(self, l, i)
+
+    # ------------------------------------------------------------------ plots (kanlab.plot)
+    def plot(self, beta: float = 3, metric: str = "backward", scale: float = 0.5, folder: Optional[str] = None,
+             in_vars: Optional[Sequence[str]] = None, out_vars: Optional[Sequence[str]] = None,
+             title: Optional[str] = None, sample: bool = False, tick: bool = False) -> Any:
+        """Draw the KAN diagram (see :func:`kanlab.plot.plot_kan`); returns the figure, now current."""
+        from .plot import plot_kan
+
+        return plot_kan(self, beta=beta, metric=metric, scale=scale, folder=folder, in_vars=in_vars,
+                        out_vars=out_vars, title=title, sample=sample, tick=tick)
+
+    def plot_activations(self, l: int = 0, **kwargs: Any) -> Any:
+        """Every edge of layer ``l`` on its own axes, data range shaded (see :mod:`kanlab.plot`)."""
+        from .plot import plot_activations
+
+        return plot_activations(self, l, **kwargs)
+
+    @staticmethod
+    def plot_history(results: Dict[str, list], **kwargs: Any) -> Any:
+        """Loss curves of a ``fit`` result (see :func:`kanlab.plot.plot_history`)."""
+        from .plot import plot_history
+
+        return plot_history(results, **kwargs)
 
 
 def _check_width(width: Any) -> List[int]:

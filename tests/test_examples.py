@@ -56,3 +56,12 @@ def test_mnist(tmp_path):
         pytest.skip("MNIST files not found (set KANLAB_DATA or put them in ../shared/data/mnist)")
     out = _run("mnist.py", tmp_path, {"KANLAB_DATA": str(folder)})
     assert "Epoch 1, Accuracy:" in out
+
+
+def test_kan_visualization_demo(tmp_path):
+    out = _run("kan_visualization_demo.py", tmp_path)
+    assert "VISUALIZATION COMPLETE!" in out
+    for name in ["kan_structure_grid3.png", "kan_structure_grid5.png", "kan_structure_grid10.png",
+                 "kan_structure_grid20.png", "kan_symbolic_final.png", "individual_activations_layer0.png",
+                 "function_comparison.png", "1d_slices.png"]:
+        assert (tmp_path / name).stat().st_size > 10_000, name

@@ -1,0 +1,112 @@
+"""Formula extraction: compose a fully symbolic KAN into sympy expressions, one per output.
+
+``symbolic_formula(model)`` returns a :class:`SymbolicFormula`, which unpacks like pykan's
+``(formulas, variables)`` and adds ``to_python()`` (a numpy function of ``(n, n_in)`` inputs) and
+``__call__``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+
+import numpy as np
+import sympy as sp
+
+from .symbolic_lib import get_symbolic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import KAN
+
+_SIMPLIFY_MAX_OPS = 200  # sympy.simplify on larger expressions can take minutes
+
+
+class SymbolicFormula(tuple):
+    """``(formulas, variables)``: sympy expressions per output and the input symbols."""
+
+    def __new__(cls, formulas: List[sp.Expr], variables: List[sp.Symbol]) -> "SymbolicFormula":
+        return super().__new__(cls, (list(formulas), list(variables)))
+
+    @property
+    def formulas(self) -> List[sp.Expr]:
+        return self[0]
+
+    @property
+    def variables(self) -> List[sp.Symbol]:
+        return self[1]
+
+    def to_python(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A numpy function ``(n, n_in) -> (n, n_out)`` evaluating the formulas."""
+        fns = [sp.lambdify(self.variables, f, modules="numpy") for f in self.formulas]
+
+        def evaluate(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=float)
+            if x.ndim != 2 or x.shape[1] != len(self.variables):
+                raise ValueError(f"x must have shape (n, {len(self.variables)}), got {x.shape}")
+            cols = [np.broadcast_to(np.asarray(fn(*x.T), dtype=float), (x.shape[0],)) for fn in fns]
+            return np.stack(cols, axis=1)
+
+        return evaluate
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.to_python()(x)
+
+    def __str__(self) -> str:
+        return "\n".join(str(f) for f in self.formulas)
+
+
+def round_floats(expr: sp.Expr, digits: int) -> sp.Expr:
+    """Round every float in ``expr`` to ``digits`` decimals; integral results become integers."""
+    repl = {}
+    for f in expr.atoms(sp.Float):
+        r = round(float(f), digits)
+        repl[f] = sp.Integer(int(r)) if r == int(r) else sp.Float(r, 15)
+    return expr.xreplace(repl)
+
+
+def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
+                     simplify: bool = True) -> SymbolicFormula:
+    """Compose the symbolic edges into one sympy expression per output.
+
+    Args:
+        var: input names (default ``x_1 .. x_n``); strings or sympy symbols.
+        ex_round: decimals kept in every constant (``None``: no rounding).
+        simplify: run ``sympy.simplify`` on each (small enough) output expression.
+
+    Raises ``ValueError`` if any active edge is still a spline (run ``auto_symbolic`` or
+    ``fix_symbolic`` first, or prune it).
+    """
+    n_in = model.width[0]
+    if var is None:
+        variables = [sp.Symbol(f"x_{i + 1}") for i in range(n_in)]
+    else:
+        if len(var) != n_in:
+            raise ValueError(f"var needs {n_in} names, got {len(var)}")
+        variables = [v if isinstance(v, sp.Symbol) else sp.Symbol(str(v)) for v in var]
+    splines = [(l, i, j) for l, layer in enumerate(model.layers)
+               for j, i in layer.mask.nonzero().tolist()]
+    if splines:
+        raise ValueError(f"edges {splines[:8]}{' ...' if len(splines) > 8 else ''} (l, i, j) are still splines; "
+                         "fix them with auto_symbolic/fix_symbolic or prune them first")
+    exprs: List[sp.Expr] = list(variables)
+    for sym in model.symbolic:
+        p = sym.affine.detach().double().cpu().numpy()
+        nxt: List[sp.Expr] = []
+        for j in range(sym.out_dim):
+            total: sp.Expr = sp.Integer(0)
+            for i in range(sym.in_dim):
+                if sym.active[j, i] == 0:
+                    continue
+                a, b, c, d = (sp.Float(float(v), 15) for v in p[j, i])
+                f = get_symbolic(sym.names[j][i])
+                total += c * f.sympy_fn(a * exprs[i] + b) + d
+            nxt.append(total)
+        exprs = nxt
+    out = []
+    for e in exprs:
+        if ex_round is not None:
+            e = round_floats(e, ex_round)
+        if simplify and sp.count_ops(e) <= _SIMPLIFY_MAX_OPS:
+            e = sp.simplify(e)
+            if ex_round is not None:
+                e = round_floats(e, ex_round)
+        out.append(e)
+    return SymbolicFormula(out, variables)

@@ -1,0 +1,63 @@
+"""symbolic_formula: composition, rounding, numpy evaluation against the model."""
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from kanlab import KAN, create_dataset
+
+
+def _hand_built() -> KAN:
+    """[2, 1, 1] computing exp(sin(pi x1) + x2^2) exactly, with no training."""
+    model = KAN([2, 1, 1], seed=0, dtype=torch.float64)
+    model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    model.symbolic[0].affine.data[0, 0] = torch.tensor([math.pi, 0.0, 1.0, 0.0], dtype=torch.float64)
+    model.fix_symbolic(0, 1, 0, "x^2", fit_params_bool=False, verbose=False)
+    model.fix_symbolic(1, 0, 0, "exp", fit_params_bool=False, verbose=False)
+    return model
+
+
+def test_formula_of_a_hand_built_model() -> None:
+    model = _hand_built()
+    (expr,), (x, y) = model.symbolic_formula(var=["x", "y"])
+    target = sp.exp(sp.sin(3.1416 * x) + y ** 2)
+    assert sp.simplify(expr - target) == 0
+    pts = torch.rand(50, 2, dtype=torch.float64) * 2 - 1
+    exact = torch.exp(torch.sin(math.pi * pts[:, 0]) + pts[:, 1] ** 2)
+    assert torch.allclose(model(pts)[:, 0], exact)
+
+
+def test_numpy_formula_equals_model_output_on_data() -> None:
+    ds = create_dataset(lambda x: torch.sin(2 * x[:, [0]]) + x[:, [1]] ** 2, n_var=2, seed=0, dtype=torch.float64)
+    model = KAN([2, 2, 1], grid=5, seed=0, dtype=torch.float64)
+    model.fit(ds, opt="LBFGS", steps=15, progress=False)
+    model.auto_symbolic(lib=["x", "x^2", "sin", "exp", "tanh"], verbose=False)
+    formula = model.symbolic_formula(ex_round=None, simplify=False)
+    f = formula.to_python()
+    x = ds["test_input"]
+    expected = model(x).detach().numpy()
+    np.testing.assert_allclose(f(x.numpy()), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(formula(x.numpy()), expected, rtol=1e-9, atol=1e-9)
+    rounded = model.symbolic_formula(ex_round=4).to_python()(x.numpy())
+    assert np.abs(rounded - expected).max() < 1e-2 * (np.abs(expected).max() + 1)
+
+
+def test_formula_errors() -> None:
+    model = KAN([2, 1], seed=0)
+    with pytest.raises(ValueError, match="still splines"):
+        model.symbolic_formula()
+    model = _hand_built()
+    with pytest.raises(ValueError, match="var needs 2 names"):
+        model.symbolic_formula(var=["x"])
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        model.symbolic_formula().to_python()(np.zeros((3, 3)))
+
+
+def test_pruned_edges_drop_out_of_the_formula() -> None:
+    model = KAN([2, 1], seed=0)
+    model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    model.remove_edge(0, 1, 0)
+    (expr,), (x1, x2) = model.symbolic_formula()
+    assert expr == sp.sin(x1)

@@ -1,0 +1,107 @@
+"""Attribution scores and pruning into smaller models."""
+import math
+
+import pytest
+import torch
+
+from kanlab import KAN, create_dataset
+
+
+@pytest.fixture(scope="module")
+def sparse_model():
+    """[3, 5, 1] fitted with sparsity on a function of inputs 0 and 1 only."""
+    ds = create_dataset(lambda x: torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2), n_var=3, seed=0)
+    model = KAN([3, 5, 1], grid=5, seed=0)
+    model.fit(ds, opt="LBFGS", steps=30, lamb=0.01, progress=False)
+    return model, ds
+
+
+def test_attribute_shapes_and_feature_selection(sparse_model) -> None:
+    model, _ = sparse_model
+    scores = model.attribute()
+    assert [s.shape for s in scores["node_scores"]] == [(3,), (5,), (1,)]
+    assert [s.shape for s in scores["edge_scores"]] == [(5, 3), (1, 5)]
+    fs = model.feature_score
+    assert fs.shape == (3,)
+    assert fs[2] < 0.02 * fs[:2].min()  # the unused input is recognised
+    # node scores are sums of the outgoing edge scores
+    assert torch.allclose(scores["node_scores"][1], scores["edge_scores"][1].sum(0))
+
+
+def _masked(model: KAN, keep_hidden) -> KAN:
+    import copy
+
+    masked = copy.deepcopy(model)
+    for n in range(model.width[1]):
+        if n not in keep_hidden:
+            masked.remove_node(1, n)
+    return masked
+
+
+def test_prune_node_gives_a_smaller_model_equal_to_the_masked_one(sparse_model) -> None:
+    model, ds = sparse_model
+    small = model.prune_node(1e-2)
+    assert small.width[0] == 3 and small.width[-1] == 1 and small.width[1] < 5
+    kept = (model.attribute()["node_scores"][1] > 1e-2).nonzero().flatten().tolist()
+    assert small.width[1] == len(kept)
+    x = ds["test_input"]
+    assert torch.allclose(small(x), _masked(model, kept)(x), atol=1e-6)
+    assert small.num_parameters() < model.num_parameters()
+    assert torch.equal(small.cache_data, model.cache_data)
+
+
+def test_prune_combines_nodes_and_edges(sparse_model) -> None:
+    model, ds = sparse_model
+    pruned = model.prune(node_th=1e-2, edge_th=3e-2)
+    assert pruned.width[1] < 5
+    assert pruned is not model and model.width == [3, 5, 1]
+    active = int(pruned.layers[0].mask.sum())
+    assert active < pruned.width[0] * pruned.width[1]  # edges from the unused input are masked
+    assert (pruned(ds["test_input"]) - ds["test_label"]).pow(2).mean().sqrt() < 0.1
+
+
+def test_prune_input_keeps_the_used_inputs(sparse_model) -> None:
+    model, ds = sparse_model
+    small = model.prune_input(1e-2)
+    assert small.width[0] == 2 and small.input_id == [0, 1]
+    x = ds["test_input"]
+    masked = _masked(model, range(5))
+    masked.remove_node(0, 2)
+    assert torch.allclose(small(x[:, :2]), masked(x), atol=1e-6)
+    chosen = model.prune_input(active_inputs=[1])
+    assert chosen.width == [1, 5, 1] and chosen.input_id == [1]
+
+
+def test_pruning_keeps_symbolic_edges(sparse_model) -> None:
+    import copy
+
+    model, ds = sparse_model
+    model = copy.deepcopy(model)
+    model.fix_symbolic(0, 0, 3, "sin", verbose=False)
+    small = model.prune_node(active_neurons_id=[[1, 3]])
+    assert small.width == [3, 2, 1]
+    assert small.symbolic[0].names[1][0] == "sin" and small.symbolic[0].n_active == 1
+    x = ds["test_input"]
+    assert torch.allclose(small(x), _masked(model, [1, 3])(x), atol=1e-6)
+
+
+def test_remove_and_bad_arguments(sparse_model) -> None:
+    import copy
+
+    model = copy.deepcopy(sparse_model[0])
+    model.remove_edge(0, 0, 1)
+    assert model.layers[0].mask[1, 0] == 0
+    model.remove_node(1, 2)
+    assert model.layers[0].mask[2].sum() == 0 and model.layers[1].mask[0, 2] == 0
+    with pytest.raises(IndexError, match="node layer l=3"):
+        model.remove_node(3, 0)
+    with pytest.raises(IndexError, match="output node j=7"):
+        model.remove_edge(0, 0, 7)
+    with pytest.raises(ValueError, match="non-negative"):
+        model.prune(node_th=-1)
+    with pytest.raises(ValueError, match="1 lists"):
+        model.prune_node(active_neurons_id=[[0], [1]])
+    with pytest.raises(IndexError, match="nodes 0..4"):
+        model.prune_node(active_neurons_id=[[9]])
+    with pytest.raises(ValueError, match="no data"):
+        KAN([2, 1]).attribute()

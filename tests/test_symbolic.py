@@ -1,0 +1,152 @@
+"""Symbolic edges: the affine fit, fix/unfix/suggest/auto_symbolic, training and checkpoints."""
+import math
+
+import pytest
+import torch
+
+from kanlab import KAN, create_dataset
+from kanlab.symbolic import fit_affine, rank_functions
+
+X = torch.linspace(-2, 2, 400, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name, y", [
+    ("sin", 2 * torch.sin(3 * X + 0.5) - 1),
+    ("sin", 0.5 * torch.sin(25 * X)),  # narrow optimum: a far outside pykan's default a_range grid density
+    ("exp", 0.3 * torch.exp(1.7 * X) + 2),
+    ("log", torch.log(2 * X + 5)),
+    ("1/x", 1 / (X + 2.5)),
+    ("gaussian", torch.exp(-(4 * X - 1) ** 2)),
+    ("x^2", (X - 0.3) ** 2),
+    ("sqrt", torch.sqrt(X + 2.2)),
+    ("tan", torch.tan(0.7 * X)),
+    ("arcsin", torch.arcsin(0.4 * X)),
+])
+def test_fit_affine_recovers_the_function(name, y) -> None:
+    fit = fit_affine(X, y, name)
+    assert fit.r2 > 1 - 1e-8, fit
+    from kanlab.symbolic_lib import get_symbolic
+
+    a, b, c, d = fit.params
+    assert torch.allclose(c * get_symbolic(name)(a * X + b) + d, y, atol=1e-5 * float(y.abs().max()))
+
+
+def test_fit_affine_is_canonical_for_powers_and_exp() -> None:
+    fit = fit_affine(X, 3 * (2 * X + 1) ** 2, "x^2")
+    assert abs(fit.a) == 1.0 and math.isclose(fit.c, 12, rel_tol=1e-6) and math.isclose(fit.b, 0.5, rel_tol=1e-6)
+    fit = fit_affine(X, torch.exp(1.5 * X + 2), "exp")
+    assert fit.b == 0.0 and math.isclose(fit.c, math.exp(2), rel_tol=1e-6)
+
+
+def test_fit_affine_degenerate_inputs_do_not_crash() -> None:
+    fit = fit_affine(X, torch.full_like(X, 3.0), "sin")  # constant target
+    assert math.isfinite(fit.d) and fit.r2 <= 1e-6
+    assert fit_affine(X, X, "0").r2 == 0.0
+    with pytest.raises(ValueError, match="same number"):
+        fit_affine(X, X[:10], "sin")
+    with pytest.raises(ValueError, match="unknown symbolic function"):
+        fit_affine(X, X, "sine")
+
+
+def test_rank_prefers_the_true_function() -> None:
+    rows = rank_functions(X, torch.sin(2 * X + 1), lib=["x", "x^2", "sin", "exp", "tanh"])
+    assert rows[0][0].name == "sin"
+
+
+@pytest.fixture(scope="module")
+def trained_sin():
+    ds = create_dataset(lambda x: torch.sin(math.pi * x[:, [0]]), n_var=1, seed=0)
+    model = KAN([1, 1], grid=10, seed=0)
+    model.fit(ds, opt="LBFGS", steps=30, progress=False)
+    return model, ds
+
+
+def test_suggest_symbolic_one_edge_and_table(trained_sin, capsys) -> None:
+    model, _ = trained_sin
+    name, fun, r2, complexity = model.suggest_symbolic(0, 0, 0, lib=["x", "x^2", "sin", "exp"], topk=3)
+    assert name == "sin" and r2 > 0.999 and complexity == 2 and callable(fun)
+    assert "sin" in capsys.readouterr().out
+    table = model.suggest_symbolic(lib=["x", "sin", "exp"], verbose=False)
+    assert [(r["l"], r["i"], r["j"], r["name"]) for r in table] == [(0, 0, 0, "sin")]
+    with pytest.raises(ValueError, match="all of l, i, j"):
+        model.suggest_symbolic(0, 0)
+
+
+def test_fix_unfix_and_bad_edges(trained_sin) -> None:
+    model, ds = trained_sin
+    x = ds["test_input"]
+    before = model(x).detach()
+    r2 = model.fix_symbolic(0, 0, 0, "sin", verbose=False)
+    assert r2 > 0.999 and model.symbolic[0].n_active == 1 and model.layers[0].mask[0, 0] == 0
+    assert torch.allclose(model(x), before, atol=0.02)
+    model.unfix_symbolic(0, 0, 0)
+    assert torch.equal(model(x), before)  # the spline was kept
+    with pytest.raises(IndexError, match="input node i=3"):
+        model.fix_symbolic(0, 3, 0, "sin")
+    with pytest.raises(IndexError, match="layer l=2"):
+        model.fix_symbolic(2, 0, 0, "sin")
+    with pytest.raises(ValueError, match="unknown symbolic function"):
+        model.fix_symbolic(0, 0, 0, "sine")
+    with pytest.raises(ValueError, match="leaves its domain"):
+        model.fix_symbolic(0, 0, 0, "x*0 + sqrt(-1 - x**2)")
+
+
+def test_fix_without_data_or_fit() -> None:
+    model = KAN([1, 1], seed=0)
+    with pytest.raises(ValueError, match="no data"):
+        model.fix_symbolic(0, 0, 0, "sin")
+    model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    x = torch.linspace(-1, 1, 5).reshape(-1, 1)
+    assert torch.allclose(model(x), torch.sin(x))
+
+
+def _two_var():
+    ds = create_dataset(lambda x: torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2), n_var=2, seed=0)
+    model = KAN([2, 1, 1], grid=5, seed=0)
+    model.fit(ds, opt="LBFGS", steps=40, progress=False)
+    return model, ds
+
+
+def test_auto_symbolic_then_fit_trains_affine_params_without_nan() -> None:
+    model, ds = _two_var()
+    fixed = model.auto_symbolic(lib=["x", "x^2", "sin", "exp", "log", "1/x", "sqrt", "tan"], verbose=False)
+    assert sorted(r["name"] for r in fixed) == ["exp", "sin", "x^2"]
+    model.speed()  # must not undo anything
+    assert sum(s.n_active for s in model.symbolic) == 3
+    before = model.symbolic[0].affine.detach().clone()
+    res = model.fit(ds, opt="LBFGS", steps=20, progress=False)
+    assert all(math.isfinite(v) for v in res["train_loss"])
+    assert res["train_loss"][-1] < 1e-3
+    assert not torch.equal(model.symbolic[0].affine, before)  # the affine parameters are trained
+    res = model.fit(ds, opt="Adam", lr=1e-2, steps=20, progress=False, update_grid=False)
+    assert all(math.isfinite(v) for v in res["train_loss"])
+
+
+def test_zero_is_only_used_for_negligible_edges() -> None:
+    ds = create_dataset(lambda x: torch.sin(math.pi * x[:, [0]]), n_var=2, seed=0)
+    model = KAN([2, 1], grid=5, seed=0)
+    model.fit(ds, opt="LBFGS", steps=30, lamb=0.01, progress=False)
+    fixed = {(r["i"]): r["name"] for r in model.auto_symbolic(verbose=False)}
+    assert fixed[0] == "sin"
+    assert fixed[1] != "sin"
+
+
+def test_symbolic_state_roundtrips_through_checkpoints(tmp_path) -> None:
+    model, ds = _two_var()
+    model.fix_symbolic(0, 0, 0, "sin", verbose=False)
+    model.fix_symbolic(0, 1, 0, "x^2 + 0*x", verbose=False)  # a sympy-string entry
+    model.saveckpt(tmp_path / "m.ckpt")
+    loaded = KAN.loadckpt(tmp_path / "m.ckpt")
+    x = ds["test_input"]
+    assert loaded.symbolic[0].names[0] == ["sin", "x^2 + 0*x"]
+    assert torch.equal(loaded(x), model(x))
+    payload = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    assert payload["symbolic_names"][0] == ["sin", "x^2 + 0*x"]
+
+
+def test_symbolic_edges_follow_dtype_changes() -> None:
+    model = KAN([1, 2], seed=0)
+    model.fix_symbolic(0, 0, 1, "exp", fit_params_bool=False, verbose=False)
+    x = torch.linspace(-1, 1, 4, dtype=torch.float64).reshape(-1, 1)
+    y = model.to(torch.float64)(x)
+    assert y.dtype == torch.float64 and torch.isfinite(y).all()
