@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import splines
+from . import kernels, splines
 
 BaseFun = Union[str, Callable[[torch.Tensor], torch.Tensor]]
 
@@ -51,6 +51,9 @@ class KANLayer(nn.Module):
         base_fun: residual function ``b``: 'silu', 'identity', 'zero' or a callable.
         sp_trainable, sb_trainable: whether ``scale_spline`` / ``scale_base`` are trained.
         generator: random generator for the initialisation (None: torch's global one).
+        fast: use the fast path (:mod:`kanlab.kernels`: local basis, memory-lean fused product);
+            ``False`` runs the plain reference path (autograd through the local de Boor basis).
+        contraction: fast-path formulation, ``"auto"`` (by shape), ``"dense"`` or ``"sparse"``.
 
     State: parameters ``coef (out, in, n_basis)``, ``scale_base (out, in)``,
     ``scale_spline (out, in)``; buffers ``knots (in, G + 2k + 1)`` and ``mask (out, in)``.
@@ -73,10 +76,15 @@ class KANLayer(nn.Module):
         sp_trainable: bool = True,
         sb_trainable: bool = True,
         generator: Optional[torch.Generator] = None,
+        fast: bool = True,
+        contraction: str = "auto",
         device: Optional[Union[str, torch.device]] = None,
         dtype: Optional[torch.dtype] = None,
     ) -> None:
         super().__init__()
+        if contraction not in ("auto", "dense", "sparse"):
+            raise ValueError(f"contraction must be 'auto', 'dense' or 'sparse', got {contraction!r}")
+        self.fast, self.contraction = bool(fast), contraction
         _check_positive_int("in_dim", in_dim)
         _check_positive_int("out_dim", out_dim)
         _check_positive_int("grid_size (grid)", grid_size)
@@ -109,6 +117,7 @@ class KANLayer(nn.Module):
         self.scale_spline = nn.Parameter(
             torch.full((out_dim, in_dim), scale_spline * inv_sqrt, **kw), requires_grad=sp_trainable
         )
+        self._refresh_plan()
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -128,21 +137,37 @@ class KANLayer(nn.Module):
         )
 
     # ------------------------------------------------------------------ forward
+    def _refresh_plan(self) -> None:
+        """Rebuild the fast path's :class:`~kanlab.kernels.LocalBasis` after the knots changed
+        (grid updates, loading, device or dtype moves). Knots edited by hand need a call too."""
+        meta = self.knots.device.type == "meta"  # no values to test for uniformity: adapted path
+        self._plan = kernels.LocalBasis.from_knots(self.knots, self.spline_order, force_adapted=meta)
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
+        out = super()._apply(fn, *args, **kwargs)
+        self._refresh_plan()
+        return out
+
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """B-spline basis at ``x`` ``(batch, in_dim)`` -> ``(batch, in_dim, n_basis)``."""
+        if self.fast:
+            return self._plan.dense(x)
         return splines.bspline_basis_local(x, self.knots, self.spline_order)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, in_dim) -> (batch, out_dim)``: node sums of the masked edge functions."""
         w_spline = (self.coef * (self.scale_spline * self.mask).unsqueeze(-1)).reshape(self.out_dim, -1)
-        y = self.basis(x).reshape(x.shape[0], -1) @ w_spline.T
+        if self.fast:
+            y = kernels.spline_linear(x, w_spline, self._plan, self.contraction)
+        else:
+            y = self.basis(x).reshape(x.shape[0], -1) @ w_spline.T
         if self.base_fun_name != "zero":
             y = y + self.base_fun(x) @ (self.scale_base * self.mask).T
         return y
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""
-        return splines.spline_eval(x, self.knots, self.coef, self.spline_order)
+        return torch.einsum("bjn,ojn->boj", self.basis(x), self.coef)
 
     def edge_activations(self, x: torch.Tensor) -> torch.Tensor:
         """Every edge's ``phi(x)`` including the mask: ``(batch, in_dim) -> (batch, out_dim, in_dim)``.
@@ -168,6 +193,7 @@ class KANLayer(nn.Module):
         coef = splines.fit_coef(fit_x, old, new_knots, self.spline_order)
         self.grid_size = grid_points.shape[1] - 1
         self.knots = new_knots
+        self._refresh_plan()
         if coef.shape == self.coef.shape:  # in place: optimizers keep tracking the parameter
             self.coef.copy_(coef)
         else:
@@ -223,6 +249,7 @@ class KANLayer(nn.Module):
                 self.knots = self.knots.new_empty(knots.shape)
                 self.coef = nn.Parameter(self.coef.new_empty(coef.shape), requires_grad=self.coef.requires_grad)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._refresh_plan()
 
 
 def _interp_points(points: torch.Tensor, n_intervals: int) -> torch.Tensor:

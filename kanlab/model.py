@@ -152,7 +152,8 @@ class KAN(nn.Module):
                 f"{name} has dtype {x.dtype} but the model is {self.dtype}; "
                 f"convert with x.to({self.dtype}) or the model with .to({x.dtype})"
             )
-        if not bool(torch.isfinite(x).all()):
+        # a data-dependent check would break torch.compile graphs: compiled models skip it
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
             raise ValueError(f"{name} contains NaN or Inf values")
 
     def layer_forward(self, l: int, x: torch.Tensor) -> torch.Tensor:
@@ -313,11 +314,12 @@ class KAN(nn.Module):
         return self
 
     def auto_symbolic(self, lib: Optional[Sequence[str]] = None, r2_threshold: float = 0.0,
-                      weight_simple: float = 0.8, verbose: bool = True) -> list:
-        """Snap every active spline edge to its best library function (see :func:`kanlab.symbolic.auto_symbolic`)."""
+                      weight_simple: float = 0.8, verbose: bool = True, layers: Optional[Sequence[int]] = None) -> list:
+        """Snap every active spline edge (of ``layers``, default all) to its best library function
+        (see :func:`kanlab.symbolic.auto_symbolic`)."""
         from .symbolic import auto_symbolic
 
-        return auto_symbolic(self, lib, r2_threshold, weight_simple, verbose=verbose)
+        return auto_symbolic(self, lib, r2_threshold, weight_simple, verbose=verbose, layers=layers)
 
     def symbolic_formula(self, var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
                          simplify: bool = True) -> Any:

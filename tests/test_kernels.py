@@ -1,0 +1,145 @@
+"""The fast path (kanlab/kernels.py) against the reference Cox-de Boor path."""
+import pytest
+import torch
+
+from kanlab import KAN, KANLayer, kernels, splines
+
+F64 = torch.float64
+
+
+def make_knots(k: int, adapted: bool, in_dim: int = 3, grid: int = 7) -> torch.Tensor:
+    if adapted:
+        gen = torch.Generator().manual_seed(k)
+        pts = torch.sort(torch.rand(in_dim, grid + 1, generator=gen, dtype=F64) * 2 - 1, dim=1).values
+    else:
+        pts = splines.uniform_grid_points(in_dim, grid, (-1, 1), dtype=F64)
+        pts = pts * torch.tensor([[1.0], [0.5], [2.0]], dtype=F64)[:in_dim]  # rows may differ
+    return splines.extend_grid(pts, k)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_dense_basis_equals_reference(k: int, adapted: bool) -> None:
+    knots = make_knots(k, adapted)
+    plan = kernels.LocalBasis.from_knots(knots, k)
+    assert plan.uniform == (not adapted)
+    x = torch.rand(300, 3, dtype=F64) * 6 - 3  # inside, in the extension and beyond the knots
+    x[:5] = knots[:, k]  # exactly on knots
+    ref = splines.bspline_basis(x, knots, k)
+    torch.testing.assert_close(plan.dense(x), ref, atol=1e-13, rtol=0)
+    searched = kernels.LocalBasis.from_knots(knots, k, force_adapted=True)
+    torch.testing.assert_close(searched.dense(x), ref, atol=1e-13, rtol=0)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_basis_derivatives_match_autograd_of_reference(k: int, adapted: bool) -> None:
+    knots = make_knots(k, adapted)
+    plan = kernels.LocalBasis.from_knots(knots, k)
+    x = (torch.rand(50, 3, dtype=F64) * 1.8 - 0.9).requires_grad_()
+    ref = splines.bspline_basis(x, knots, k)
+    n_basis = ref.shape[-1]
+    grads = torch.stack([torch.autograd.grad(ref[..., n].sum(), x, retain_graph=True)[0] for n in range(n_basis)], -1)
+    torch.testing.assert_close(plan.dense(x.detach(), deriv=1), grads, atol=1e-9, rtol=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("adapted", [False, True])
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+def test_spline_linear_gradcheck_and_gradgradcheck(k: int, adapted: bool, mode: str) -> None:
+    knots = make_knots(k, adapted)
+    plan = kernels.LocalBasis.from_knots(knots, k)
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(4, 3 * plan.n_basis, generator=gen, dtype=F64, requires_grad=True)
+    x = (torch.rand(12, 3, generator=gen, dtype=F64) * 1.8 - 0.9).requires_grad_()
+
+    def fn(x, w):
+        return kernels.spline_linear(x, w, plan, mode)
+
+    ref = splines.bspline_basis(x.detach(), knots, k).reshape(12, -1) @ w.detach().T
+    torch.testing.assert_close(fn(x, w), ref, atol=1e-12, rtol=0)
+    assert torch.autograd.gradcheck(fn, (x, w))
+    assert torch.autograd.gradgradcheck(fn, (x, w))
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_fast_layer_equals_reference_layer_with_second_derivatives(adapted: bool) -> None:
+    """The Poisson-style use: d^2 y / dx^2 through the fast path equals the reference path's."""
+    gen = torch.Generator().manual_seed(3)
+    fast = KANLayer(3, 2, 6, 3, dtype=F64, generator=gen)
+    ref = KANLayer(3, 2, 6, 3, dtype=F64, fast=False)
+    with torch.no_grad():
+        fast.coef.normal_(generator=gen)
+        if adapted:
+            fast.update_grid_from_samples(torch.randn(200, 3, generator=gen, dtype=F64) ** 3)
+    ref.load_state_dict(fast.state_dict())
+    assert fast._plan.uniform == (not adapted)
+    x = torch.randn(40, 3, generator=gen, dtype=F64).requires_grad_()
+    outs = []
+    for layer in (fast, ref):
+        y = layer(x)
+        (g,) = torch.autograd.grad(y.sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), x)
+        outs.append((y, g, h))
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_sparse_and_dense_layers_agree_and_auto_picks_sparse_for_large_grids() -> None:
+    x = torch.rand(64, 4, dtype=F64) * 2 - 1
+    layers = {m: KANLayer(4, 3, 60, 3, dtype=F64, contraction=m, generator=torch.Generator().manual_seed(0))
+              for m in ("dense", "sparse")}
+    torch.testing.assert_close(layers["dense"](x), layers["sparse"](x), atol=1e-12, rtol=0)
+    assert kernels.choose_mode(63, 3, 3) == "sparse" and kernels.choose_mode(8, 3, 64) == "dense"
+    with pytest.raises(ValueError, match="contraction"):
+        KANLayer(2, 2, contraction="fastest")
+
+
+def test_fast_path_keeps_only_the_input_for_backward() -> None:
+    """No basis-sized tensor is saved by the fast layer: saved bytes are those of x and w."""
+    layer = KANLayer(50, 8, 10, 3)
+    x = torch.rand(128, 50)
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x).sum().backward()
+    basis_numel = 128 * 50 * layer.n_basis
+    assert max(saved) < basis_numel / 2, saved
+
+
+def test_plan_follows_grid_updates_and_device_moves() -> None:
+    model = KAN([2, 3, 1], grid=4, seed=0)
+    assert model.layers[0]._plan.uniform
+    x = torch.randn(100, 2) ** 3
+    model.update_grid_from_samples(x)
+    assert not model.layers[0]._plan.uniform  # quantile grid
+    before = model(x)
+    model.double()
+    assert model.layers[0]._plan.pieces.dtype == F64
+    torch.testing.assert_close(model(x.double()).float(), before, atol=1e-5, rtol=1e-5)
+
+
+def test_meta_device_shapes() -> None:
+    layer = KANLayer(5, 3, 8, 3, device="meta")
+    assert layer(torch.empty(7, 5, device="meta")).shape == (7, 3)
+
+
+@pytest.mark.slow
+def test_torch_compile_has_no_graph_breaks_and_matches_eager() -> None:
+    model = KAN([3, 4, 2], grid=5, k=3, seed=0)
+    x = torch.rand(32, 3) * 2 - 1
+    explanation = torch._dynamo.explain(model)(x)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    compiled = torch.compile(model)
+    xg = x.clone().requires_grad_()
+    y = compiled(xg)
+    (g,) = torch.autograd.grad(y.sum(), xg)
+    xe = x.clone().requires_grad_()
+    ye = model(xe)
+    (ge,) = torch.autograd.grad(ye.sum(), xe)
+    torch.testing.assert_close(y, ye, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g, ge, atol=1e-5, rtol=1e-5)
