@@ -23,7 +23,7 @@ The reference path (:func:`kanlab.splines.bspline_basis`) is what all of this is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -152,26 +152,36 @@ class LocalBasis:
         return vals * inside
 
     def padded_index(self, j: torch.Tensor) -> torch.Tensor:
-        """Indices ``(batch, in_dim, k + 1)`` of ``B_{j-k} .. B_j`` in the padded layout, where
+        """Slots ``(batch, k + 1, in_dim)`` of ``B_{j-k} .. B_j`` in the padded layout, where
         basis ``n`` sits at slot ``n + k`` of ``n_basis + 2k`` (the ``k`` slots on each side take
         the functions that do not exist and are dropped)."""
-        return j.unsqueeze(-1) + torch.arange(self.k + 1, device=j.device)
+        return j.unsqueeze(1) + torch.arange(self.k + 1, device=j.device)[:, None]
+
+    def dense_t(self, x: torch.Tensor, deriv: int = 0, extra_row: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The dense basis (or its ``deriv``-th derivative) in *basis-major* layout
+        ``(batch, n_basis, in_dim)``: each basis slice is contiguous over the inputs, which is
+        what vectorizes. ``extra_row`` ``(batch, in_dim)`` is appended as row ``n_basis``.
+        Eagerly a scatter into the padded layout (functions that do not exist land in the
+        padding); under ``torch.compile`` ``k + 1`` selects that fuse into one pass."""
+        j, f, inside = self.window(x)
+        vals = self.local(j, f, inside, deriv)  # (b, in, k+1)
+        k, nb = self.k, self.n_basis
+        if not torch.compiler.is_compiling():
+            padded = vals.new_zeros(x.shape[0], nb + 2 * k, x.shape[1])
+            padded.scatter_(1, self.padded_index(j), vals.transpose(1, 2))
+            if extra_row is None:
+                return padded[:, k : k + nb]
+            return torch.cat([padded[:, k : k + nb], extra_row.unsqueeze(1)], dim=1)
+        m = torch.arange(nb, device=x.device, dtype=x.dtype)[:, None] - (j - k).to(x.dtype).unsqueeze(1)
+        out = torch.zeros((), dtype=x.dtype, device=x.device)
+        for mm in range(k + 1):
+            out = torch.where(m == mm, vals[..., mm].unsqueeze(1), out)
+        return out if extra_row is None else torch.cat([out, extra_row.unsqueeze(1)], dim=1)
 
     def dense(self, x: torch.Tensor, deriv: int = 0) -> torch.Tensor:
         """The dense basis (or its ``deriv``-th derivative) ``(batch, in_dim, n_basis)``, equal to
-        the reference path's. Eagerly a scatter into the padded layout; under ``torch.compile``
-        ``k + 1`` selects, which fuse into one pass with no scatter."""
-        j, f, inside = self.window(x)
-        vals = self.local(j, f, inside, deriv)
-        k, nb = self.k, self.n_basis
-        if not torch.compiler.is_compiling():
-            padded = vals.new_zeros(*x.shape, nb + 2 * k).scatter_(2, self.padded_index(j), vals)
-            return padded[..., k : k + nb]
-        m = torch.arange(nb, device=x.device) - (j - k).unsqueeze(-1)  # position in the window
-        out = torch.zeros_like(vals[..., :1]).expand(*vals.shape[:-1], nb)
-        for mm in range(k + 1):
-            out = torch.where(m == mm, vals[..., mm : mm + 1], out)
-        return out
+        the reference path's :func:`~kanlab.splines.bspline_basis`."""
+        return self.dense_t(x, deriv).transpose(1, 2)
 
 
 def _falling(d: int, r: int) -> float:
@@ -182,76 +192,146 @@ def _falling(d: int, r: int) -> float:
     return out
 
 
-def choose_mode(n_basis: int, k: int, out_dim: int) -> str:
-    """``"sparse"`` when gathering ``k + 1`` coefficient rows per input beats one dense product
-    over all ``n_basis`` functions, else ``"dense"``. A gathered row costs several times a dense
-    multiply-add (no blocking), and rows shorter than a cache line waste most of each load; the
-    threshold was set from ``benchmarks/speed.py`` config e."""
-    return "sparse" if n_basis >= 6 * (k + 1) else "dense"
+def choose_mode(n_basis: int, k: int, compiled: Optional[bool] = None) -> str:
+    """``"sparse"`` when gathering the ``k + 1`` touched coefficient rows per input beats one
+    dense product over all ``n_basis`` functions, else ``"dense"``. A gathered row costs several
+    dense multiply-adds; fused by ``torch.compile`` the gather wins from ``n_basis >= 4 (k + 1)``,
+    eagerly (where the gathered rows are materialized) from ``n_basis >= 20 (k + 1)``: the
+    crossovers measured on config e of ``benchmarks/speed.py``. ``compiled`` defaults to whether
+    a ``torch.compile`` trace is running."""
+    if compiled is None:
+        compiled = torch.compiler.is_compiling()
+    return "sparse" if n_basis >= (4 if compiled else 20) * (k + 1) else "dense"
 
 
-def _pad(w: torch.Tensor, in_dim: int, k: int) -> torch.Tensor:
-    """``(rows, in_dim * n_basis)`` -> ``(rows, in_dim, n_basis + 2k)``: the padded layout."""
-    return F.pad(w.reshape(w.shape[0], in_dim, -1), (k, k))
+# ------------------------------------------------------------------ residual base rows
+_BASE_DERIVS = {
+    "silu": lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x))),
+    "identity": torch.ones_like,
+}
+_BASE_FUNS = {"silu": F.silu, "identity": lambda x: x}
+FOLDABLE_BASES = tuple(_BASE_FUNS)
 
 
-def _table_index(plan: LocalBasis, j: torch.Tensor) -> torch.Tensor:
-    """Rows ``(batch, in_dim * (k + 1))`` of the padded table ``(in_dim * (n_basis + 2k), out)``."""
-    offsets = torch.arange(j.shape[1], device=j.device) * (plan.n_basis + 2 * plan.k)
-    return (plan.padded_index(j) + offsets[:, None]).reshape(j.shape[0], -1)
+def _features(plan: LocalBasis, x: torch.Tensor, base: Optional[str], deriv: int = 0) -> torch.Tensor:
+    """``(batch, (n_basis [+ 1]) * in_dim)``: the basis-major dense basis, with the base
+    function (or its derivative) as one more row when ``base`` is given."""
+    row = None if base is None else (_BASE_DERIVS[base] if deriv else _BASE_FUNS[base])(x)
+    return plan.dense_t(x, deriv, row).reshape(x.shape[0], -1)
+
+
+def _table(w: torch.Tensor, in_dim: int, k: int) -> torch.Tensor:
+    """``w (out, n_basis * in_dim)`` -> the padded table ``((n_basis + 2k) * in_dim, out)``."""
+    return F.pad(w.reshape(w.shape[0], -1, in_dim), (0, 0, k, k)).reshape(w.shape[0], -1).T
+
+
+def _table_rows(plan: LocalBasis, j: torch.Tensor) -> torch.Tensor:
+    """Rows ``(batch, (k + 1) * in_dim)`` of :func:`_table` that input ``x`` touches."""
+    in_dim = j.shape[1]
+    rows = plan.padded_index(j) * in_dim + torch.arange(in_dim, device=j.device)
+    return rows.reshape(j.shape[0], -1)
+
+
+# eager passes work on row chunks whose transient buffers stay under this many elements (2 MiB
+# in float32): the peak memory of a step no longer grows with the batch, and the buffers stay in
+# cache. Compiled graphs are fused and run in one piece.
+CHUNK_ELEMENTS = 1 << 19
+
+
+def _row_chunks(batch: int, per_row: int) -> List[slice]:
+    if torch.compiler.is_compiling():
+        return [slice(0, batch)]
+    rows = max(1, CHUNK_ELEMENTS // max(per_row, 1))
+    return [slice(s, min(s + rows, batch)) for s in range(0, batch, rows)]
+
+
+def _per_row(plan: LocalBasis, mode: str, in_dim: int, out_dim: int) -> int:
+    """Transient elements per batch row: padded basis and features, or gathered table rows."""
+    if mode == "dense":
+        return (2 * plan.n_basis + 2 * plan.k + 2) * in_dim
+    return 2 * (plan.k + 1) * in_dim * out_dim
+
+
+def _forward_rows(plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, mode: str, base: Optional[str]) -> torch.Tensor:
+    if mode == "dense":
+        return _features(plan, x, base) @ w.T
+    j, f, inside = plan.window(x)
+    vals = plan.local(j, f, inside).transpose(1, 2).reshape(x.shape[0], -1)
+    return F.embedding_bag(_table_rows(plan, j), _table(w, x.shape[1], plan.k), per_sample_weights=vals, mode="sum")
+
+
+def _backward_rows(
+    plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, mode: str, base: Optional[str],
+    need_x: bool, need_w: bool,
+) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """``(grad_x (b, in), grad_w (out, rows * in))`` of one chunk of rows."""
+    b, in_dim = x.shape
+    k, nb, n_out = plan.k, plan.n_basis, gy.shape[1]
+    gx = gw = None
+    if mode == "dense":
+        if need_w:
+            gw = gy.T @ _features(plan, x, base)
+        if need_x:
+            gx = ((gy @ w) * _features(plan, x, base, deriv=1)).reshape(b, -1, in_dim).sum(1)
+        return gx, gw
+    j, f, inside = plan.window(x)
+    rows = _table_rows(plan, j).reshape(-1)
+    if need_w:
+        vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1, 1)
+        contrib = (vals * gy[:, None, :]).reshape(-1, n_out)  # (b * (k+1) * in, out)
+        table = gy.new_zeros((nb + 2 * k) * in_dim, n_out).index_add(0, rows, contrib)
+        gw = table[k * in_dim : (k + nb) * in_dim].T
+    if need_x:
+        picked = F.embedding(rows, _table(w, in_dim, k)).reshape(b, -1, n_out)  # (b, (k+1) * in, out)
+        g_local = (picked * gy[:, None, :]).sum(-1).reshape(b, k + 1, in_dim)
+        gx = (g_local * plan.local(j, f, inside, 1).transpose(1, 2)).sum(1)
+    return gx, gw
 
 
 class _SplineLinear(torch.autograd.Function):
-    """``y = dense_basis(x) @ w.T`` saving only ``x`` and ``w``; differentiable backward."""
+    """``y = features(x) @ w.T`` saving only ``x`` and ``w``; differentiable backward."""
 
     @staticmethod
-    def forward(ctx, x, w, plan, mode):  # type: ignore[override]
+    def forward(ctx, x, w, plan, mode, base):  # type: ignore[override]
         ctx.save_for_backward(x, w)
-        ctx.plan, ctx.mode = plan, mode
-        b = x.shape[0]
-        if mode == "dense":
-            return plan.dense(x).reshape(b, -1) @ w.T
-        j, f, inside = plan.window(x)
-        table = _pad(w, x.shape[1], plan.k).reshape(w.shape[0], -1).T
-        vals = plan.local(j, f, inside).reshape(b, -1)
-        return F.embedding_bag(_table_index(plan, j), table, per_sample_weights=vals, mode="sum")
+        ctx.plan, ctx.mode, ctx.base = plan, mode, base
+        chunks = _row_chunks(x.shape[0], _per_row(plan, mode, x.shape[1], w.shape[0]))
+        if len(chunks) == 1:
+            return _forward_rows(plan, x, w, mode, base)
+        return torch.cat([_forward_rows(plan, x[c], w, mode, base) for c in chunks])
 
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
         x, w = ctx.saved_tensors
-        plan, mode = ctx.plan, ctx.mode
-        b, in_dim = x.shape
-        k, nb = plan.k, plan.n_basis
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        j, f, inside = plan.window(x)
-        gx = gw = None
-        if mode == "dense":
-            if need_w:
-                gw = gy.T @ plan.dense(x).reshape(b, -1)
-            if need_x:
-                g_basis = _pad(gy @ w, in_dim, k)  # (b, in, nb + 2k)
-                gx = (torch.gather(g_basis, 2, plan.padded_index(j)) * plan.local(j, f, inside, 1)).sum(-1)
-            return gx, gw, None, None
-        rows = _table_index(plan, j).reshape(-1)
-        if need_w:
-            vals = plan.local(j, f, inside).reshape(b, -1, 1)
-            contrib = (vals * gy[:, None, :]).reshape(-1, gy.shape[1])  # (b * in * (k+1), out)
-            table = gy.new_zeros(in_dim * (nb + 2 * k), gy.shape[1]).index_add(0, rows, contrib)
-            gw = table.reshape(in_dim, nb + 2 * k, -1)[:, k : k + nb].reshape(-1, gy.shape[1]).T
-        if need_x:
-            table = _pad(w, in_dim, k).reshape(w.shape[0], -1).T
-            picked = F.embedding(rows, table).reshape(b, -1, gy.shape[1])  # (b, in * (k+1), out)
-            g_local = (picked * gy[:, None, :]).sum(-1).reshape(b, in_dim, k + 1)
-            gx = (g_local * plan.local(j, f, inside, 1)).sum(-1)
-        return gx, gw, None, None
+        chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]))
+        gxs, gw = [], None
+        for c in chunks:
+            gx_c, gw_c = _backward_rows(ctx.plan, x[c], w, gy[c], ctx.mode, ctx.base, need_x, need_w)
+            gxs.append(gx_c)
+            gw = gw_c if gw is None else gw + gw_c
+        gx = (gxs[0] if len(gxs) == 1 else torch.cat(gxs)) if need_x else None
+        return gx, gw, None, None, None
 
 
-def spline_linear(x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str = "auto") -> torch.Tensor:
-    """``sum_{i,n} B_n(x[b, i]) w[o, i * n_basis + n]``: ``x (batch, in_dim)``, ``w (out, in_dim *
-    n_basis)`` -> ``(batch, out)``. ``mode``: ``"dense"``, ``"sparse"`` or ``"auto"``
-    (:func:`choose_mode`). Saves only ``x`` and ``w`` for backward; twice differentiable."""
+def spline_linear(
+    x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str = "auto", base: Optional[str] = None
+) -> torch.Tensor:
+    """``y[b, o] = sum_{n, i} B_n(x[b, i]) w[o, n * in_dim + i]`` (+ ``base(x[b, i]) w[o,
+    n_basis * in_dim + i]`` when ``base`` is ``"silu"`` or ``"identity"``, dense mode only).
+
+    ``x``: ``(batch, in_dim)``; ``w``: ``(out, (n_basis [+ 1]) * in_dim)``, basis-major (row
+    ``n`` of every input, then the next). Returns ``(batch, out)``. ``mode``: ``"dense"``,
+    ``"sparse"`` or ``"auto"`` (:func:`choose_mode`). Saves only ``x`` and ``w`` for backward
+    and recomputes the basis there; twice differentiable.
+    """
     if mode == "auto":
-        mode = choose_mode(plan.n_basis, plan.k, w.shape[0])
+        mode = choose_mode(plan.n_basis, plan.k)
     if mode not in ("dense", "sparse"):
         raise ValueError(f"mode must be 'auto', 'dense' or 'sparse', got {mode!r}")
-    return _SplineLinear.apply(x, w, plan, mode)
+    if base is not None and (mode != "dense" or base not in FOLDABLE_BASES):
+        raise ValueError(f"base {base!r} can only be folded into the dense mode, one of {FOLDABLE_BASES}")
+    rows = plan.n_basis + (base is not None)
+    if x.ndim != 2 or w.ndim != 2 or w.shape[1] != rows * x.shape[1]:
+        raise ValueError(f"expected x (batch, in) and w (out, {rows} * in), got {tuple(x.shape)} and {tuple(w.shape)}")
+    return _SplineLinear.apply(x, w, plan, mode, base)

@@ -156,11 +156,18 @@ class KANLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, in_dim) -> (batch, out_dim)``: node sums of the masked edge functions."""
-        w_spline = (self.coef * (self.scale_spline * self.mask).unsqueeze(-1)).reshape(self.out_dim, -1)
-        if self.fast:
-            y = kernels.spline_linear(x, w_spline, self._plan, self.contraction)
+        w_spline = self.coef * (self.scale_spline * self.mask).unsqueeze(-1)  # (out, in, n_basis)
+        if not self.fast:
+            y = self.basis(x).reshape(x.shape[0], -1) @ w_spline.reshape(self.out_dim, -1).T
         else:
-            y = self.basis(x).reshape(x.shape[0], -1) @ w_spline.T
+            mode = self.contraction
+            if mode == "auto":
+                mode = kernels.choose_mode(self.n_basis, self.spline_order)
+            w = w_spline.transpose(1, 2)  # basis-major (out, n_basis, in), see kernels.spline_linear
+            if mode == "dense" and self.base_fun_name in kernels.FOLDABLE_BASES:  # base as one more row
+                w = torch.cat([w, (self.scale_base * self.mask).unsqueeze(1)], dim=1)
+                return kernels.spline_linear(x, w.reshape(self.out_dim, -1), self._plan, mode, self.base_fun_name)
+            y = kernels.spline_linear(x, w.reshape(self.out_dim, -1), self._plan, mode)
         if self.base_fun_name != "zero":
             y = y + self.base_fun(x) @ (self.scale_base * self.mask).T
         return y

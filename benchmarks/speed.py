@@ -1,0 +1,289 @@
+"""Side-by-side speed and memory of KAN implementations, as ratios measured in one run.
+
+    python benchmarks/speed.py                      # all configs, 1 thread, CPU
+    python benchmarks/speed.py --threads 0          # all threads
+    python benchmarks/speed.py --device cuda        # on a GPU
+
+Implementations (rows): kanlab's fast path eager and under ``torch.compile``, kanlab's reference
+path (``fast=False``), pykan 0.2.8 after ``speed()``, inkan 0.5.2 (``torch.compile``d basis, one
+packed matmul), an MLP of the same widths (SiLU), and the *dense bound*: per layer one matmul
+``(batch, in * (grid + k)) x (in * (grid + k), out)`` on a fixed basis plus its backward (the
+first layer's basis needs no gradient, as a KAN's first layer needs none for its input) and an
+Adam step on those weights, which no dense-basis KAN layer can beat.
+
+Timing: every implementation is built and warmed up first (compilation included), then rounds
+run round-robin (each round times ``--reps`` steps of every implementation in turn) and the
+median over rounds is kept, so machine noise hits all rows alike; ratios are to the bound.
+A training step is ``zero_grad + MSE forward + backward + Adam.step``; inference is a forward
+under ``torch.no_grad``.
+
+Peak memory: each implementation runs in a fresh subprocess that builds the model, takes one
+warm-up step, then measures the peak *increase* over the steady state during 2 more steps. On
+CPU that is the peak resident set size (``VmHWM`` after resetting it through
+``/proc/self/clear_refs``) with glibc's mmap threshold fixed at 64 KiB so freed buffers go back
+to the OS; on CUDA it is ``torch.cuda.max_memory_allocated``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONFIGS: Dict[str, Tuple[List[int], int, int]] = {  # name: (widths, batch, grid)
+    "a": ([784, 64, 10], 256, 5),
+    "b": ([2, 5, 1], 1000, 5),
+    "c": ([256, 256, 256], 1024, 5),
+    "d": ([4, 16, 16, 1], 4096, 20),
+    "e5": ([4, 16, 16, 1], 4096, 5),
+    "e50": ([4, 16, 16, 1], 4096, 50),
+    "e100": ([4, 16, 16, 1], 4096, 100),
+    "e200": ([4, 16, 16, 1], 4096, 200),
+}
+K = 3
+IMPLS = ["bound", "kanlab", "kanlab+compile", "kanlab-ref", "pykan", "inkan", "mlp"]
+
+
+class DenseBound(nn.Module):
+    """One fixed-basis matmul per layer: the cost floor of a dense-basis KAN layer."""
+
+    def __init__(self, widths: List[int], batch: int, grid: int, device: str) -> None:
+        super().__init__()
+        nb = grid + K
+        gen = torch.Generator().manual_seed(0)
+        self.w = nn.ParameterList(
+            nn.Parameter(torch.randn(widths[i + 1], widths[i] * nb, generator=gen).to(device) * 0.01)
+            for i in range(len(widths) - 1)
+        )
+        self.basis = [
+            torch.rand(batch, widths[i] * nb, generator=gen).to(device).requires_grad_(i > 0)
+            for i in range(len(widths) - 1)
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([(b @ w.T).mean() for b, w in zip(self.basis, self.w)]).sum().expand(x.shape[0], 1)
+
+
+def build(impl: str, widths: List[int], batch: int, grid: int, device: str) -> nn.Module:
+    """The model of one implementation (on ``device``, float32)."""
+    if impl == "bound":
+        return DenseBound(widths, batch, grid, device)
+    if impl in ("kanlab", "kanlab+compile", "kanlab-ref"):
+        from kanlab import KAN
+
+        model = KAN(widths, grid=grid, k=K, seed=0, fast=impl != "kanlab-ref", device=device)
+        return torch.compile(model) if impl == "kanlab+compile" else model
+    if impl == "pykan":
+        from kan import KAN as PyKAN
+
+        model = PyKAN(width=list(widths), grid=grid, k=K, seed=0, auto_save=False, device=device)
+        model.speed()
+        return model
+    if impl == "inkan":
+        from inkan import KANNetwork
+
+        return KANNetwork(list(widths), grid_size=grid, spline_order=K).to(device)
+    if impl == "mlp":
+        layers: List[nn.Module] = []
+        for i in range(len(widths) - 1):
+            layers += [nn.Linear(widths[i], widths[i + 1]), nn.SiLU()]
+        return nn.Sequential(*layers[:-1]).to(device)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def make_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Tuple[Callable[[], None], Callable[[], None]]:
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def train() -> None:
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        F.mse_loss(out, y[:, : out.shape[1]]).backward()
+        opt.step()
+
+    def infer() -> None:
+        with torch.no_grad():
+            model(x)
+
+    return train, infer
+
+
+def data(widths: List[int], batch: int, device: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.rand(batch, widths[0], generator=gen) * 2 - 1).to(device)
+    y = torch.randn(batch, widths[-1], generator=gen).to(device)
+    return x, y
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_call(fn: Callable[[], None], reps: int, device: str) -> float:
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    sync(device)
+    return (time.perf_counter() - t) / reps
+
+
+def available(impl: str) -> Optional[str]:
+    """None if ``impl`` can run here, else the reason."""
+    mod = {"pykan": "kan", "inkan": "inkan"}.get(impl)
+    if mod is None:
+        return None
+    try:
+        __import__(mod)
+    except Exception as err:  # noqa: BLE001 - any import failure means "not installed here"
+        return f"{mod} not importable ({type(err).__name__})"
+    return None
+
+
+def run_config(name: str, impls: List[str], rounds: int, reps: int, device: str, budget_s: float) -> Dict[str, Dict]:
+    widths, batch, grid = CONFIGS[name]
+    x, y = data(widths, batch, device)
+    fns: Dict[str, Tuple[Callable[[], None], Callable[[], None]]] = {}
+    out: Dict[str, Dict] = {}
+    for impl in impls:
+        reason = available(impl)
+        if reason:
+            out[impl] = {"skipped": reason}
+            continue
+        model = build(impl, widths, batch, grid, device)
+        train, infer = make_steps(model, x, y)
+        t0 = time.perf_counter()
+        train(), train(), infer(), infer()  # warm-up, compilation included
+        sync(device)
+        out[impl] = {"warmup_s": time.perf_counter() - t0, "train": [], "infer": []}
+        fns[impl] = (train, infer)
+    for r in range(rounds):
+        for impl, (train, infer) in fns.items():
+            res = out[impl]
+            if r > 0 and sum(res["train"]) * reps > budget_s:  # a slow peer: fewer rounds, same protocol
+                continue
+            res["train"].append(time_call(train, reps, device))
+            res["infer"].append(time_call(infer, reps, device))
+    for res in out.values():
+        if "train" in res:
+            res["train_ms"] = 1e3 * statistics.median(res.pop("train"))
+            res["infer_ms"] = 1e3 * statistics.median(res.pop("infer"))
+    return out
+
+
+# ---------------------------------------------------------------- peak memory (subprocess)
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_child(impl: str, name: str, device: str) -> None:
+    widths, batch, grid = CONFIGS[name]
+    x, y = data(widths, batch, device)
+    train, _ = make_steps(build(impl, widths, batch, grid, device), x, y)
+    train()
+    sync(device)
+    if device.startswith("cuda"):
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        train(), train()
+        sync(device)
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        import gc
+
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset the peak RSS (VmHWM) to the current RSS
+        base = _rss_kib("VmRSS")
+        train(), train()
+        peak = (_rss_kib("VmHWM") - base) * 1024
+    print(json.dumps({"peak_bytes": peak}))
+
+
+def measure_memory(impl: str, name: str, device: str, threads: int) -> Optional[float]:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS=str(max(threads, 1)))
+    cmd = [sys.executable, __file__, "--memory-child", impl, name, "--device", device, "--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)["peak_bytes"] / 2**20
+    sys.stderr.write(f"memory run {impl}/{name} failed:\n{proc.stderr[-2000:]}\n")
+    return None
+
+
+# ---------------------------------------------------------------- report
+def table(name: str, res: Dict[str, Dict], mem: Dict[str, Optional[float]]) -> str:
+    widths, batch, grid = CONFIGS[name]
+    bound = res["bound"]
+    lines = [
+        f"**{name}**: widths {widths}, batch {batch}, grid {grid}, k {K}",
+        "",
+        "| implementation | train step ms | train / bound | infer ms | infer / bound | peak train MiB | warm-up s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for impl, r in res.items():
+        if "skipped" in r:
+            lines.append(f"| {impl} | skipped: {r['skipped']} | | | | | |")
+            continue
+        m = mem.get(impl)
+        lines.append(
+            f"| {impl} | {r['train_ms']:.3g} | {r['train_ms'] / bound['train_ms']:.2f} | {r['infer_ms']:.3g} | "
+            f"{r['infer_ms'] / bound['infer_ms']:.2f} | {'' if m is None else f'{m:.3g}'} | {r['warmup_s']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma list of " + ",".join(CONFIGS))
+    ap.add_argument("--impls", default=",".join(IMPLS), help="comma list of " + ",".join(IMPLS))
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: all cores)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=3, help="steps timed per round")
+    ap.add_argument("--budget", type=float, default=20.0, help="seconds per implementation and config")
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--memory-child", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    threads = args.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    if args.memory_child:
+        memory_child(*args.memory_child, args.device)
+        return
+    impls = args.impls.split(",")
+    header = (
+        f"torch {torch.__version__}, device {args.device}"
+        + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else "")
+        + f", {threads} thread(s), {args.rounds} rounds x {args.reps} steps, medians"
+    )
+    print(header, flush=True)
+    report = {}
+    for name in args.configs.split(","):
+        res = run_config(name, impls, args.rounds, args.reps, args.device, args.budget)
+        mem: Dict[str, Optional[float]] = {}
+        if not args.no_memory:
+            for impl in impls:
+                if "skipped" not in res[impl] and impl != "kanlab+compile":
+                    mem[impl] = measure_memory(impl, name, args.device, threads)
+        report[name] = {"results": res, "memory_mib": mem}
+        print("\n" + table(name, res, mem) + "\n", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"header": header, "configs": report}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
