@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 OUT    ?= demo_output
 
-.PHONY: install dev demo test test-slow bench-toy clean
+.PHONY: install dev demo test test-slow bench-toy bench-symbolic clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-slow: dev
 bench-toy: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/toy_functions.py
+
+bench-symbolic: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/symbolic.py
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

@@ -22,8 +22,9 @@ def target(x: torch.Tensor) -> torch.Tensor:
 def run_demo(out_dir: str = "demo_output", steps: int = 100, seed: int = 0) -> Dict[str, List[float]]:
     """Train ``KAN([2, 5, 1], grid=3, k=3)`` through grids 3, 5, 10, 20 with LBFGS.
 
-    Prints train/test RMSE per stage, writes ``loss_curve.png`` and ``function_comparison.png``
-    into ``out_dir`` and returns the concatenated fit history plus per-stage RMSEs.
+    Prints train/test RMSE per stage, writes ``loss_curve.png``, ``function_comparison.png`` and
+    the KAN diagram ``kan_diagram.png`` into ``out_dir`` and returns the concatenated fit history
+    plus per-stage RMSEs.
     """
     import matplotlib
 
@@ -86,5 +87,9 @@ def run_demo(out_dir: str = "demo_output", steps: int = 100, seed: int = 0) -> D
     cmp_png = os.path.join(out_dir, "function_comparison.png")
     fig.savefig(cmp_png, dpi=120)
     plt.close(fig)
-    print(f"wrote {loss_png} and {cmp_png}")
+    model.plot(beta=10, in_vars=["x", "y"], out_vars=["f(x, y)"], title=f"KAN {model.width} on sin(x) exp(-y²)")
+    diagram_png = os.path.join(out_dir, "kan_diagram.png")
+    plt.savefig(diagram_png, dpi=120, bbox_inches="tight")
+    plt.close("all")
+    print(f"wrote {loss_png}, {cmp_png} and {diagram_png}")
     return history

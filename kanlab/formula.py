@@ -16,7 +16,7 @@ from .symbolic_lib import get_symbolic
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
 
-_SIMPLIFY_MAX_OPS = 200  # sympy.simplify on larger expressions can take minutes
+_SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes
 
 
 class SymbolicFormula(tuple):
@@ -54,10 +54,13 @@ class SymbolicFormula(tuple):
 
 
 def round_floats(expr: sp.Expr, digits: int) -> sp.Expr:
-    """Round every float in ``expr`` to ``digits`` decimals; integral results become integers."""
+    """Round every float in ``expr`` to ``digits`` significant digits (not decimals: a KAN's
+    constants span many magnitudes, and 0.0008 kept to 4 decimals loses all but one digit);
+    integral results become integers."""
     repl = {}
     for f in expr.atoms(sp.Float):
-        r = round(float(f), digits)
+        v = float(f)
+        r = float(f"{v:.{max(digits, 1)}g}") if v != 0 else 0.0
         repl[f] = sp.Integer(int(r)) if r == int(r) else sp.Float(r, 15)
     return expr.xreplace(repl)
 
@@ -68,7 +71,7 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
 
     Args:
         var: input names (default ``x_1 .. x_n``); strings or sympy symbols.
-        ex_round: decimals kept in every constant (``None``: no rounding).
+        ex_round: significant digits kept in every constant (``None``: no rounding).
         simplify: run ``sympy.simplify`` on each (small enough) output expression.
 
     Raises ``ValueError`` if any active edge is still a spline (run ``auto_symbolic`` or

@@ -237,14 +237,15 @@ class SymbolicLayer(nn.Module):
         init[..., 0] = 1.0
         self.affine = nn.Parameter(init)
         self.names: List[List[str]] = [["0"] * in_dim for _ in range(out_dim)]
-        self._groups: Optional[List[Tuple[SymbolicFunction, torch.Tensor, torch.Tensor]]] = None
+        self._groups: Optional[List[Tuple[SymbolicFunction, torch.Tensor, torch.Tensor]]] = []  # none active
 
     def extra_repr(self) -> str:
         return f"in_dim={self.in_dim}, out_dim={self.out_dim}, n_active={self.n_active}"
 
     @property
     def n_active(self) -> int:
-        return int(self.active.sum().item())
+        """Number of symbolic edges (from the cached groups: no device sync, no graph break)."""
+        return sum(len(js) for _, js, _ in self.groups())
 
     def set_edge(self, j: int, i: int, fun: Union[str, SymbolicFunction], params: Sequence[float]) -> None:
         """Make edge ``i -> j`` symbolic with ``fun`` and ``params = (a, b, c, d)``."""
@@ -312,8 +313,10 @@ class SymbolicLayer(nn.Module):
         self._groups = None
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
-        self._groups = None  # cached index tensors live on the old device
-        return super()._apply(fn, *args, **kwargs)
+        out = super()._apply(fn, *args, **kwargs)
+        self._groups = None  # cached index tensors live on the old device: regroup now, eagerly,
+        self.groups()  # so a torch.compile'd forward finds them cached (no graph break)
+        return out
 
 
 # --------------------------------------------------------------------------- model operations
@@ -373,7 +376,7 @@ def suggest_all(model: "KAN", lib: Lib = None, weight_simple: float = 0.8, verbo
     for l in range(model.depth):
         with torch.no_grad():
             acts = model.edge_activations(l, inputs[l])
-        layer, sym = model.layers[l], model.symbolic[l]
+        layer = model.layers[l]
         for j in range(layer.out_dim):
             for i in range(layer.in_dim):
                 if layer.mask[j, i] == 0:
@@ -434,15 +437,17 @@ def unfix_symbolic(model: "KAN", l: int, i: int, j: int) -> None:
 
 
 def auto_symbolic(model: "KAN", lib: Lib = None, r2_threshold: float = 0.0, weight_simple: float = 0.8,
-                  zero_threshold: float = 1e-2, verbose: bool = True,
-                  x: Optional[torch.Tensor] = None) -> List[Dict[str, object]]:
+                  zero_threshold: float = 1e-2, verbose: bool = True, x: Optional[torch.Tensor] = None,
+                  layers: Optional[Sequence[int]] = None) -> List[Dict[str, object]]:
     """Snap every active spline edge to its best library function, layer by layer.
 
     Later layers are fitted on the inputs the already-snapped layers produce. ``'0'`` is only a
     candidate (and always one) for edges whose attribution score (:func:`kanlab.prune.attribute`,
     computed before snapping) is below ``zero_threshold``: an important edge is never snapped to
     a constant, a dead one never to a fitted curve. Edges whose best R^2 is below
-    ``r2_threshold`` stay splines. Returns the rows ``{l, i, j, name, r2}`` of the fixed edges.
+    ``r2_threshold`` stay splines. ``layers`` restricts snapping to those layers (e.g. a
+    different ``lib`` per layer: call once per layer). Returns the rows ``{l, i, j, name, r2}``
+    of the fixed edges.
     """
     from .prune import attribute
 
@@ -450,7 +455,11 @@ def auto_symbolic(model: "KAN", lib: Lib = None, r2_threshold: float = 0.0, weig
     names = [e.name for e in resolve_library(lib)]
     scores = attribute(model, data)["edge_scores"]
     fixed: List[Dict[str, object]] = []
-    for l in range(model.depth):
+    chosen = range(model.depth) if layers is None else list(layers)
+    for l in chosen:
+        if isinstance(l, bool) or not isinstance(l, int) or not 0 <= l < model.depth:
+            raise IndexError(f"layer {l!r} out of range (0..{model.depth - 1})")
+    for l in chosen:
         inp = model._layer_inputs(data)[l]
         with torch.no_grad():
             acts = model.edge_activations(l, inp)

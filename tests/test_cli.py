@@ -10,7 +10,7 @@ def test_demo_writes_plots(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     for grid in (3, 5, 10, 20):
         assert f"\n{grid:>5} " in out
-    for name in ("loss_curve.png", "function_comparison.png"):
+    for name in ("loss_curve.png", "function_comparison.png", "kan_diagram.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
 

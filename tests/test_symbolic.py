@@ -150,3 +150,12 @@ def test_symbolic_edges_follow_dtype_changes() -> None:
     x = torch.linspace(-1, 1, 4, dtype=torch.float64).reshape(-1, 1)
     y = model.to(torch.float64)(x)
     assert y.dtype == torch.float64 and torch.isfinite(y).all()
+
+
+def test_auto_symbolic_layers_restricts_snapping() -> None:
+    model, _ = _two_var()
+    fixed = model.auto_symbolic(lib=["x", "exp", "tanh"], layers=[1], verbose=False)
+    assert [(r["l"], r["name"]) for r in fixed] == [(1, "exp")]
+    assert model.symbolic[0].n_active == 0 and model.layers[0].mask.sum() == 2
+    with pytest.raises(IndexError, match="layer 5"):
+        model.auto_symbolic(layers=[5], verbose=False)

@@ -1,0 +1,316 @@
+"""Symbolic recovery: does the KAN workflow give back the formula? kanlab vs pykan 0.2.8.
+
+For each target the same data (``create_dataset``, 1000 train / 1000 test, seed 0) and the same
+recipe go to both libraries: a sparse fit (LBFGS, ``lamb``), optional ``prune()``, refit on finer
+grids, ``auto_symbolic(lib=...)``, a 50-step refit of the affine parameters, then
+``symbolic_formula`` rounded to 4 significant digits (pykan's ``ex_round``: 4 decimals). pykan runs without ``speed()`` (its symbolic branch
+needs it off).
+
+*recovered* means: sympy says the rounded formula equals the target once its constants are
+snapped (each to the nearest p/q times 1, pi, sqrt(2), sqrt(pi) or sqrt(2 pi) within 1e-2
+relative; below 2e-3 to 0), or,
+failing that, the formula matches the target to 1e-2 relative RMS error both on the training box
+and on a box 50% wider (extrapolation rules out look-alike approximations). The *how* column
+says which test passed ("exact" / "numeric").
+
+    python benchmarks/symbolic.py                  # every target, kanlab and pykan
+    python benchmarks/symbolic.py --no-pykan       # kanlab only
+    python benchmarks/symbolic.py --targets xy,I.29.4 --out ""   # a subset, no BENCHMARKS.md update
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+import sympy as sp
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+from kanlab import KAN, create_dataset  # noqa: E402
+from toy_functions import write_section  # noqa: E402
+
+FEYNMAN = ("I.6.2a", "I.12.11", "I.27.6", "II.6.15a", "I.29.4")
+
+
+@dataclass
+class Recipe:
+    """One target and the workflow both libraries run on it."""
+
+    key: str
+    formula: str  # sympy text in the variables below
+    variables: List[str]
+    ranges: List[Tuple[float, float]]
+    width: List[int]
+    lib: List[str]
+    grids: List[int] = field(default_factory=lambda: [5, 10])
+    steps: int = 100
+    lamb: float = 1e-3
+    prune: bool = False
+    seed: int = 0
+
+
+def feynman_rows(folder: str) -> Dict[str, Tuple[str, List[str], List[Tuple[float, float]]]]:
+    """``{id: (formula, variable names, ranges)}`` from FeynmanEquations.csv (variables counted
+    from the name columns, '~' read as '-')."""
+    rows = {}
+    with open(os.path.join(folder, "FeynmanEquations.csv")) as fh:
+        for row in csv.DictReader(fh):
+            names, ranges = [], []
+            for v in range(1, 11):
+                name = (row.get(f"v{v}_name") or "").strip()
+                if name:
+                    names.append(name)
+                    ranges.append((float(row[f"v{v}_low"]), float(row[f"v{v}_high"])))
+            rows[row["Filename"].strip()] = (row["Formula"].replace("~", "-"), names, ranges)
+    return rows
+
+
+def recipes(feynman_folder: str) -> List[Recipe]:
+    pi = math.pi
+    out = [
+        Recipe("xy", "x*y", ["x", "y"], [(-1, 1)] * 2, [2, 2, 1], ["x", "x^2"]),
+        Recipe("expsin", "exp(sin(pi*x) + y**2)", ["x", "y"], [(-1, 1)] * 2, [2, 1, 1], ["x", "x^2", "sin", "exp"]),
+        Recipe("sinexp", "sin(x)*exp(-y**2)", ["x", "y"], [(-pi, pi), (-1, 1)], [2, 2, 1],
+               ["x", "x^2", "sin", "gaussian"]),
+    ]
+    shapes = {  # KAN shapes that can express each formula with the library below
+        "I.6.2a": ([1, 1], ["x", "x^2", "exp", "gaussian"], False),
+        "I.12.11": ([5, 5, 1], ["x", "x^2", "sin", "log", "exp"], True),
+        "I.27.6": ([3, 2, 1, 1], ["x", "1/x", "log", "exp"], True),
+        "II.6.15a": ([6, 2, 1, 1], ["x", "x^2", "log", "exp", "sqrt"], True),
+        "I.29.4": ([2, 1, 1], ["x", "1/x", "log", "exp"], False),
+    }
+    table = feynman_rows(feynman_folder)
+    for key in FEYNMAN:
+        formula, names, ranges = table[key]
+        width, lib, prune = shapes[key]
+        out.append(Recipe(key, formula, names, ranges, width, lib, prune=prune))
+    return out
+
+
+def target_expr(r: Recipe) -> Tuple[sp.Expr, List[sp.Symbol]]:
+    syms = [sp.Symbol(v) for v in r.variables]
+    return sp.sympify(r.formula, locals=dict(zip(r.variables, syms))), syms
+
+
+# ------------------------------------------------------------------ recovery check
+def _box(r: Recipe, widen: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    cols = []
+    for lo, hi in r.ranges:
+        pad = widen * (hi - lo) / 2
+        lo2, hi2 = lo - pad, hi + pad
+        if lo > 0:  # positive variables stay positive (logs, roots)
+            lo2 = max(lo2, lo / (1 + widen))
+        cols.append(rng.uniform(lo2, hi2, n))
+    return np.stack(cols, axis=1)
+
+
+def _rel_err(expr: sp.Expr, target: sp.Expr, syms: List[sp.Symbol], x: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        f = np.broadcast_to(np.asarray(sp.lambdify(syms, expr, "numpy")(*x.T), dtype=complex), (x.shape[0],))
+        t = np.asarray(sp.lambdify(syms, target, "numpy")(*x.T), dtype=complex)
+    ok = np.isfinite(t) & (np.abs(t.imag) < 1e-12)
+    if ok.sum() < x.shape[0] // 2:
+        return math.inf
+    diff = f[ok] - t[ok]
+    if not np.isfinite(diff).all():
+        return math.inf
+    return float(np.sqrt(np.mean(np.abs(diff) ** 2)) / (np.sqrt(np.mean(np.abs(t[ok]) ** 2)) + 1e-12))
+
+
+def _nice_constants() -> List[Tuple[float, sp.Expr]]:
+    """Candidate exact constants: p/q (q <= 6, p <= 24) times 1, pi, sqrt(2), sqrt(pi),
+    sqrt(2 pi) or their reciprocals."""
+    bases = [sp.Integer(1), sp.pi, 1 / sp.pi, sp.sqrt(2), 1 / sp.sqrt(2), sp.sqrt(sp.pi), 1 / sp.sqrt(sp.pi),
+             sp.sqrt(2 * sp.pi), 1 / sp.sqrt(2 * sp.pi)]
+    out = []
+    for base in bases:
+        for q in range(1, 7):
+            for p in range(1, 25):
+                if math.gcd(p, q) == 1:
+                    c = sp.Rational(p, q) * base
+                    out.append((float(c), c))
+    return out
+
+
+_NICE = _nice_constants()
+
+
+def snap_constants(expr: sp.Expr, tol: float = 1e-2, zero: float = 2e-3) -> sp.Expr:
+    """Replace each float by the nearest candidate constant if within ``tol`` relative (floats
+    below ``zero`` in magnitude become 0); floats with no candidate stay."""
+    repl = {}
+    for f in expr.atoms(sp.Float):
+        v = float(f)
+        if abs(v) < zero:
+            repl[f] = sp.Integer(0)
+            continue
+        err, val, exact = min((abs(abs(v) - val) / abs(v), val, exact) for val, exact in _NICE)
+        if err <= tol:
+            repl[f] = exact if v > 0 else -exact
+    return expr.xreplace(repl)
+
+
+def recovered(expr: Optional[sp.Expr], r: Recipe) -> Tuple[bool, str, float]:
+    """(recovered?, 'exact'/'numeric'/'', relative RMS error on the training box)."""
+    if expr is None:
+        return False, "", math.inf
+    target, syms = target_expr(r)
+    expr = expr.subs({sp.Symbol(v): s for v, s in zip(r.variables, syms)})
+    rng = np.random.default_rng(0)
+    err_in = _rel_err(expr, target, syms, _box(r, 0.0, 2000, rng))
+    if sp.count_ops(expr) <= 80:  # sympy.simplify on long expressions can take minutes
+        try:
+            for form in (expr, sp.expand(expr)):  # expanded: polynomial identities cancel term by term
+                snapped = snap_constants(form)
+                if sp.simplify(snapped - target) == 0:
+                    return True, "exact", err_in
+        except Exception:  # noqa: BLE001 -- sympy may fail on odd expressions; fall back to numbers
+            pass
+    err_out = _rel_err(expr, target, syms, _box(r, 0.5, 2000, rng))
+    return (err_in < 1e-2 and err_out < 1e-2), ("numeric" if err_in < 1e-2 and err_out < 1e-2 else ""), err_in
+
+
+# ------------------------------------------------------------------ the two workflows
+def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr], float, float, str]:
+    model = KAN(r.width, grid=r.grids[0], k=3, seed=r.seed)
+    model.fit(ds, opt="LBFGS", steps=r.steps, lamb=r.lamb, progress=False)
+    if r.prune:
+        model = model.prune()
+    for g in r.grids[1:]:
+        model.refine(g)
+        model.fit(ds, opt="LBFGS", steps=r.steps, progress=False)
+    start = time.perf_counter()
+    model.auto_symbolic(lib=r.lib, verbose=False)
+    t_auto = time.perf_counter() - start
+    res = model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)
+    (expr,), _ = model.symbolic_formula(var=r.variables, ex_round=4)
+    return expr, t_auto, float(res["test_loss"][-1]), str(model.width)
+
+
+def run_pykan(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr], float, float, str]:
+    from kan import KAN as PyKAN  # benchmark-only dependency: pip install pykan==0.2.8
+    from kan.utils import ex_round
+
+    quiet = io.StringIO()
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        os.chdir(tmp)  # pykan's refine/prune log to ./model/history.txt
+        os.makedirs("model", exist_ok=True)
+        try:
+            return _pykan_workflow(PyKAN, ex_round, r, ds)
+        finally:
+            os.chdir(cwd)
+
+
+def _pykan_workflow(PyKAN, ex_round, r: Recipe, ds) -> Tuple[Optional[sp.Expr], float, float, str]:
+    model = PyKAN(width=list(r.width), grid=r.grids[0], k=3, seed=r.seed, auto_save=False)
+    model.fit(ds, opt="LBFGS", steps=r.steps, lamb=r.lamb)
+    if r.prune:
+        model(ds["train_input"])
+        model = model.prune()
+    for g in r.grids[1:]:
+        model = model.refine(g)
+        model.fit(ds, opt="LBFGS", steps=r.steps)
+    model(ds["train_input"])  # auto_symbolic reads the saved activations
+    start = time.perf_counter()
+    model.auto_symbolic(lib=r.lib)
+    t_auto = time.perf_counter() - start
+    res = model.fit(ds, opt="LBFGS", steps=50, update_grid=False)
+    expr = ex_round(model.symbolic_formula(var=[sp.Symbol(v) for v in r.variables])[0][0], 4)
+    width = [w[0] if isinstance(w, (list, tuple)) else w for w in model.width]
+    return expr, t_auto, float(res["test_loss"][-1]), str(width)
+
+
+def attempt(fn: Callable, r: Recipe, ds) -> Dict[str, object]:
+    start = time.perf_counter()
+    try:
+        expr, t_auto, rmse, width = fn(r, ds)
+        error = ""
+    except Exception as err:  # noqa: BLE001 -- a crash is a result here
+        expr, t_auto, rmse, width, error = None, math.nan, math.nan, "-", f"{type(err).__name__}: {str(err)[:60]}"
+    total = time.perf_counter() - start
+    ok, how, err_in = recovered(expr, r)
+    return dict(expr=expr, ok=ok, how=how, err=err_in, t=total, t_auto=t_auto, rmse=rmse, width=width, error=error)
+
+
+def _short(expr: Optional[sp.Expr], error: str, limit: int = 70) -> str:
+    if expr is None:
+        return f"crash ({error})".replace("|", "/")
+    text = str(expr).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", default="", help="comma-separated keys (default: all)")
+    parser.add_argument("--no-pykan", action="store_true")
+    parser.add_argument("--data", default=os.environ.get("KANLAB_DATA", os.path.join(HERE, "..", "..", "shared", "data")),
+                        help="folder holding feynman/FeynmanEquations.csv")
+    parser.add_argument("--out", default=os.path.join(HERE, "..", "BENCHMARKS.md"), help="markdown file ('' = none)")
+    args = parser.parse_args()
+    folder = os.path.join(args.data, "feynman")
+    if not os.path.isfile(os.path.join(folder, "FeynmanEquations.csv")):
+        sys.exit(f"FeynmanEquations.csv not found under {folder}: pass --data or set KANLAB_DATA")
+    todo = recipes(folder)
+    if args.targets:
+        keys = args.targets.split(",")
+        todo = [r for r in todo if r.key in keys]
+    impls = [("kanlab", run_kanlab)] + ([] if args.no_pykan else [("pykan", run_pykan)])
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch._dynamo's import before timing
+    cmd = "python benchmarks/symbolic.py" + (f" --targets {args.targets}" if args.targets else "") + \
+          (" --no-pykan" if args.no_pykan else "")
+    lines = ["## Symbolic recovery (kanlab vs pykan 0.2.8)", "",
+             f"Command: `{cmd}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+             f"{torch.get_num_threads()} threads. Same data and recipe for both (see `benchmarks/symbolic.py`): "
+             "sparse LBFGS fit (lamb=1e-3), `prune()` where marked, refit on grid 10, `auto_symbolic(lib)`, "
+             "50 LBFGS steps, formula rounded to 4 significant digits (pykan: 4 decimals). *recovered*: the "
+             "formula equals the target after snapping constants within 1e-2 relative (sympy; *exact*) or matches it within 1e-2 relative RMS "
+             "error on the training box and on a 50% wider box (*numeric*). Times: whole workflow / "
+             "`auto_symbolic` alone, seconds.", "",
+             "| target | KAN | lib | kanlab | kanlab formula | kanlab s (auto) | pykan | pykan formula | pykan s (auto) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    counts = {n: 0 for n, _ in impls}
+    for r in todo:
+        target, syms = target_expr(r)
+        f = sp.lambdify(syms, target, "numpy")
+        fn = lambda x, f=f: torch.as_tensor(np.asarray(f(*x.double().numpy().T), dtype=float)).reshape(-1, 1).float()  # noqa: E731
+        ds = create_dataset(fn, n_var=len(syms), ranges=r.ranges, train_num=1000, test_num=1000, seed=0)
+        res = {name: attempt(impl, r, ds) for name, impl in impls}
+        for name in res:
+            counts[name] += bool(res[name]["ok"])
+
+        def cell(name: str) -> List[str]:
+            if name not in res:
+                return ["-", "-", "-"]
+            d = res[name]
+            verdict = f"**yes** ({d['how']})" if d["ok"] else f"no (err {d['err']:.1e})" if math.isfinite(d["err"]) else "no"
+            return [verdict, f"`{_short(d['expr'], d['error'])}`", f"{d['t']:.1f} ({d['t_auto']:.1f})"]
+
+        shape = f"{r.width}{' + prune' if r.prune else ''}"
+        row = f"| {r.key}: `{target}` | {shape} | {', '.join(r.lib)} | " + " | ".join(cell("kanlab") + cell("pykan")) + " |"
+        print(row, flush=True)
+        lines.append(row)
+    summary = "Recovered: " + ", ".join(f"{n} {counts[n]} of {len(todo)}" for n, _ in impls) + "."
+    print(summary)
+    lines += ["", summary]
+    if args.out:
+        write_section(args.out, lines[0], "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
