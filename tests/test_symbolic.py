@@ -159,3 +159,23 @@ def test_auto_symbolic_layers_restricts_snapping() -> None:
     assert model.symbolic[0].n_active == 0 and model.layers[0].mask.sum() == 2
     with pytest.raises(IndexError, match="layer 5"):
         model.auto_symbolic(layers=[5], verbose=False)
+
+
+@pytest.mark.slow
+def test_recovers_exp_sin_formula_exactly() -> None:
+    """The workflow recovers exp(sin(pi x) + y^2) up to constants within 1e-2 (sympy check)."""
+    import sympy as sp
+
+    ds = create_dataset(lambda x: torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2), n_var=2, seed=0)
+    model = KAN([2, 1, 1], grid=5, seed=0)
+    model.fit(ds, opt="LBFGS", steps=100, lamb=1e-3, progress=False)
+    model.refine(10)
+    model.fit(ds, opt="LBFGS", steps=100, progress=False)
+    model.auto_symbolic(lib=["x", "x^2", "sin", "exp"], verbose=False)
+    model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)
+    (expr,), (x, y) = model.symbolic_formula(var=["x", "y"])
+    snapped = expr.xreplace({f: (sp.pi if abs(float(f) - math.pi) < 1e-2 * math.pi else
+                                 sp.Integer(round(float(f))) if abs(float(f) - round(float(f))) < 1e-2 * max(1, abs(float(f)))
+                                 else f) for f in expr.atoms(sp.Float)})
+    snapped = snapped.xreplace({f: 0 for f in snapped.atoms(sp.Float) if abs(float(f)) < 2e-3})
+    assert sp.simplify(snapped - sp.exp(sp.sin(sp.pi * x) + y ** 2)) == 0, expr
