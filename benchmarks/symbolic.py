@@ -2,8 +2,8 @@
 
 For each target the same data (``create_dataset``, 1000 train / 1000 test, seed 0) and the same
 recipe go to both libraries: a sparse fit (LBFGS, ``lamb``), optional ``prune()``, refit on finer
-grids, ``auto_symbolic(lib=...)``, a 50-step refit of the affine parameters, then
-``symbolic_formula`` rounded to 4 significant digits (pykan's ``ex_round``: 4 decimals). pykan runs without ``speed()`` (its symbolic branch
+grids, ``auto_symbolic(lib=...)``, a 50-step refit of the affine parameters (once per seed,
+keeping the lowest training RMSE), then ``symbolic_formula`` rounded to 4 significant digits (pykan's ``ex_round``: 4 decimals). pykan runs without ``speed()`` (its symbolic branch
 needs it off).
 
 *recovered* means: sympy says the rounded formula equals the target once its constants are
@@ -198,7 +198,7 @@ def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr
     t_auto = time.perf_counter() - start
     res = model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)
     (expr,), _ = model.symbolic_formula(var=r.variables, ex_round=4)
-    return expr, t_auto, float(res["test_loss"][-1]), str(model.width)
+    return expr, t_auto, float(res["train_loss"][-1]), str(model.width)
 
 
 def run_pykan(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr], float, float, str]:
@@ -232,19 +232,28 @@ def _pykan_workflow(PyKAN, ex_round, r: Recipe, ds) -> Tuple[Optional[sp.Expr], 
     res = model.fit(ds, opt="LBFGS", steps=50, update_grid=False)
     expr = ex_round(model.symbolic_formula(var=[sp.Symbol(v) for v in r.variables])[0][0], 4)
     width = [w[0] if isinstance(w, (list, tuple)) else w for w in model.width]
-    return expr, t_auto, float(res["test_loss"][-1]), str(width)
+    return expr, t_auto, float(res["train_loss"][-1]), str(width)
 
 
-def attempt(fn: Callable, r: Recipe, ds) -> Dict[str, object]:
-    start = time.perf_counter()
-    try:
-        expr, t_auto, rmse, width = fn(r, ds)
-        error = ""
-    except Exception as err:  # noqa: BLE001 -- a crash is a result here
-        expr, t_auto, rmse, width, error = None, math.nan, math.nan, "-", f"{type(err).__name__}: {str(err)[:60]}"
+def attempt(fn: Callable, r: Recipe, ds, seeds: List[int]) -> Dict[str, object]:
+    """Run the workflow once per seed; keep the run with the lowest *training* RMSE after the
+    symbolic refit (no knowledge of the target is used). Times add up over the seeds."""
+    start, t_auto, best = time.perf_counter(), 0.0, None
+    error = ""
+    for seed in seeds:
+        r.seed = seed
+        try:
+            expr, t, rmse, width = fn(r, ds)
+            t_auto += t
+            if best is None or (math.isfinite(rmse) and not rmse >= best[1]):
+                best = (expr, rmse, width, seed)
+        except Exception as err:  # noqa: BLE001 -- a crash is a result here
+            error = f"{type(err).__name__}: {str(err)[:60]}"
     total = time.perf_counter() - start
+    expr, rmse, width, seed = best if best is not None else (None, math.nan, "-", None)
     ok, how, err_in = recovered(expr, r)
-    return dict(expr=expr, ok=ok, how=how, err=err_in, t=total, t_auto=t_auto, rmse=rmse, width=width, error=error)
+    return dict(expr=expr, ok=ok, how=how, err=err_in, t=total, t_auto=t_auto, rmse=rmse, width=width,
+                error=error, seed=seed)
 
 
 def _short(expr: Optional[sp.Expr], error: str, limit: int = 70) -> str:
@@ -258,6 +267,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="", help="comma-separated keys (default: all)")
     parser.add_argument("--no-pykan", action="store_true")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds tried per target; the lowest training RMSE is kept")
     parser.add_argument("--data", default=os.environ.get("KANLAB_DATA", os.path.join(HERE, "..", "..", "shared", "data")),
                         help="folder holding feynman/FeynmanEquations.csv")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "BENCHMARKS.md"), help="markdown file ('' = none)")
@@ -270,14 +280,16 @@ def main() -> None:
         keys = args.targets.split(",")
         todo = [r for r in todo if r.key in keys]
     impls = [("kanlab", run_kanlab)] + ([] if args.no_pykan else [("pykan", run_pykan)])
+    seeds = [int(v) for v in args.seeds.split(",")]
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch._dynamo's import before timing
     cmd = "python benchmarks/symbolic.py" + (f" --targets {args.targets}" if args.targets else "") + \
-          (" --no-pykan" if args.no_pykan else "")
+          (" --no-pykan" if args.no_pykan else "") + f" --seeds {args.seeds}"
     lines = ["## Symbolic recovery (kanlab vs pykan 0.2.8)", "",
              f"Command: `{cmd}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads. Same data and recipe for both (see `benchmarks/symbolic.py`): "
              "sparse LBFGS fit (lamb=1e-3), `prune()` where marked, refit on grid 10, `auto_symbolic(lib)`, "
-             "50 LBFGS steps, formula rounded to 4 significant digits (pykan: 4 decimals). *recovered*: the "
+             f"50 LBFGS steps, once per seed {args.seeds}, keeping the lowest *training* RMSE after that refit; "
+             "formula rounded to 4 significant digits (pykan: 4 decimals). *recovered*: the "
              "formula equals the target after snapping constants within 1e-2 relative (sympy; *exact*) or matches it within 1e-2 relative RMS "
              "error on the training box and on a 50% wider box (*numeric*). Times: whole workflow / "
              "`auto_symbolic` alone, seconds.", "",
@@ -290,7 +302,7 @@ def main() -> None:
         f = sp.lambdify(syms, target, "numpy")
         fn = lambda x, f=f: torch.as_tensor(np.asarray(f(*x.double().numpy().T), dtype=float)).reshape(-1, 1).float()  # noqa: E731
         ds = create_dataset(fn, n_var=len(syms), ranges=r.ranges, train_num=1000, test_num=1000, seed=0)
-        res = {name: attempt(impl, r, ds) for name, impl in impls}
+        res = {name: attempt(impl, r, ds, seeds) for name, impl in impls}
         for name in res:
             counts[name] += bool(res[name]["ok"])
 
@@ -299,7 +311,7 @@ def main() -> None:
                 return ["-", "-", "-"]
             d = res[name]
             verdict = f"**yes** ({d['how']})" if d["ok"] else f"no (err {d['err']:.1e})" if math.isfinite(d["err"]) else "no"
-            return [verdict, f"`{_short(d['expr'], d['error'])}`", f"{d['t']:.1f} ({d['t_auto']:.1f})"]
+            return [verdict, f"`{_short(d['expr'], d['error'])}`", f"{d['t']:.0f} ({d['t_auto']:.1f})"]
 
         shape = f"{r.width}{' + prune' if r.prune else ''}"
         row = f"| {r.key}: `{target}` | {shape} | {', '.join(r.lib)} | " + " | ".join(cell("kanlab") + cell("pykan")) + " |"
