@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 OUT    ?= demo_output
 
-.PHONY: install dev demo test test-slow bench-toy bench-symbolic clean
+.PHONY: install dev demo test test-slow bench-toy bench-symbolic bench-speed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ bench-toy: dev
 bench-symbolic: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/symbolic.py
+
+# one thread, then all threads (ratios to the dense-matmul bound; see BENCHMARKS.md)
+bench-speed: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) benchmarks/speed.py --threads 1
+	$(PY) benchmarks/speed.py --threads 0
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

@@ -80,7 +80,9 @@ def build(impl: str, widths: List[int], batch: int, grid: int, device: str) -> n
         from kanlab import KAN
 
         model = KAN(widths, grid=grid, k=K, seed=0, fast=impl != "kanlab-ref", device=device)
-        return torch.compile(model) if impl == "kanlab+compile" else model
+        if impl == "kanlab+compile":
+            model.compile()  # torch.compile in place, with kanlab's options for these shapes
+        return model
     if impl == "pykan":
         from kan import KAN as PyKAN
 
@@ -158,11 +160,14 @@ def run_config(name: str, impls: List[str], rounds: int, reps: int, device: str,
         if reason:
             out[impl] = {"skipped": reason}
             continue
-        model = build(impl, widths, batch, grid, device)
-        train, infer = make_steps(model, x, y)
         t0 = time.perf_counter()
-        train(), train(), infer(), infer()  # warm-up, compilation included
-        sync(device)
+        try:
+            train, infer = make_steps(build(impl, widths, batch, grid, device), x, y)
+            train(), train(), infer(), infer()  # warm-up, compilation included
+            sync(device)
+        except Exception as err:  # noqa: BLE001 - a failing peer is reported, the run goes on
+            out[impl] = {"skipped": f"failed: {type(err).__name__}: {str(err)[:120]}"}
+            continue
         out[impl] = {"warmup_s": time.perf_counter() - t0, "train": [], "infer": []}
         fns[impl] = (train, infer)
     for r in range(rounds):
@@ -223,6 +228,26 @@ def measure_memory(impl: str, name: str, device: str, threads: int) -> Optional[
     return None
 
 
+def profile(name: str, impls: List[str], device: str, steps: int = 10) -> None:
+    """Where a training step's time goes: torch.profiler's top operators per implementation."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    widths, batch, grid = CONFIGS[name]
+    x, y = data(widths, batch, device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    for impl in impls:
+        train, _ = make_steps(build(impl, widths, batch, grid, device), x, y)
+        for _ in range(3):
+            train()
+        sync(device)
+        with torch_profile(activities=activities) as prof:
+            for _ in range(steps):
+                train()
+            sync(device)
+        print(f"\n### {impl} on {name}: {steps} training steps\n")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=60))
+
+
 # ---------------------------------------------------------------- report
 def table(name: str, res: Dict[str, Dict], mem: Dict[str, Optional[float]]) -> str:
     widths, batch, grid = CONFIGS[name]
@@ -255,15 +280,23 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--reps", type=int, default=3, help="steps timed per round")
     ap.add_argument("--budget", type=float, default=20.0, help="seconds per implementation and config")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-configs", help="measure peak memory only on these configs (default: all)")
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--profile", metavar="CONFIG", help="instead: torch.profiler table of --impls' training steps")
     ap.add_argument("--memory-child", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     threads = args.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
+    # every config is a new shape for the compiled rows: without this dynamo stops compiling
+    # after 8 of them and silently runs them eagerly
+    torch._dynamo.config.recompile_limit = 256
     if args.memory_child:
         memory_child(*args.memory_child, args.device)
         return
     impls = args.impls.split(",")
+    if args.profile:
+        profile(args.profile, impls, args.device)
+        return
     header = (
         f"torch {torch.__version__}, device {args.device}"
         + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else "")
@@ -274,9 +307,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     for name in args.configs.split(","):
         res = run_config(name, impls, args.rounds, args.reps, args.device, args.budget)
         mem: Dict[str, Optional[float]] = {}
-        if not args.no_memory:
+        if not args.no_memory and (args.memory_configs is None or name in args.memory_configs.split(",")):
             for impl in impls:
-                if "skipped" not in res[impl] and impl != "kanlab+compile":
+                if "skipped" not in res[impl]:
                     mem[impl] = measure_memory(impl, name, args.device, threads)
         report[name] = {"results": res, "memory_mib": mem}
         print("\n" + table(name, res, mem) + "\n", flush=True)

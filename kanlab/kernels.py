@@ -23,7 +23,7 @@ The reference path (:func:`kanlab.splines.bspline_basis`) is what all of this is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -204,6 +204,18 @@ def choose_mode(n_basis: int, k: int, compiled: Optional[bool] = None) -> str:
     return "sparse" if n_basis >= (4 if compiled else 20) * (k + 1) else "dense"
 
 
+def compile_options(in_dims: Sequence[int], device: torch.device) -> Dict[str, Any]:
+    """Inductor options for a KAN with layer input sizes ``in_dims`` on ``device``.
+
+    The fused basis loops vectorize over each layer's inputs. On CPU, when every layer has fewer
+    than 8 inputs (pykan's ``[2, 5, 1]``) most vector lanes would idle behind masked loads, and
+    scalar code is faster (1.5x on a training step of config b in ``benchmarks/speed.py``);
+    otherwise inductor's defaults."""
+    if torch.device(device).type == "cpu" and max(in_dims) < 8:
+        return {"cpp.simdlen": 1}
+    return {}
+
+
 # ------------------------------------------------------------------ residual base rows
 _BASE_DERIVS = {
     "silu": lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x))),
@@ -232,16 +244,17 @@ def _table_rows(plan: LocalBasis, j: torch.Tensor) -> torch.Tensor:
     return rows.reshape(j.shape[0], -1)
 
 
-# eager passes work on row chunks whose transient buffers stay under this many elements (2 MiB
-# in float32): the peak memory of a step no longer grows with the batch, and the buffers stay in
-# cache. Compiled graphs are fused and run in one piece.
-CHUNK_ELEMENTS = 1 << 19
+# Eager passes work on row chunks whose transient buffers stay under this many elements, so the
+# peak memory of a step does not grow with the batch. On CPU the chunks are small enough to stay
+# in cache (2 MiB of float32); on GPUs they only cap memory (launches are what costs there).
+CHUNK_ELEMENTS = {"cpu": 1 << 19, "other": 1 << 26}
 
 
-def _row_chunks(batch: int, per_row: int) -> List[slice]:
+def _row_chunks(batch: int, per_row: int, device: torch.device) -> List[slice]:
     if torch.compiler.is_compiling():
         return [slice(0, batch)]
-    rows = max(1, CHUNK_ELEMENTS // max(per_row, 1))
+    budget = CHUNK_ELEMENTS["cpu" if device.type == "cpu" else "other"]
+    rows = max(1, budget // max(per_row, 1))
     return [slice(s, min(s + rows, batch)) for s in range(0, batch, rows)]
 
 
@@ -295,7 +308,7 @@ class _SplineLinear(torch.autograd.Function):
     def forward(ctx, x, w, plan, mode, base):  # type: ignore[override]
         ctx.save_for_backward(x, w)
         ctx.plan, ctx.mode, ctx.base = plan, mode, base
-        chunks = _row_chunks(x.shape[0], _per_row(plan, mode, x.shape[1], w.shape[0]))
+        chunks = _row_chunks(x.shape[0], _per_row(plan, mode, x.shape[1], w.shape[0]), x.device)
         if len(chunks) == 1:
             return _forward_rows(plan, x, w, mode, base)
         return torch.cat([_forward_rows(plan, x[c], w, mode, base) for c in chunks])
@@ -304,7 +317,7 @@ class _SplineLinear(torch.autograd.Function):
     def backward(ctx, gy):  # type: ignore[override]
         x, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]))
+        chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]), x.device)
         gxs, gw = [], None
         for c in chunks:
             gx_c, gw_c = _backward_rows(ctx.plan, x[c], w, gy[c], ctx.mode, ctx.base, need_x, need_w)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .edges import ActFun
+from . import kernels
 from .layer import BaseFun, KANLayer, _check_positive_int
 from .symbolic import SymbolicLayer
 
@@ -255,6 +256,14 @@ class KAN(nn.Module):
         """pykan compatibility; returns ``self``. A no-op: the spline path is already the fast one
         and symbolic edges cost nothing until some are fixed (they keep working after this)."""
         return self
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """``torch.nn.Module.compile`` (in place: ``model(x)`` then runs compiled), with inductor
+        options chosen for the layer shapes unless ``mode`` or ``options`` is given (see
+        :func:`kanlab.kernels.compile_options`)."""
+        if "mode" not in kwargs and "options" not in kwargs:
+            kwargs["options"] = kernels.compile_options(self.width[:-1], self.device)
+        super().compile(*args, **kwargs)
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

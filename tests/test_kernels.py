@@ -5,25 +5,28 @@ import torch
 from kanlab import KAN, KANLayer, kernels, splines
 
 F64 = torch.float64
+# CUDA runs where a GPU is present (the device check runs this file there); CPU always
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def make_knots(k: int, adapted: bool, in_dim: int = 3, grid: int = 7) -> torch.Tensor:
+def make_knots(k: int, adapted: bool, in_dim: int = 3, grid: int = 7, device: str = "cpu") -> torch.Tensor:
     if adapted:
         gen = torch.Generator().manual_seed(k)
         pts = torch.sort(torch.rand(in_dim, grid + 1, generator=gen, dtype=F64) * 2 - 1, dim=1).values
     else:
         pts = splines.uniform_grid_points(in_dim, grid, (-1, 1), dtype=F64)
         pts = pts * torch.tensor([[1.0], [0.5], [2.0]], dtype=F64)[:in_dim]  # rows may differ
-    return splines.extend_grid(pts, k)
+    return splines.extend_grid(pts, k).to(device)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("adapted", [False, True])
-def test_dense_basis_equals_reference(k: int, adapted: bool) -> None:
-    knots = make_knots(k, adapted)
+def test_dense_basis_equals_reference(k: int, adapted: bool, device: str) -> None:
+    knots = make_knots(k, adapted, device=device)
     plan = kernels.LocalBasis.from_knots(knots, k)
     assert plan.uniform == (not adapted)
-    x = torch.rand(300, 3, dtype=F64) * 6 - 3  # inside, in the extension and beyond the knots
+    x = torch.rand(300, 3, dtype=F64, device=device) * 6 - 3  # inside, in the extension and beyond
     x[:5] = knots[:, k]  # exactly on knots
     ref = splines.bspline_basis(x, knots, k)
     torch.testing.assert_close(plan.dense(x), ref, atol=1e-13, rtol=0)
@@ -43,15 +46,16 @@ def test_basis_derivatives_match_autograd_of_reference(k: int, adapted: bool) ->
     torch.testing.assert_close(plan.dense(x.detach(), deriv=1), grads, atol=1e-9, rtol=1e-9)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("adapted", [False, True])
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
-def test_spline_linear_gradcheck_and_gradgradcheck(k: int, adapted: bool, mode: str) -> None:
-    knots = make_knots(k, adapted)
+def test_spline_linear_gradcheck_and_gradgradcheck(k: int, adapted: bool, mode: str, device: str) -> None:
+    knots = make_knots(k, adapted, device=device)
     plan = kernels.LocalBasis.from_knots(knots, k)
     gen = torch.Generator().manual_seed(0)
-    w = torch.randn(4, 3 * plan.n_basis, generator=gen, dtype=F64, requires_grad=True)
-    x = (torch.rand(12, 3, generator=gen, dtype=F64) * 1.8 - 0.9).requires_grad_()
+    w = torch.randn(4, 3 * plan.n_basis, generator=gen, dtype=F64).to(device).requires_grad_()
+    x = (torch.rand(12, 3, generator=gen, dtype=F64) * 1.8 - 0.9).to(device).requires_grad_()
 
     def fn(x, w):
         return kernels.spline_linear(x, w, plan, mode)
@@ -63,23 +67,24 @@ def test_spline_linear_gradcheck_and_gradgradcheck(k: int, adapted: bool, mode: 
     assert torch.autograd.gradgradcheck(fn, (x, w))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("adapted", [False, True])
 @pytest.mark.parametrize("base_fun", ["silu", "identity", "zero", torch.tanh])
 @pytest.mark.parametrize("contraction", ["dense", "sparse"])
-def test_fast_layer_equals_reference_layer_with_second_derivatives(adapted: bool, base_fun, contraction: str) -> None:
+def test_fast_layer_equals_reference_layer_with_second_derivatives(adapted: bool, base_fun, contraction: str, device: str) -> None:
     """The Poisson-style use: d^2 y / dx^2 through the fast path equals the reference path's
     (the base function folded into the product or added beside it)."""
     gen = torch.Generator().manual_seed(3)
-    kw = dict(dtype=F64, base_fun=base_fun)
+    kw = dict(dtype=F64, base_fun=base_fun, device=device)
     fast = KANLayer(3, 2, 6, 3, generator=gen, contraction=contraction, **kw)
     ref = KANLayer(3, 2, 6, 3, fast=False, **kw)
     with torch.no_grad():
-        fast.coef.normal_(generator=gen)
+        fast.coef.copy_(torch.randn(fast.coef.shape, generator=gen, dtype=F64))
         if adapted:
-            fast.update_grid_from_samples(torch.randn(200, 3, generator=gen, dtype=F64) ** 3)
+            fast.update_grid_from_samples((torch.randn(200, 3, generator=gen, dtype=F64) ** 3).to(device))
     ref.load_state_dict(fast.state_dict())
     assert fast._plan.uniform == (not adapted)
-    x = torch.randn(40, 3, generator=gen, dtype=F64).requires_grad_()
+    x = torch.randn(40, 3, generator=gen, dtype=F64).to(device).requires_grad_()
     outs = []
     for layer in (fast, ref):
         y = layer(x)
@@ -135,12 +140,16 @@ def test_meta_device_shapes() -> None:
 
 
 @pytest.mark.slow
-def test_torch_compile_has_no_graph_breaks_and_matches_eager() -> None:
-    model = KAN([3, 4, 2], grid=5, k=3, seed=0)
-    x = torch.rand(32, 3) * 2 - 1
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_compile_has_no_graph_breaks_and_matches_eager(device: str) -> None:
+    torch._dynamo.reset()
+    model = KAN([3, 4, 2], grid=5, k=3, seed=0, device=device)
+    x = torch.rand(32, 3, device=device) * 2 - 1
     explanation = torch._dynamo.explain(model)(x)
     assert explanation.graph_break_count == 0, explanation.break_reasons
-    compiled = torch.compile(model)
+    compiled = KAN([3, 4, 2], grid=5, k=3, seed=0, device=device)
+    compiled.compile()  # in place, with kanlab's inductor options (scalar code for tiny layers on CPU)
+    assert kernels.compile_options([3, 4], device) == ({"cpp.simdlen": 1} if device == "cpu" else {})
     xg = x.clone().requires_grad_()
     y = compiled(xg)
     (g,) = torch.autograd.grad(y.sum(), xg)
@@ -149,3 +158,23 @@ def test_torch_compile_has_no_graph_breaks_and_matches_eager() -> None:
     (ge,) = torch.autograd.grad(ye.sum(), xe)
     torch.testing.assert_close(y, ye, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(g, ge, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("contraction", ["dense", "sparse"])
+def test_row_chunks_give_the_same_values_and_gradients(monkeypatch, contraction: str) -> None:
+    """Eager passes split the batch into chunks; chunked results equal the reference path's."""
+    monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 500)  # a few rows per chunk
+    gen = torch.Generator().manual_seed(5)
+    fast = KANLayer(4, 3, 5, 3, dtype=F64, generator=gen, contraction=contraction)
+    ref = KANLayer(4, 3, 5, 3, dtype=F64, fast=False)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.rand(37, 4, generator=gen, dtype=F64).requires_grad_()
+    grads = []
+    for layer in (fast, ref):
+        y = layer(x)
+        (g,) = torch.autograd.grad(y.square().sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), x, retain_graph=True)
+        gc = torch.autograd.grad(y.square().sum(), layer.coef)[0]
+        grads.append((y, g, h, gc))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
