@@ -308,8 +308,12 @@ class SymbolicLayer(nn.Module):
             self.names[idx // self.in_dim][idx % self.in_dim] = get_symbolic(name).name
         self._groups = None
 
-    def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[override]
-        super()._load_from_state_dict(*args, **kwargs)
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        for name in ("active", "affine"):  # a state saved before symbolic edges existed: none active
+            if prefix + name not in state_dict:
+                default = torch.zeros_like(self.active) if name == "active" else self.affine.detach().clone()
+                state_dict[prefix + name] = default
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._groups = None
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[override]

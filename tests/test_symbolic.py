@@ -179,3 +179,20 @@ def test_recovers_exp_sin_formula_exactly() -> None:
                                  else f) for f in expr.atoms(sp.Float)})
     snapped = snapped.xreplace({f: 0 for f in snapped.atoms(sp.Float) if abs(float(f)) < 2e-3})
     assert sp.simplify(snapped - sp.exp(sp.sin(sp.pi * x) + y ** 2)) == 0, expr
+
+
+def test_state_dicts_without_symbolic_entries_still_load() -> None:
+    model = KAN([2, 3, 1], seed=0)
+    old_style = {k: v for k, v in model.state_dict().items() if not k.startswith("symbolic.")}
+    fresh = KAN([2, 3, 1], seed=1)
+    fresh.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    fresh.load_state_dict(old_style)  # strict: the symbolic entries default to "none active"
+    x = torch.rand(4, 2)
+    assert fresh.symbolic[0].n_active == 0 and torch.equal(fresh(x), model(x))
+
+
+def test_fit_with_sparsity_after_auto_symbolic() -> None:
+    model, ds = _two_var()
+    model.auto_symbolic(lib=["x", "x^2", "sin", "exp"], verbose=False)
+    res = model.fit(ds, opt="LBFGS", steps=5, lamb=0.01, progress=False)
+    assert all(math.isfinite(v) for v in res["train_loss"]) and res["reg"][-1] > 0
