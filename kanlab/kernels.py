@@ -232,6 +232,40 @@ def _features(plan: LocalBasis, x: torch.Tensor, base: Optional[str], deriv: int
     return plan.dense_t(x, deriv, row).reshape(x.shape[0], -1)
 
 
+@torch._dynamo.assume_constant_result
+def _threads() -> int:
+    """torch's CPU thread count, a constant for a compiled graph (no graph break)."""
+    return torch.get_num_threads()
+
+
+@torch.library.custom_op("kanlab::add_rows", mutates_args=())
+def add_rows(rows: torch.Tensor, values: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """``out[rows[r]] += values[r]`` into zeros ``(n_rows, values.shape[1])``: ``index_add``.
+
+    A custom op so that ``torch.compile`` keeps ATen's kernel: inductor lowers ``index_add`` to
+    atomic adds, which on a multi-threaded CPU made the compiled sparse training step 4x slower
+    than on one thread (config d of ``benchmarks/speed.py``; on one thread, or on CUDA, the
+    lowered kernel is the faster one and is used)."""
+    return values.new_zeros(n_rows, values.shape[1]).index_add_(0, rows, values)
+
+
+@add_rows.register_fake
+def _(rows: torch.Tensor, values: torch.Tensor, n_rows: int) -> torch.Tensor:
+    return values.new_empty(n_rows, values.shape[1])
+
+
+def _add_rows_setup(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+    ctx.save_for_backward(inputs[0])
+
+
+def _add_rows_backward(ctx, grad: torch.Tensor):  # type: ignore[no-untyped-def]
+    (rows,) = ctx.saved_tensors
+    return None, grad[rows], None  # differentiable: second derivatives keep working
+
+
+add_rows.register_autograd(_add_rows_backward, setup_context=_add_rows_setup)
+
+
 def _table(w: torch.Tensor, in_dim: int, k: int) -> torch.Tensor:
     """``w (out, n_basis * in_dim)`` -> the padded table ``((n_basis + 2k) * in_dim, out)``."""
     return F.pad(w.reshape(w.shape[0], -1, in_dim), (0, 0, k, k)).reshape(w.shape[0], -1).T
@@ -292,7 +326,11 @@ def _backward_rows(
     if need_w:
         vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1, 1)
         contrib = (vals * gy[:, None, :]).reshape(-1, n_out)  # (b * (k+1) * in, out)
-        table = gy.new_zeros((nb + 2 * k) * in_dim, n_out).index_add(0, rows, contrib)
+        n_rows = (nb + 2 * k) * in_dim
+        if torch.compiler.is_compiling() and x.device.type == "cpu" and _threads() > 1:
+            table = add_rows(rows, contrib, n_rows)  # keeps inductor's atomic adds out, see add_rows
+        else:
+            table = contrib.new_zeros(n_rows, n_out).index_add(0, rows, contrib)
         gw = table[k * in_dim : (k + nb) * in_dim].T
     if need_x:
         picked = F.embedding(rows, _table(w, in_dim, k)).reshape(b, -1, n_out)  # (b, (k+1) * in, out)

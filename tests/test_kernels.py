@@ -141,13 +141,24 @@ def test_meta_device_shapes() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
-def test_torch_compile_has_no_graph_breaks_and_matches_eager(device: str) -> None:
+@pytest.mark.parametrize("contraction", ["dense", "sparse"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_torch_compile_has_no_graph_breaks_and_matches_eager(device: str, contraction: str, threads: int) -> None:
     torch._dynamo.reset()
-    model = KAN([3, 4, 2], grid=5, k=3, seed=0, device=device)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _check_compiled_model(device, contraction)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _check_compiled_model(device: str, contraction: str) -> None:
+    model = KAN([3, 4, 2], grid=5, k=3, seed=0, device=device, contraction=contraction)
     x = torch.rand(32, 3, device=device) * 2 - 1
     explanation = torch._dynamo.explain(model)(x)
     assert explanation.graph_break_count == 0, explanation.break_reasons
-    compiled = KAN([3, 4, 2], grid=5, k=3, seed=0, device=device)
+    compiled = KAN([3, 4, 2], grid=5, k=3, seed=0, device=device, contraction=contraction)
     compiled.compile()  # in place, with kanlab's inductor options (scalar code for tiny layers on CPU)
     assert kernels.compile_options([3, 4], device) == ({"cpp.simdlen": 1} if device == "cpu" else {})
     xg = x.clone().requires_grad_()
