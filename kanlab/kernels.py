@@ -90,20 +90,21 @@ class LocalBasis:
         n_knots = kn.shape[1]
         steps = kn[:, 1:] - kn[:, :-1]
         h = (kn[:, -1] - kn[:, 0]) / (n_knots - 1)
-        uniform = (not force_adapted) and bool(
-            ((steps - h[:, None]).abs() <= _UNIFORM_RTOL * h.abs()[:, None]).all() and (h > 0).all()
-        )
+        # equal spacing up to a relative 1e-6 or the rounding of the knots' own dtype (a float32
+        # linspace over [-1, 1] with 200 intervals is off by ~1e-6 of a spacing)
+        tol = _UNIFORM_RTOL * h.abs() + 8 * torch.finfo(kn.dtype).eps * kn.abs().amax(1)
+        uniform = (not force_adapted) and bool(((steps - h[:, None]).abs() <= tol[:, None]).all() and (h > 0).all())
+        width = steps.to(torch.float64)
+        inv_width = torch.where(width > 0, 1.0 / torch.where(width > 0, width, 1.0), 0.0).to(kn.dtype)
         if uniform:
             unit = torch.arange(2 * k + 2, dtype=torch.float64, device=kn.device)[None]
             pieces = _interval_polynomials(unit, k)[0, k]  # the middle interval: all k+1 functions exist
             return LocalBasis(
                 k, n_knots - k - 1, True, pieces.to(kn.dtype), kn,
-                origin=kn[:, 0].clone(), inv_h=1.0 / h, consts=pieces.tolist(),
+                origin=kn[:, 0].clone(), inv_h=1.0 / h, inv_width=inv_width, consts=pieces.tolist(),
             )
-        width = steps.to(torch.float64)
-        inv_width = torch.where(width > 0, 1.0 / torch.where(width > 0, width, 1.0), 0.0)
         pieces = _interval_polynomials(kn, k)
-        return LocalBasis(k, n_knots - k - 1, False, pieces.to(kn.dtype), kn, inv_width=inv_width.to(kn.dtype))
+        return LocalBasis(k, n_knots - k - 1, False, pieces.to(kn.dtype), kn, inv_width=inv_width)
 
     def window(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Locate ``x`` ``(batch, in_dim)`` in the knots: the interval index ``j`` clamped to the
@@ -111,19 +112,17 @@ class LocalBasis:
         in_dim, 1)`` (differentiable in ``x``, finite everywhere) and the mask ``inside``
         ``(batch, in_dim, 1)`` (1 where ``t_0 <= x < t_last``, else 0)."""
         n_int = self.knots.shape[1] - 1
-        if self.uniform:
-            t = (x - self.origin) * self.inv_h
-            j = torch.floor(t.detach())
-            f = t - j  # in [0, 1) wherever x is
-            j = j.long()
+        if self.uniform:  # the interval by arithmetic; rounding may put x a hair outside it (harmless)
+            j = torch.floor((x.detach() - self.origin) * self.inv_h).long()
         else:
             j = torch.searchsorted(self.knots, x.detach().T.contiguous(), right=True).T - 1
         inside = ((j >= 0) & (j < n_int)).unsqueeze(-1)
         j = j.clamp(0, n_int - 1)
-        if not self.uniform:
-            rows = torch.arange(x.shape[1], device=x.device)
-            f = (x - self.knots[rows, j]) * self.inv_width[rows, j]
-            f = torch.where(inside[..., 0], f, torch.zeros_like(f))  # far outside f^d would overflow
+        rows = torch.arange(x.shape[1], device=x.device)
+        # from the stored knots, not origin + j h: at large grids t = (x - t_0) / h loses float32
+        # digits (ulp(200) ~ 1.5e-5) where x - t_j stays exact
+        f = (x - self.knots[rows, j]) * self.inv_width[rows, j]
+        f = torch.where(inside[..., 0], f, torch.zeros_like(f))  # far outside f^d would overflow
         return j, f.unsqueeze(-1), inside.to(x.dtype)
 
     def local(self, j: torch.Tensor, f: torch.Tensor, inside: torch.Tensor, deriv: int = 0) -> torch.Tensor:

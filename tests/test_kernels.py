@@ -189,3 +189,15 @@ def test_row_chunks_give_the_same_values_and_gradients(monkeypatch, contraction:
         grads.append((y, g, h, gc))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("grid", [5, 50, 200])
+def test_float32_uniform_grids_stay_on_the_closed_form_and_accurate(grid: int) -> None:
+    """A float32 linspace grid is uniform only up to rounding: it must still take the closed form
+    (no searchsorted), and positions are taken from the stored knots so large grids keep float32
+    accuracy (``(x - t_0) / h`` would lose ~1e-5 at grid 200)."""
+    layer = KANLayer(6, 2, grid, 3)
+    assert layer._plan.uniform
+    x = torch.rand(2000, 6) * 2.2 - 1.1
+    exact = splines.bspline_basis(x.double(), layer.knots.double(), 3)
+    assert (layer.basis(x).double() - exact).abs().max() < 3e-6
