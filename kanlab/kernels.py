@@ -32,6 +32,9 @@ from . import splines
 
 __all__ = ["LocalBasis", "spline_linear", "choose_mode"]
 
+# LocalBasis.window's result: interval index, position in it, inside mask
+Located = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
 # relative tolerance under which a knot row counts as uniform
 _UNIFORM_RTOL = 1e-6
 
@@ -111,27 +114,24 @@ class LocalBasis:
         pieces = _interval_polynomials(kn, k)
         return LocalBasis(k, n_knots - k - 1, False, pieces.to(kn.dtype), kn, inv_width=inv_width)
 
-    def window(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def window(self, x: torch.Tensor) -> Located:
         """Locate ``x`` ``(batch, in_dim)`` in the knots: the interval index ``j`` clamped to the
         knot range ``(batch, in_dim)`` (long), the fractional position ``f`` in it ``(batch,
         in_dim, 1)`` (differentiable in ``x``, finite everywhere) and the mask ``inside``
         ``(batch, in_dim, 1)`` (1 where ``t_0 <= x < t_last``, else 0)."""
         n_int = self.knots.shape[1] - 1
-        if self.uniform and not self.stored_positions:  # all arithmetic, no gathers
+        if self.uniform:  # the interval by arithmetic; rounding may put x a hair outside it (harmless)
             t = (x - self.origin) * self.inv_h
             j = torch.floor(t.detach())
             f, j = t - j, j.long()  # f in [0, 1) wherever x is
-            inside = ((j >= 0) & (j < n_int)).unsqueeze(-1)
-            return j.clamp(0, n_int - 1), f.unsqueeze(-1), inside.to(x.dtype)
-        if self.uniform:  # the interval by arithmetic; rounding may put x a hair outside it (harmless)
-            j = torch.floor((x.detach() - self.origin) * self.inv_h).long()
         else:
             j = torch.searchsorted(self.knots, x.detach().T.contiguous(), right=True).T - 1
         inside = ((j >= 0) & (j < n_int)).unsqueeze(-1)
         j = j.clamp(0, n_int - 1)
-        rows = torch.arange(x.shape[1], device=x.device)
-        f = (x - self.knots[rows, j]) * self.inv_width[rows, j]
-        f = torch.where(inside[..., 0], f, torch.zeros_like(f))  # far outside f^d would overflow
+        if not self.uniform or self.stored_positions:  # f from the stored knots
+            rows = torch.arange(x.shape[1], device=x.device)
+            f = (x - self.knots[rows, j]) * self.inv_width[rows, j]
+            f = torch.where(inside[..., 0], f, torch.zeros_like(f))  # far outside f^d would overflow
         return j, f.unsqueeze(-1), inside.to(x.dtype)
 
     def local(self, j: torch.Tensor, f: torch.Tensor, inside: torch.Tensor, deriv: int = 0) -> torch.Tensor:
@@ -165,13 +165,17 @@ class LocalBasis:
         the functions that do not exist and are dropped)."""
         return j.unsqueeze(1) + torch.arange(self.k + 1, device=j.device)[:, None]
 
-    def dense_t(self, x: torch.Tensor, deriv: int = 0, extra_row: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def dense_t(
+        self, x: torch.Tensor, deriv: int = 0, extra_row: Optional[torch.Tensor] = None,
+        located: Optional[Located] = None,
+    ) -> torch.Tensor:
         """The dense basis (or its ``deriv``-th derivative) in *basis-major* layout
         ``(batch, n_basis, in_dim)``: each basis slice is contiguous over the inputs, which is
         what vectorizes. ``extra_row`` ``(batch, in_dim)`` is appended as row ``n_basis``.
         Eagerly a scatter into the padded layout (functions that do not exist land in the
-        padding); under ``torch.compile`` ``k + 1`` selects that fuse into one pass."""
-        j, f, inside = self.window(x)
+        padding); under ``torch.compile`` ``k + 1`` selects that fuse into one pass. ``located``:
+        :meth:`window` of ``x`` if already computed."""
+        j, f, inside = self.window(x) if located is None else located
         vals = self.local(j, f, inside, deriv)  # (b, in, k+1)
         k, nb = self.k, self.n_basis
         if not torch.compiler.is_compiling():
@@ -225,19 +229,24 @@ def compile_options(in_dims: Sequence[int], device: torch.device) -> Dict[str, A
 
 
 # ------------------------------------------------------------------ residual base rows
+# the named residual functions with known derivatives (``KANLayer``'s names besides "zero"):
+# they can join the spline product as one more basis row
+BASE_FUNS = {"silu": F.silu, "identity": lambda x: x}
 _BASE_DERIVS = {
     "silu": lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x))),
     "identity": torch.ones_like,
 }
-_BASE_FUNS = {"silu": F.silu, "identity": lambda x: x}
-FOLDABLE_BASES = tuple(_BASE_FUNS)
+FOLDABLE_BASES = tuple(BASE_FUNS)
 
 
-def _features(plan: LocalBasis, x: torch.Tensor, base: Optional[str], deriv: int = 0) -> torch.Tensor:
+def _features(
+    plan: LocalBasis, x: torch.Tensor, base: Optional[str], deriv: int = 0, located: Optional[Located] = None
+) -> torch.Tensor:
     """``(batch, (n_basis [+ 1]) * in_dim)``: the basis-major dense basis, with the base
-    function (or its derivative) as one more row when ``base`` is given."""
-    row = None if base is None else (_BASE_DERIVS[base] if deriv else _BASE_FUNS[base])(x)
-    return plan.dense_t(x, deriv, row).reshape(x.shape[0], -1)
+    function (or its derivative) as one more row when ``base`` is given. ``located``: ``x``'s
+    :meth:`LocalBasis.window`, when the caller already has it."""
+    row = None if base is None else (_BASE_DERIVS[base] if deriv else BASE_FUNS[base])(x)
+    return plan.dense_t(x, deriv, row, located).reshape(x.shape[0], -1)
 
 
 @torch._dynamo.assume_constant_result
@@ -323,13 +332,14 @@ def _backward_rows(
     b, in_dim = x.shape
     k, nb, n_out = plan.k, plan.n_basis, gy.shape[1]
     gx = gw = None
+    located = plan.window(x)
     if mode == "dense":
         if need_w:
-            gw = gy.T @ _features(plan, x, base)
+            gw = gy.T @ _features(plan, x, base, located=located)
         if need_x:
-            gx = ((gy @ w) * _features(plan, x, base, deriv=1)).reshape(b, -1, in_dim).sum(1)
+            gx = ((gy @ w) * _features(plan, x, base, 1, located)).reshape(b, -1, in_dim).sum(1)
         return gx, gw
-    j, f, inside = plan.window(x)
+    j, f, inside = located
     rows = _table_rows(plan, j).reshape(-1)
     if need_w:
         vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1, 1)

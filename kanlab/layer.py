@@ -13,18 +13,13 @@ import numbers
 from typing import Callable, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import kernels, splines
 
 BaseFun = Union[str, Callable[[torch.Tensor], torch.Tensor]]
 
-_BASE_FUNS = {
-    "silu": F.silu,
-    "identity": lambda x: x,
-    "zero": torch.zeros_like,
-}
+_BASE_FUNS = {**kernels.BASE_FUNS, "zero": torch.zeros_like}
 
 
 def resolve_base_fun(base_fun: BaseFun) -> Callable[[torch.Tensor], torch.Tensor]:
