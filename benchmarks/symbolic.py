@@ -40,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 from kanlab import KAN, create_dataset  # noqa: E402
-from toy_functions import write_section  # noqa: E402
+from common import write_section  # noqa: E402
 
 FEYNMAN = ("I.6.2a", "I.12.11", "I.27.6", "II.6.15a", "I.29.4")
 

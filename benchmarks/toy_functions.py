@@ -21,7 +21,6 @@ import io
 import math
 import os
 import platform
-import re
 import sys
 import time
 from typing import Callable, Dict, List, Tuple
@@ -31,6 +30,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from kanlab import KAN, create_dataset  # noqa: E402
 from kanlab.train import best_of_seeds, fit_grid_schedule  # noqa: E402
+from common import write_section  # noqa: E402
 
 Target = Callable[[torch.Tensor], torch.Tensor]
 
@@ -222,15 +222,6 @@ def main() -> None:
     print("\n".join(summary))
     if args.out:
         write_section(args.out, lines[0], "\n".join(lines) + "\n")
-
-
-def write_section(path: str, title: str, section: str) -> None:
-    """Replace (or append) the section headed ``title`` of a markdown file."""
-    text = open(path).read() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
-    pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as fh:
-        fh.write(text if text.endswith("\n") else text + "\n")
 
 
 if __name__ == "__main__":

@@ -81,12 +81,12 @@ def data_folder(folder: Optional[Union[str, os.PathLike]] = None) -> Path:
     """Resolve the data folder (argument, ``KANLAB_DATA``, ``../shared/data``) or explain."""
     hint = ("pass folder=..., set KANLAB_DATA, or put the files in ../shared/data "
             "(e.g. mnist/train-images-idx3-ubyte.gz); kanlab never downloads data")
-    for given, what in ((folder, "folder"), (os.environ.get("KANLAB_DATA"), "KANLAB_DATA")):
+    for given, what in ((folder, "folder"), (os.environ.get("KANLAB_DATA") or None, "KANLAB_DATA")):
         if given is not None:
             if not Path(given).is_dir():
                 raise FileNotFoundError(f"data {what} {str(given)!r} is not a directory: {hint}")
             return Path(given)
-    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data"):
+    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"):
         if cand.is_dir():
             return cand
     raise FileNotFoundError(f"no data folder found: {hint}")

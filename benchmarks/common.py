@@ -1,0 +1,117 @@
+"""Shared pieces of the benchmark scripts: markdown sections, parameter-matched MLPs, a plain
+training loop with a step or wall-time budget, and run metadata.
+
+Benchmarks are scripts, not library code: they print tables and rewrite their own section of
+``BENCHMARKS.md`` or ``CLAIMS.md`` (``write_section``), leaving the other sections alone.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import time
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CLAIMS = os.path.join(ROOT, "CLAIMS.md")
+
+
+def write_section(path: str, title: str, section: str) -> None:
+    """Replace (or append) the section headed ``title`` (a ``## ...`` line) of a markdown file."""
+    text = open(path).read() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
+    pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as fh:
+        fh.write(text if text.endswith("\n") else text + "\n")
+
+
+def machine() -> str:
+    """One line naming the machine, torch version and thread count (for the tables' captions)."""
+    return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+
+
+def mlp(widths: Sequence[int], act: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
+    """A fully connected network ``widths[0] -> ... -> widths[-1]`` with ``act`` between layers."""
+    layers: List[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def mlp_params(widths: Sequence[int]) -> int:
+    """Parameter count of ``mlp(widths)`` (weights and biases)."""
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def mlp_widths_for_params(n_in: int, n_out: int, n_params: int, depth: int = 2) -> List[int]:
+    """Widths ``[n_in, h, ..., h, n_out]`` with ``depth`` hidden layers of equal width ``h >= 1``
+    whose parameter count is closest to ``n_params`` (a parameter-matched MLP)."""
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    best = None
+    for h in range(1, 4097):
+        widths = [n_in] + [h] * depth + [n_out]
+        gap = abs(mlp_params(widths) - n_params)
+        if best is None or gap < best[0]:
+            best = (gap, widths)
+        if mlp_params(widths) > n_params:
+            break
+    return best[1]
+
+
+def train_torch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    opt: str = "Adam",
+    steps: int = 1000,
+    lr: float = 1e-3,
+    batch: int = -1,
+    time_budget_s: Optional[float] = None,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> Dict[str, float]:
+    """Train any module on ``(x, y)`` for ``steps`` optimiser steps or until ``time_budget_s``.
+
+    ``opt``: "Adam", "AdamW" or "LBFGS" (strong Wolfe, full batch). ``batch=-1`` is full batch;
+    otherwise mini-batches are drawn with a generator seeded by ``seed``. Returns
+    ``{"steps", "seconds", "train_loss"}`` (the last step's loss).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if opt == "LBFGS":
+        optimizer: torch.optim.Optimizer = torch.optim.LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe")
+    elif opt in ("Adam", "AdamW"):
+        optimizer = getattr(torch.optim, opt)(params, lr=lr, weight_decay=weight_decay)
+    else:
+        raise ValueError(f"opt must be 'Adam', 'AdamW' or 'LBFGS', got {opt!r}")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    n = x.shape[0]
+    start, done, loss_value = time.perf_counter(), 0, math.nan
+    while done < steps:
+        if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+            break
+        if batch == -1 or opt == "LBFGS":
+            xb, yb = x, y
+        else:
+            idx = torch.randint(n, (batch,), generator=gen).to(x.device)
+            xb, yb = x[idx], y[idx]
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            return loss
+
+        loss_value = float(optimizer.step(closure))
+        done += 1
+        if not math.isfinite(loss_value):
+            break
+    return {"steps": done, "seconds": time.perf_counter() - start, "train_loss": loss_value}
