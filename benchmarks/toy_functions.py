@@ -29,40 +29,14 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from kanlab import KAN, create_dataset  # noqa: E402
+from kanlab.datasets.toy import TOY_FUNCTIONS, TOY_TITLES  # noqa: E402
 from kanlab.train import best_of_seeds, fit_grid_schedule  # noqa: E402
 from common import write_section  # noqa: E402
 
 Target = Callable[[torch.Tensor], torch.Tensor]
 
-
-def f_j0(x: torch.Tensor) -> torch.Tensor:
-    return torch.special.bessel_j0(20 * x[:, [0]])
-
-
-def f_expsin(x: torch.Tensor) -> torch.Tensor:
-    return torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2)
-
-
-def f_xy(x: torch.Tensor) -> torch.Tensor:
-    return x[:, [0]] * x[:, [1]]
-
-
-def f_100d(x: torch.Tensor) -> torch.Tensor:
-    return torch.exp(torch.mean(torch.sin(math.pi * x / 2) ** 2, dim=1, keepdim=True))
-
-
-def f_4d(x: torch.Tensor) -> torch.Tensor:
-    a = torch.sin(math.pi * (x[:, [0]] ** 2 + x[:, [1]] ** 2))
-    b = torch.sin(math.pi * (x[:, [2]] ** 2 + x[:, [3]] ** 2))
-    return torch.exp(0.5 * (a + b))
-
-
 FUNCTIONS: Dict[str, Tuple[str, Target, List[int]]] = {
-    "j0": ("J0(20x)", f_j0, [1, 1]),
-    "expsin": ("exp(sin(pi x)+y^2)", f_expsin, [2, 1, 1]),
-    "xy": ("x*y", f_xy, [2, 2, 1]),
-    "100d": ("exp(mean sin^2(pi x_i/2)), 100 inputs", f_100d, [100, 1, 1]),
-    "4d": ("exp(0.5(sin(pi(x1^2+x2^2))+sin(pi(x3^2+x4^2))))", f_4d, [4, 4, 2, 1]),
+    key: (TOY_TITLES[key], fn, width) for key, (fn, _, width) in TOY_FUNCTIONS.items()
 }
 
 
