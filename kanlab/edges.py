@@ -67,7 +67,7 @@ class LayerFunctions:
         self.model, self.l = model, l
 
     def __len__(self) -> int:
-        return self.model.width[self.l + 1]
+        return self.model.n_sub(self.l + 1)
 
     def __getitem__(self, j: int) -> NodeFunctions:
         if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(self):

@@ -65,6 +65,12 @@ def round_floats(expr: sp.Expr, digits: int) -> sp.Expr:
     return expr.xreplace(repl)
 
 
+def _nodes(model: "KAN", l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
+    """Node expressions of node layer ``l`` from its sub-node sums (see ``KAN.nodes``)."""
+    n_sum = model.width[l] - model.mult_width[l]
+    return sub[:n_sum] + [sub[k] * sub[k + 1] for k in range(n_sum, len(sub), 2)]
+
+
 def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
                      simplify: bool = True) -> SymbolicFormula:
     """Compose the symbolic edges into one sympy expression per output.
@@ -90,7 +96,7 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
         raise ValueError(f"edges {splines[:8]}{' ...' if len(splines) > 8 else ''} (l, i, j) are still splines; "
                          "fix them with auto_symbolic/fix_symbolic or prune them first")
     exprs: List[sp.Expr] = list(variables)
-    for sym in model.symbolic:
+    for l, sym in enumerate(model.symbolic):
         p = sym.affine.detach().double().cpu().numpy()
         nxt: List[sp.Expr] = []
         for j in range(sym.out_dim):
@@ -102,7 +108,7 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
                 f = get_symbolic(sym.names[j][i])
                 total += c * f.sympy_fn(a * exprs[i] + b) + d
             nxt.append(total)
-        exprs = nxt
+        exprs = _nodes(model, l + 1, nxt)
     out = []
     for e in exprs:
         if ex_round is not None:

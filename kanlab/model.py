@@ -29,7 +29,11 @@ class KAN(nn.Module):
     """A Kolmogorov-Arnold Network.
 
     Args:
-        width: layer widths, e.g. ``[2, 5, 1]`` (``width[0]`` inputs, ``width[-1]`` outputs).
+        width: layer widths, e.g. ``[2, 5, 1]`` (``width[0]`` inputs, ``width[-1]`` outputs). An
+            entry ``[n_sum, n_mult]`` adds multiplication nodes (pykan's MultKAN): each takes two
+            sub-nodes, each a sum of edges, and outputs their product; ``KAN([2, [0, 1], 1])``
+            expresses ``f(x) * g(y)`` exactly. ``model.width`` counts nodes, ``model.mult_width``
+            the multiplication nodes among them, ``config["width"]`` keeps the spec.
         grid: grid intervals per edge (alias ``grid_size``). Default 5.
         k: spline order (alias ``spline_order``). Default 3 (cubic).
         seed: integer seed for the initialisation; ``None`` draws from torch's global RNG.
@@ -74,7 +78,7 @@ class KAN(nn.Module):
         spline_order: Optional[int] = None,
     ) -> None:
         super().__init__()
-        self.width = _check_width(width)
+        self.width, self.mult_width, spec = _check_width(width)
         if isinstance(grid_range, (str, bytes)) or not isinstance(grid_range, Sequence) or len(grid_range) != 2:
             raise ValueError(f"grid_range must be a pair (lo, hi), got {grid_range!r}")
         grid = _alias("grid", grid, "grid_size", grid_size, default=5)
@@ -85,7 +89,7 @@ class KAN(nn.Module):
             raise TypeError(f"dtype must be a floating point dtype, got {dtype}")
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         self.config: Dict[str, Any] = dict(
-            width=list(self.width), grid=grid, k=k, seed=seed,
+            width=spec, grid=grid, k=k, seed=seed,
             base_fun=base_fun if isinstance(base_fun, str) else "custom",
             noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
             scale_sp=scale_sp, grid_eps=grid_eps, grid_range=[float(v) for v in grid_range],
@@ -93,7 +97,7 @@ class KAN(nn.Module):
         )
         self.layers = nn.ModuleList(
             KANLayer(
-                self.width[i], self.width[i + 1], grid, k,
+                self.width[i], self.n_sub(i + 1), grid, k,
                 grid_range=grid_range, grid_eps=grid_eps, noise_scale=noise_scale,
                 scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
                 scale_spline=scale_sp, base_fun=base_fun, sp_trainable=sp_trainable,
@@ -104,7 +108,7 @@ class KAN(nn.Module):
         )
         # symbolic edges beside each spline layer (all inactive until fix_symbolic/auto_symbolic)
         self.symbolic = nn.ModuleList(
-            SymbolicLayer(self.width[i], self.width[i + 1], device=device, dtype=dtype)
+            SymbolicLayer(self.width[i], self.n_sub(i + 1), device=device, dtype=dtype)
             for i in range(len(self.width) - 1)
         )
         self.cache_data: Optional[torch.Tensor] = None
@@ -133,7 +137,26 @@ class KAN(nn.Module):
         return self.layers[0].coef.dtype
 
     def extra_repr(self) -> str:
-        return f"width={self.width}, grid={self.grid}, k={self.k}"
+        return f"width={self.config['width']}, grid={self.grid}, k={self.k}"
+
+    # ------------------------------------------------------------------ nodes
+    def n_sub(self, l: int) -> int:
+        """Sub-nodes of node layer ``l``: what layer ``l - 1``'s edges sum into. A sum node has
+        one, a multiplication node two (``n_sum + 2 * n_mult`` in all)."""
+        return self.width[l] + self.mult_width[l]
+
+    def node_of_sub(self, l: int) -> List[int]:
+        """For each sub-node of node layer ``l``, the node it feeds (sums first, then the pairs)."""
+        n_sum = self.width[l] - self.mult_width[l]
+        return list(range(n_sum)) + [n_sum + m // 2 for m in range(2 * self.mult_width[l])]
+
+    def nodes(self, l: int, sub: torch.Tensor) -> torch.Tensor:
+        """Node values of node layer ``l`` from its sub-nodes ``(batch, n_sub(l)) -> (batch,
+        width[l])``: sum nodes pass through, each multiplication node multiplies its pair."""
+        if not self.mult_width[l]:
+            return sub
+        n_sum = self.width[l] - self.mult_width[l]
+        return torch.cat([sub[:, :n_sum], sub[:, n_sum::2] * sub[:, n_sum + 1::2]], dim=1)
 
     # ------------------------------------------------------------------ forward
     def check_input(self, x: torch.Tensor, name: str = "input") -> None:
@@ -158,13 +181,15 @@ class KAN(nn.Module):
             raise ValueError(f"{name} contains NaN or Inf values")
 
     def layer_forward(self, l: int, x: torch.Tensor) -> torch.Tensor:
-        """Layer ``l`` (spline edges plus symbolic edges): ``(batch, in_l) -> (batch, out_l)``."""
+        """Layer ``l`` (spline plus symbolic edges, then the nodes): ``(batch, width[l]) ->
+        (batch, width[l + 1])``."""
         y = self.layers[l](x)
         sym = self.symbolic[l]
-        return y + sym(x) if sym.n_active else y
+        return self.nodes(l + 1, y + sym(x) if sym.n_active else y)
 
     def edge_activations(self, l: int, x: torch.Tensor) -> torch.Tensor:
-        """Layer ``l``'s edge values ``(batch, in_l) -> (batch, out_l, in_l)`` (spline + symbolic)."""
+        """Layer ``l``'s edge values ``(batch, width[l]) -> (batch, n_sub(l + 1), width[l])``
+        (spline + symbolic)."""
         phi = self.layers[l].edge_activations(x)
         sym = self.symbolic[l]
         return phi + sym.edge_activations(x) if sym.n_active else phi
@@ -177,13 +202,13 @@ class KAN(nn.Module):
         return x
 
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, List[torch.Tensor]]:
-        """Output plus every layer's edge activations ``(batch, out_l, in_l)`` (for regularisers)."""
+        """Output plus every layer's edge activations ``(batch, n_sub(l + 1), width[l])``."""
         self.check_input(x)
         acts = []
         for l in range(self.depth):
             phi = self.edge_activations(l, x)
             acts.append(phi)
-            x = phi.sum(-1)
+            x = self.nodes(l + 1, phi.sum(-1))
         return x, acts
 
     # ------------------------------------------------------------------ grids
@@ -412,21 +437,33 @@ class KAN(nn.Module):
         return plot_history(results, **kwargs)
 
 
-def _check_width(width: Any) -> List[int]:
+def _check_width(width: Any) -> tuple[List[int], List[int], List[Any]]:
+    """Parse ``width`` into node counts, multiplication-node counts and the canonical spec.
+
+    Every entry is an int (that many sum nodes) or a pair ``[n_sum, n_mult]`` (pykan's
+    multiplication nodes). The input layer takes sum nodes only.
+    """
     if isinstance(width, (str, bytes)) or not isinstance(width, Sequence):
-        raise TypeError(f"width must be a list of ints such as [2, 5, 1], got {width!r}")
+        raise TypeError(f"width must be a list such as [2, 5, 1] or [2, [3, 2], 1], got {width!r}")
     if len(width) < 2:
         raise ValueError(f"width needs at least 2 entries (inputs and outputs), got {list(width)}")
-    out = []
-    for w in width:
-        if isinstance(w, Sequence):
-            raise ValueError(
-                f"width entries must be ints; multiplication nodes ({list(w)}) are not supported yet"
-            )
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-            raise ValueError(f"every width entry must be a positive int, got {list(width)}")
-        out.append(int(w))
-    return out
+    nodes, mult, spec = [], [], []
+    for l, w in enumerate(width):
+        if isinstance(w, Sequence) and not isinstance(w, (str, bytes)):
+            if len(w) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in w) \
+                    or sum(w) < 1:
+                raise ValueError(f"a width entry [n_sum, n_mult] needs two non-negative ints, not both 0; got {list(w)}")
+            n_sum, n_mult = int(w[0]), int(w[1])
+        elif isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
+            raise ValueError(f"every width entry must be a positive int or [n_sum, n_mult], got {list(width)}")
+        else:
+            n_sum, n_mult = int(w), 0
+        if l == 0 and n_mult:
+            raise ValueError(f"the input layer cannot have multiplication nodes, got width[0]={list(w)}")
+        nodes.append(n_sum + n_mult)
+        mult.append(n_mult)
+        spec.append([n_sum, n_mult] if n_mult else n_sum)
+    return nodes, mult, spec
 
 
 def _alias(name: str, value: Any, alias: str, alias_value: Any, default: int) -> int:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 METRICS = ("backward", "forward_n", "forward_u")
 _MAX_INSETS = 120  # layers with more edges are drawn as lines only
 _SPLINE_COLOR, _SYMBOLIC_COLOR = "black", "tab:red"
+_MULT_DROP = 0.03  # how far below a multiplication node its two sub-nodes are drawn
 
 
 def _pyplot() -> Any:
@@ -88,7 +89,8 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
 
         scores = attribute(model)[{"backward": "edge_scores"}.get(metric, metric)]
         inputs = model._layer_inputs(model.cache_data.to(device=model.device, dtype=model.dtype))
-    n_edges = [width[l] * width[l + 1] for l in range(depth)]
+    n_sub = [model.n_sub(l) for l in range(depth + 1)]
+    n_edges = [width[l] * n_sub[l + 1] for l in range(depth)]
     widest = max(max(n_edges), max(width))
     fig = _figure(plt, (max(8.0, min(40.0, 2.4 * scale * min(widest, 20))), max(5.0, 7.0 * scale * depth)))
     main = fig.add_axes((0, 0, 1, 1))
@@ -98,8 +100,12 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
     top = 0.86 if title else 0.93
     row_y = [0.07 + (top - 0.07) * l / depth for l in range(depth + 1)]
 
-    def node_x(l: int, k: int) -> float:
-        return (k + 0.5) / width[l]
+    def sub_x(l: int, s: int) -> float:
+        return (s + 0.5) / n_sub[l]
+
+    def node_x(l: int, k: int) -> float:  # a multiplication node sits between its two sub-nodes
+        subs = [s for s, node in enumerate(model.node_of_sub(l)) if node == k]
+        return sum(sub_x(l, s) for s in subs) / len(subs)
 
     for l in range(depth):
         layer, sym = model.layers[l], model.symbolic[l]
@@ -111,18 +117,19 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
         ym = 0.5 * (y0 + y1)
         for i in range(width[l]):
             lo_hi = (float(inputs[l][:, i].min()), float(inputs[l][:, i].max())) if has_data else None
-            for j in range(width[l + 1]):
+            for j in range(n_sub[l + 1]):
                 symbolic = bool(sym.active[j, i])
                 if not symbolic and layer.mask[j, i] == 0:
                     continue  # pruned edge
                 alpha = math.tanh(beta * float(scores[l][j, i])) if has_data else 1.0
                 color = _SYMBOLIC_COLOR if symbolic else _SPLINE_COLOR
-                xm = (i * width[l + 1] + j + 0.5) * slot
+                xm = (i * n_sub[l + 1] + j + 0.5) * slot
+                end = (sub_x(l + 1, j), y1 - (_MULT_DROP if model.mult_width[l + 1] else 0.0))
                 if not draw_insets:
-                    main.plot([node_x(l, i), node_x(l + 1, j)], [y0, y1], color=color, alpha=alpha, lw=0.5)
+                    main.plot([node_x(l, i), end[0]], [y0, end[1]], color=color, alpha=alpha, lw=0.5)
                     continue
                 main.plot([node_x(l, i), xm], [y0 + 0.012, ym - h / 2], color=color, alpha=alpha, lw=1.0)
-                main.plot([xm, node_x(l + 1, j)], [ym + h / 2, y1 - 0.012], color=color, alpha=alpha, lw=1.0)
+                main.plot([xm, end[0]], [ym + h / 2, end[1] - 0.012], color=color, alpha=alpha, lw=1.0)
                 ax = fig.add_axes((xm - w / 2, ym - h / 2, w, h))
                 lo, hi = lo_hi if lo_hi is not None and lo_hi[1] > lo_hi[0] else input_range(model, l, i)
                 xs = torch.linspace(lo, hi, n_points, device=model.device, dtype=model.dtype)
@@ -146,8 +153,18 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
                 if symbolic:
                     ax.set_title(sym.names[j][i], fontsize=8, color=color, pad=1.5)
     for l in range(depth + 1):
+        owner = model.node_of_sub(l)
+        n_sum = width[l] - model.mult_width[l]
+        for s in range(n_sum, n_sub[l]):  # sub-nodes of multiplication nodes, joined to their node
+            x_node = node_x(l, owner[s])
+            main.plot([sub_x(l, s), x_node], [row_y[l] - _MULT_DROP, row_y[l]], color="black", lw=1.0)
+            main.scatter([sub_x(l, s)], [row_y[l] - _MULT_DROP], s=15, color="black", zorder=5)
         for k in range(width[l]):
-            main.scatter([node_x(l, k)], [row_y[l]], s=60, color="black", zorder=5)
+            if k < n_sum:
+                main.scatter([node_x(l, k)], [row_y[l]], s=60, color="black", zorder=5)
+            else:
+                main.scatter([node_x(l, k)], [row_y[l]], s=160, color="white", edgecolors="black", zorder=5)
+                main.text(node_x(l, k), row_y[l], "×", ha="center", va="center", fontsize=11, zorder=6)
     for k, name in enumerate(in_names):
         main.text(node_x(0, k), row_y[0] - 0.035, name, ha="center", va="top", fontsize=13)
     for k, name in enumerate(out_names):
@@ -168,7 +185,7 @@ def plot_activations(model: "KAN", l: int = 0, n_points: int = 200, extend: floa
     if isinstance(l, bool) or not isinstance(l, int) or not 0 <= l < model.depth:
         raise IndexError(f"layer l={l!r} out of range (0..{model.depth - 1})")
     plt = _pyplot()
-    n_in, n_out = model.width[l], model.width[l + 1]
+    n_in, n_out = model.width[l], model.n_sub(l + 1)  # rows: sub-nodes (two per product node)
     fig, axes = plt.subplots(n_out, n_in, figsize=(3.2 * n_in, 2.4 * n_out), squeeze=False)
     sym = model.symbolic[l]
     for i in range(n_in):

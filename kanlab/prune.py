@@ -33,7 +33,8 @@ def attribute(model: "KAN", x: Optional[torch.Tensor] = None) -> Dict[str, List[
 
     Returns (and stores on the model as ``_scores``) ``{"node_scores": [(width[l],) per layer
     l = 0..depth], "edge_scores": [(out_l, in_l) per layer], "forward_u": [(out_l, in_l)] edge
-    value spreads, "forward_n": [(out_l, in_l)] spreads over the output node's}``.
+    value spreads, "forward_n": [(out_l, in_l)] spreads over the output node's}``, where
+    ``out_l = model.n_sub(l + 1)`` counts sub-nodes (a multiplication node has two).
     """
     data = _data(model, x)
     inputs = model._layer_inputs(data)
@@ -44,7 +45,8 @@ def attribute(model: "KAN", x: Optional[torch.Tensor] = None) -> Dict[str, List[
     node_scores: List[torch.Tensor] = [torch.ones(model.width[-1], dtype=data.dtype, device=data.device)]
     edge_scores: List[torch.Tensor] = []
     for l in reversed(range(model.depth)):
-        e = node_scores[0][:, None] * forward_n[l]
+        sub_scores = node_scores[0][model.node_of_sub(l + 1)]  # a product's factors share its score
+        e = sub_scores[:, None] * forward_n[l]
         edge_scores.insert(0, e)
         node_scores.insert(0, e.sum(0))
     scores = {"node_scores": node_scores, "edge_scores": edge_scores, "forward_u": edge_std, "forward_n": forward_n}
@@ -77,13 +79,15 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
         if nodes[0] < 0 or nodes[-1] >= model.width[l]:
             raise IndexError(f"node layer {l} has nodes 0..{model.width[l] - 1}, got {nodes}")
         idx.append(torch.tensor(nodes, device=model.device))
-    config = dict(model.config, width=[len(n) for n in idx])
+    subs = [_sub_index(model, l, nodes) for l, nodes in enumerate(idx)]
+    n_mult = [int((nodes >= model.width[l] - model.mult_width[l]).sum()) for l, nodes in enumerate(idx)]
+    config = dict(model.config, width=[[len(n) - m, m] if m else len(n) for n, m in zip(idx, n_mult)])
     if config.get("base_fun") == "custom":
         config["base_fun"] = model.layers[0].base_fun
     new = KAN(**config, device=model.device, dtype=model.dtype)
     state = {}
     for l in range(model.depth):
-        o, i = idx[l + 1], idx[l]
+        o, i = subs[l + 1], idx[l]
         layer, sym = model.layers[l], model.symbolic[l]
         state[f"layers.{l}.knots"] = layer.knots[i]
         for name in ("coef", "scale_base", "scale_spline", "mask"):
@@ -93,7 +97,7 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
     new.load_state_dict(state)
     for l in range(model.depth):
         names = model.symbolic[l].names
-        new.symbolic[l].load_names([names[j][i] for j in idx[l + 1].tolist() for i in idx[l].tolist()])
+        new.symbolic[l].load_names([names[j][i] for j in subs[l + 1].tolist() for i in idx[l].tolist()])
         new.layers[l].grid_eps = model.layers[l].grid_eps
     new.config["grid"] = model.config.get("grid")
     if model.cache_data is not None:
@@ -103,6 +107,12 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
     old_ids = getattr(model, "input_id", list(range(model.width[0])))
     new.input_id = [old_ids[n] for n in idx[0].tolist()]
     return new
+
+
+def _sub_index(model: "KAN", l: int, nodes: torch.Tensor) -> torch.Tensor:
+    """The sub-nodes of node layer ``l`` that feed ``nodes`` (sorted node indices)."""
+    owner = torch.tensor(model.node_of_sub(l), device=nodes.device)
+    return torch.isin(owner, nodes).nonzero().flatten()
 
 
 def prune_node(model: "KAN", threshold: float = 1e-2,
@@ -171,9 +181,10 @@ def remove_node(model: "KAN", l: int, i: int) -> "KAN":
     if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < model.width[l]:
         raise IndexError(f"node i={i!r} out of range for node layer {l} (0..{model.width[l] - 1})")
     if l > 0:
-        for src in range(model.width[l - 1]):
-            remove_edge(model, l - 1, src, i)
+        for s in (s for s, node in enumerate(model.node_of_sub(l)) if node == i):
+            for src in range(model.width[l - 1]):
+                remove_edge(model, l - 1, src, s)
     if l < model.depth:
-        for dst in range(model.width[l + 1]):
+        for dst in range(model.n_sub(l + 1)):
             remove_edge(model, l, i, dst)
     return model

@@ -331,7 +331,7 @@ def check_edge(model: "KAN", l: int, i: int, j: int) -> None:
             raise TypeError(f"{name} must be an int, got {v!r}")
     if not 0 <= l < model.depth:
         raise IndexError(f"layer l={l} out of range: the model has layers 0..{model.depth - 1}")
-    n_in, n_out = model.width[l], model.width[l + 1]
+    n_in, n_out = model.width[l], model.n_sub(l + 1)
     if not 0 <= i < n_in:
         raise IndexError(f"input node i={i} out of range for layer {l} (0..{n_in - 1})")
     if not 0 <= j < n_out:

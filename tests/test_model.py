@@ -29,7 +29,10 @@ def test_seed_is_deterministic_and_private() -> None:
     [
         (dict(width=[2]), "at least 2"),
         (dict(width=[2, 0, 1]), "positive int"),
-        (dict(width=[2, [3, 2], 1]), "multiplication"),
+        (dict(width=[[2, 1], 1]), "input layer cannot have multiplication"),
+        (dict(width=[2, [0, 0], 1]), r"\[n_sum, n_mult\]"),
+        (dict(width=[2, [1, -1], 1]), r"\[n_sum, n_mult\]"),
+        (dict(width=[2, [1, 2, 3], 1]), r"\[n_sum, n_mult\]"),
         (dict(width=[2, 1], k=0), "k must be a positive"),
         (dict(width=[2, 1], grid=0), "grid must be a positive"),
         (dict(width=[2, 1], grid=3, grid_size=4), "disagree"),
