@@ -6,3 +6,14 @@ from .train import fit
 
 __version__ = "0.1.0"
 __all__ = ["KAN", "KANLayer", "create_dataset", "fit", "load_mnist", "__version__"]
+
+_LAZY = {"KANRegressor": "estimators", "KANClassifier": "estimators"}  # need scikit-learn
+
+
+def __getattr__(name: str):
+    """``kanlab.KANRegressor`` / ``kanlab.KANClassifier`` import scikit-learn on first use only."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,382 @@
+"""scikit-learn estimators: :class:`KANRegressor` and :class:`KANClassifier`.
+
+They follow scikit-learn's conventions: the constructor only stores its arguments, ``fit`` learns,
+learned state ends in ``_``, and both work in a ``Pipeline``, ``GridSearchCV`` and ``clone``::
+
+    from kanlab.estimators import KANClassifier
+    clf = KANClassifier(hidden_layer_sizes=(8,), grid=5, max_iter=50, random_state=0)
+    clf.fit(X_train, y_train).score(X_test, y_test)
+
+Inputs are standardised inside (and targets too, for the regressor), so raw features can be passed
+in. Training is :func:`kanlab.supervised.train_module`: deterministic given ``random_state``.
+Needs scikit-learn (>= 1.6); ``import kanlab`` does not.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+try:
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError("kanlab.estimators needs scikit-learn >= 1.6: pip install 'kanlab[sklearn]'") from err
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+
+from .model import KAN
+from .supervised import OPTIMIZERS, Standardizer, train_module
+from .train import regularizer
+
+__all__ = ["KANRegressor", "KANClassifier"]
+
+_GRID_UPDATE_STEPS = range(0, 50, 5)  # pykan's default schedule: 10 grid updates in the first 50 steps
+_GRID_UPDATE_ROWS = 4096  # at most this many training rows are used for a grid update
+_PREDICT_CHUNK = 65536
+
+
+class _KANEstimator(BaseEstimator):
+    """Shared machinery: parameter checks, scaling, building and training the KAN, prediction."""
+
+    # set by subclasses' __init__ (scikit-learn reads parameters from the __init__ signature)
+    hidden_layer_sizes: Sequence[int]
+    grid: int
+    k: int
+    opt: str
+    max_iter: int
+    lr: Optional[float]
+    batch_size: Optional[int]
+    lamb: float
+    update_grid: bool
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: Optional[int]
+    tol: float
+    random_state: Any
+    device: Optional[str]
+    verbose: int
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _n_outputs(self, y: np.ndarray) -> int:
+        raise NotImplementedError
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-row loss ``(batch,)`` of the KAN's output ``(batch, n_out)`` against targets."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+            hidden = (hidden,)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
+                isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints such as (8,) (or () for "
+                             f"no hidden layer), got {self.hidden_layer_sizes!r}")
+        for name in ("grid", "k", "max_iter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.opt not in OPTIMIZERS:
+            raise ValueError(f"opt must be one of {OPTIMIZERS}, got {self.opt!r}")
+        if self.lr is not None and not (isinstance(self.lr, numbers.Real) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number or None (1.0 for LBFGS, 0.01 for Adam), got {self.lr!r}")
+        if self.batch_size is not None and (isinstance(self.batch_size, bool)
+                                            or not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int or None (full batch), got {self.batch_size!r}")
+        if not (isinstance(self.lamb, numbers.Real) and self.lamb >= 0):
+            raise ValueError(f"lamb must be a non-negative number, got {self.lamb!r}")
+        if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        if self.n_iter_no_change is not None and (isinstance(self.n_iter_no_change, bool) or not isinstance(
+                self.n_iter_no_change, numbers.Integral) or self.n_iter_no_change < 1):
+            raise ValueError(f"n_iter_no_change must be a positive int or None, got {self.n_iter_no_change!r}")
+        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
+            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+
+    def _hidden(self) -> Tuple[int, ...]:
+        hidden = self.hidden_layer_sizes
+        return (int(hidden),) if isinstance(hidden, numbers.Integral) else tuple(int(h) for h in hidden)
+
+    def _device(self) -> torch.device:
+        return torch.device(self.device if self.device is not None else "cpu")
+
+    # ------------------------------------------------------------------ training
+    def _fit(self, X: np.ndarray, targets: np.ndarray, weights: Optional[np.ndarray],
+             stratify: Optional[np.ndarray]) -> "_KANEstimator":
+        """Train on validated ``X`` ``(n, d)`` and encoded ``targets`` (float ``(n, n_out)`` or int
+        ``(n,)``). ``weights`` ``(n,)``: per-row loss weights or None."""
+        rng = check_random_state(self.random_state)
+        model_seed, batch_seed, split_seed = (int(s) for s in rng.randint(np.iinfo(np.int32).max, size=3))
+        n = X.shape[0]
+        rows = np.arange(n)
+        if self.early_stopping:
+            n_val = int(math.ceil(self.validation_fraction * n))
+            if n_val < 1 or n - n_val < 1:
+                raise ValueError(f"early_stopping needs at least 2 samples to hold out validation_fraction="
+                                 f"{self.validation_fraction} of them, got n_samples={n}")
+            can_stratify = stratify is not None and np.unique(stratify, return_counts=True)[1].min() >= 2 \
+                and n_val >= len(np.unique(stratify))
+            train_rows, val_rows = train_test_split(rows, test_size=n_val, random_state=split_seed,
+                                                    stratify=stratify if can_stratify else None)
+        else:
+            train_rows, val_rows = rows, rows[:0]
+
+        device = self._device()
+        x_all = torch.tensor(np.asarray(X, dtype=np.float32), device=device)
+        x_scaler = Standardizer(x_all[train_rows])
+        self.x_mean_, self.x_scale_ = x_scaler.mean.cpu().numpy(), x_scaler.scale.cpu().numpy()
+        z_all = x_scaler.transform(x_all)
+        t_all = torch.as_tensor(targets, device=device)
+        w_all = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=device)
+        tr, va = torch.as_tensor(train_rows, device=device), torch.as_tensor(val_rows, device=device)
+        z_tr, t_tr, w_tr = z_all[tr], t_all[tr], None if w_all is None else w_all[tr]
+
+        width = [X.shape[1], *self._hidden(), self._n_outputs(targets)]
+        self.model_ = KAN(width, grid=int(self.grid), k=int(self.k), seed=model_seed, device=device)
+        model, lamb = self.model_, float(self.lamb)
+
+        def loss_fn(m: KAN, xb: torch.Tensor, yb: torch.Tensor, wb: Optional[torch.Tensor]) -> torch.Tensor:
+            if lamb > 0:
+                out, acts = m.forward_with_activations(xb)
+                reg = lamb * regularizer(acts, m.layers)
+            else:
+                out, reg = m(xb), 0.0
+            per_row = self._loss(out, yb)
+            loss = per_row.mean() if wb is None else (per_row * wb).sum() / wb.sum()
+            return loss + reg
+
+        grid_rows = z_tr[torch.linspace(0, z_tr.shape[0] - 1, min(z_tr.shape[0], _GRID_UPDATE_ROWS),
+                                        device=device).long()]
+
+        def before_step(step: int, xb: torch.Tensor) -> None:
+            if self.update_grid and step in _GRID_UPDATE_STEPS:
+                model.update_grid_from_samples(grid_rows)
+
+        monitor: Optional[Callable[[], float]] = None
+        if self.early_stopping:
+            z_va, t_va, w_va = z_all[va], t_all[va], None if w_all is None else w_all[va]
+            monitor = lambda: float(loss_fn(model, z_va, t_va, w_va))  # noqa: E731
+
+        lr = self.lr if self.lr is not None else (1.0 if self.opt == "LBFGS" else 1e-2)
+        result = train_module(
+            model, z_tr, t_tr, loss_fn, weights=w_tr, opt=self.opt, lr=float(lr), steps=int(self.max_iter),
+            batch_size=self.batch_size, seed=batch_seed, monitor=monitor, n_iter_no_change=self.n_iter_no_change,
+            tol=float(self.tol), restore_best=bool(self.early_stopping), before_step=before_step,
+            verbose=int(self.verbose),
+        )
+        # predictions in float64: a row's output then does not depend on the rows batched with it
+        self.model_.to(torch.float64)
+        self.loss_curve_ = list(result.loss_curve)
+        self.validation_loss_curve_ = list(result.monitor_curve) if self.early_stopping else None
+        self.n_iter_ = result.n_iter
+        self.best_iter_ = result.best_step
+        self.train_seconds_ = result.seconds
+        return self
+
+    def _forward(self, X: Any) -> torch.Tensor:
+        """Validated ``X`` ``(n, n_features_in_)`` -> raw KAN outputs ``(n, n_out)`` (no grad, on CPU)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        device = next(self.model_.parameters()).device
+        x = torch.tensor(np.asarray(X, dtype=np.float64), device=device)
+        mean = torch.as_tensor(self.x_mean_, device=device)
+        scale = torch.as_tensor(self.x_scale_, device=device)
+        outs = []
+        self.model_.eval()
+        with torch.no_grad():
+            for start in range(0, x.shape[0], _PREDICT_CHUNK):
+                outs.append(self.model_((x[start: start + _PREDICT_CHUNK] - mean) / scale).cpu())
+        return torch.cat(outs)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+_PARAMS_DOC = """
+    Args:
+        hidden_layer_sizes: widths of the hidden KAN layers, e.g. ``(8,)`` gives the KAN
+            ``[n_features, 8, n_outputs]``; ``()`` a single KAN layer.
+        grid: grid intervals per edge. k: spline order.
+        opt: "LBFGS" (full batch, kanlab's strong-Wolfe L-BFGS with 20 inner iterations per
+            step, as pykan), "Adam" or "AdamW".
+        max_iter: optimiser steps (LBFGS: outer steps; Adam: mini-batch steps).
+        lr: learning rate; None means 1.0 for LBFGS and 0.01 for Adam/AdamW.
+        batch_size: rows per Adam step; None is full batch (LBFGS is always full batch).
+        lamb: weight of the KAN sparsity regulariser (L1 + entropy of the edge activations).
+        update_grid: adapt the spline grids to the (standardised) training inputs 10 times in the
+            first 50 steps, pykan's default schedule.
+        early_stopping: hold out ``validation_fraction`` of the training rows (stratified for the
+            classifier when every class has 2 rows), stop when the validation loss has not
+            improved by ``tol`` for ``n_iter_no_change`` steps, and keep the best step's weights.
+        validation_fraction: the held-out share for early stopping.
+        n_iter_no_change: patience in steps; without early stopping the training loss is watched
+            the same way. None: always run ``max_iter`` steps.
+        tol: minimal improvement of the watched loss.
+        random_state: None, an int or a ``numpy.random.RandomState``; fixes the initialisation,
+            the mini-batch order and the validation split (the same int gives the same model).
+        device: torch device for training and prediction ("cpu" when None).
+        verbose: print the training loss every ``verbose`` steps (0: silent).
+
+    Attributes:
+        model_: the trained :class:`kanlab.KAN` (it sees standardised inputs; trained in float32,
+            stored in float64 so that predictions do not depend on batch composition).
+        n_features_in_, feature_names_in_ (only when fitted on a DataFrame with string column names).
+        x_mean_, x_scale_: ``(n_features_in_,)`` the input standardisation.
+        loss_curve_: training loss per step; validation_loss_curve_: validation loss per step with
+            early stopping (else None). n_iter_: steps run; best_iter_: the step whose weights are
+            kept. train_seconds_: training wall time.
+"""
+
+
+class KANRegressor(RegressorMixin, _KANEstimator):
+    """A KAN regressor (mean squared error on standardised targets; multi-output supported).
+
+    ``fit(X (n, d), y (n,) or (n, n_outputs))``; ``predict(X)`` returns ``(n,)`` for a single
+    output and ``(n, n_outputs)`` otherwise; ``score`` is R^2.
+    """
+
+    __doc__ = (__doc__ or "") + _PARAMS_DOC + """        y_mean_, y_scale_: ``(n_outputs_,)`` the target standardisation. n_outputs_.
+"""
+
+    def __init__(self, hidden_layer_sizes: Sequence[int] = (8,), grid: int = 5, k: int = 3, opt: str = "LBFGS",
+                 max_iter: int = 100, lr: Optional[float] = None, batch_size: Optional[int] = None,
+                 lamb: float = 0.0, update_grid: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: Optional[int] = 10, tol: float = 1e-4,
+                 random_state: Any = None, device: Optional[str] = None, verbose: int = 0) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.grid = grid
+        self.k = k
+        self.opt = opt
+        self.max_iter = max_iter
+        self.lr = lr
+        self.batch_size = batch_size
+        self.lamb = lamb
+        self.update_grid = update_grid
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _n_outputs(self, y: np.ndarray) -> int:
+        return y.shape[1]
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((out - y) ** 2).mean(1)
+
+    def fit(self, X: Any, y: Any) -> "KANRegressor":
+        """Fit on ``X`` ``(n_samples, n_features)`` and ``y`` ``(n_samples,)`` or
+        ``(n_samples, n_outputs)``. NaN/Inf in either is rejected. Returns ``self``."""
+        self._check_params()
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        y2 = y.reshape(len(y), -1).astype(np.float64)
+        self.n_outputs_ = y2.shape[1]
+        y_scaler = Standardizer(torch.as_tensor(y2))
+        self.y_mean_, self.y_scale_ = y_scaler.mean.numpy(), y_scaler.scale.numpy()
+        targets = y_scaler.transform(torch.as_tensor(y2)).float().numpy()
+        return self._fit(X, targets, None, None)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``(n_samples, n_features) -> (n_samples,)`` or ``(n_samples, n_outputs)``."""
+        out = self._forward(X).numpy() * self.y_scale_ + self.y_mean_
+        return out.ravel() if self.n_outputs_ == 1 else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class KANClassifier(ClassifierMixin, _KANEstimator):
+    """A KAN classifier: binary (one logit, logistic loss) or multi-class (one logit per class,
+    cross-entropy). Labels may be any sortable values (ints, strings); ``classes_`` holds them.
+    """
+
+    __doc__ = (__doc__ or "") + _PARAMS_DOC.replace("        random_state:", """        class_weight: None, "balanced" or a dict ``{label: weight}``: per-class weights of the
+            loss (training and validation).
+        random_state:""") + """        classes_: the sorted labels ``(n_classes,)``.
+"""
+
+    def __init__(self, hidden_layer_sizes: Sequence[int] = (8,), grid: int = 5, k: int = 3, opt: str = "LBFGS",
+                 max_iter: int = 100, lr: Optional[float] = None, batch_size: Optional[int] = None,
+                 lamb: float = 0.0, update_grid: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: Optional[int] = 10, tol: float = 1e-4,
+                 class_weight: Optional[Any] = None, random_state: Any = None, device: Optional[str] = None,
+                 verbose: int = 0) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.grid = grid
+        self.k = k
+        self.opt = opt
+        self.max_iter = max_iter
+        self.lr = lr
+        self.batch_size = batch_size
+        self.lamb = lamb
+        self.update_grid = update_grid
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.class_weight = class_weight
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _n_outputs(self, y: np.ndarray) -> int:
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if out.shape[1] == 1:
+            return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype), reduction="none")
+        return torch.nn.functional.cross_entropy(out, y, reduction="none")
+
+    def fit(self, X: Any, y: Any) -> "KANClassifier":
+        """Fit on ``X`` ``(n_samples, n_features)`` and labels ``y`` ``(n_samples,)`` (at least two
+        classes). NaN/Inf in ``X`` is rejected. Returns ``self``."""
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"KANClassifier needs samples of at least 2 classes in y, got one class: "
+                             f"{self.classes_[0]!r}")
+        if self.class_weight is not None and not (self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {self.class_weight!r}")
+        weights = None if self.class_weight is None else compute_sample_weight(self.class_weight, y).astype(np.float32)
+        return self._fit(X, encoded.astype(np.int64), weights, encoded)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits: ``(n_samples,)`` for two classes (positive favours ``classes_[1]``), else
+        ``(n_samples, n_classes)``."""
+        out = self._forward(X).numpy()
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``(n_samples, n_features) -> (n_samples, n_classes)`` class probabilities (rows sum to 1)."""
+        out = self._forward(X)
+        if out.shape[1] == 1:
+            p = torch.sigmoid(out)
+            return torch.cat([1 - p, p], dim=1).numpy()
+        return torch.softmax(out, dim=1).numpy()
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log(predict_proba(X))`` (``-inf`` where a probability underflows to 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """``(n_samples, n_features) -> (n_samples,)`` labels from ``classes_``."""
+        out = self._forward(X)
+        idx = (out[:, 0] > 0).long() if out.shape[1] == 1 else out.argmax(1)
+        return self.classes_[idx.numpy()]
