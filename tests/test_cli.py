@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from kanlab.cli import main
 
 
@@ -17,3 +19,33 @@ def test_demo_writes_plots(tmp_path, capsys) -> None:
 def test_python_m_kanlab_help() -> None:
     done = subprocess.run([sys.executable, "-m", "kanlab", "demo", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--out" in done.stdout
+
+
+def test_compare_csv_prints_table_and_plot(tmp_path, capsys) -> None:
+    from test_compare import write_csv
+
+    csv_path = write_csv(tmp_path / "data.csv", n=120)
+    png = tmp_path / "cmp.png"
+    assert main(["compare", csv_path, "--steps", "30", "--hidden", "3", "--out", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "data.csv: regression, 96 train / 24 test rows, 5 features" in out
+    assert "test RMSE" in out and "\nKAN   [5, 3, 1]" in out and "\nMLP   [5, " in out
+    assert "30 steps, Adam lr 0.01, full batch, seed 0" in out
+    assert png.stat().st_size > 10_000
+
+
+def test_compare_clear_errors(tmp_path, capsys) -> None:
+    from test_compare import write_csv
+
+    assert main(["compare", str(tmp_path / "missing.csv")]) == 2
+    assert "no such CSV file" in capsys.readouterr().err
+    csv_path = write_csv(tmp_path / "d.csv", n=20, missing_rows=(1,))
+    assert main(["compare", csv_path, "--target", "price"]) == 2
+    assert "unknown target column 'price'" in capsys.readouterr().err
+    assert main(["compare", csv_path]) == 2
+    assert "--dropna" in capsys.readouterr().err
+    assert main(["compare", "no_such_dataset"]) == 2
+    assert "built-in names are" in capsys.readouterr().err
+    for bad in (["--hidden", "0"], ["--steps", "0"], ["--seconds", "-1"]):
+        with pytest.raises(SystemExit):
+            main(["compare", csv_path, *bad])
