@@ -113,6 +113,7 @@ def fit(
     batch: int = -1,
     metrics: Optional[Sequence[Callable[[], object]]] = None,
     progress: bool = True,
+    objective: Optional[Callable[["KAN"], torch.Tensor]] = None,
 ) -> Dict[str, List[float]]:
     """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults).
 
@@ -130,11 +131,15 @@ def fit(
         lr: learning rate. batch: rows per step (-1 = full batch).
         metrics: zero-argument callables; each step records ``float(metric())`` under its name.
         progress: show a tqdm progress bar.
+        objective: a custom loss ``objective(model) -> scalar tensor`` that replaces the data loss
+            (physics-informed training, see :mod:`kanlab.pde`). ``dataset`` then needs only
+            ``train_input`` ``(n, width[0])``: the points grid updates adapt to (labels are
+            ignored); ``loss_fn`` and mini-batches do not apply.
 
     Returns:
         dict of per-step lists: ``train_loss`` and ``test_loss`` (RMSE for the default loss, the
-        raw ``loss_fn`` value otherwise; ``test_loss`` stays empty without a test split), ``reg``
-        (0 when ``lamb == 0``) and one list per metric.
+        raw ``loss_fn`` or ``objective`` value otherwise; ``test_loss`` stays empty without a test
+        split or with ``objective``), ``reg`` (0 when ``lamb == 0``) and one list per metric.
     """
     if opt not in _OPTIMIZERS:
         raise ValueError(f"opt must be one of {_OPTIMIZERS}, got {opt!r}")
@@ -146,8 +151,11 @@ def fit(
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if not (batch == -1 or (isinstance(batch, int) and not isinstance(batch, bool) and batch > 0)):
         raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
-    data = check_dataset(model, dataset, loss_fn_given=loss_fn is not None)
-    rmse = loss_fn is None
+    if objective is not None:
+        data = _objective_dataset(model, dataset, objective, loss_fn, batch)
+    else:
+        data = check_dataset(model, dataset, loss_fn_given=loss_fn is not None)
+    rmse = loss_fn is None and objective is None
     loss_fn = loss_fn or (lambda pred, y: torch.mean((pred - y) ** 2))
     params = [p for p in model.parameters() if p.requires_grad]
     if opt == "LBFGS":
@@ -168,13 +176,20 @@ def fit(
             raise TypeError(f"metrics must be named zero-argument callables (functions), got {metric!r}")
         results[metric.__name__] = []
 
-    def objective(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if lamb > 0:
+    def data_objective(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pred: Optional[torch.Tensor] = None
+        if lamb > 0:  # with an objective, the regulariser reads the activations on train_input
             pred, acts = model.forward_with_activations(x)
             reg = regularizer(acts, model.layers, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)
         else:
-            pred, reg = model(x), x.new_zeros(())
-        return loss_fn(pred, y), reg
+            reg = x.new_zeros(())
+        if objective is not None:
+            value = objective(model)
+            if not isinstance(value, torch.Tensor) or value.ndim != 0:
+                raise ValueError(f"objective(model) must return a scalar tensor, got {type(value).__name__} "
+                                 f"of shape {tuple(getattr(value, 'shape', ()))}")
+            return value, reg
+        return loss_fn(model(x) if pred is None else pred, y), reg
 
     model.cache_data, model.cache_target = x_train, y_train
     last_good: Optional[Dict[str, torch.Tensor]] = None
@@ -193,7 +208,7 @@ def fit(
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            loss, reg = objective(xb, yb)
+            loss, reg = data_objective(xb, yb)
             total = loss + lamb * reg
             total.backward()
             last["loss"], last["reg"] = loss.detach(), reg.detach()
@@ -232,6 +247,27 @@ def fit(
             bar.set_description(_describe(results))
     bar.close()
     return results
+
+
+def _objective_dataset(
+    model: "KAN", dataset: Dict[str, torch.Tensor], objective: Callable, loss_fn: Optional[Callable], batch: int
+) -> Dict[str, torch.Tensor]:
+    """Checks for ``fit(objective=...)``; returns ``{"train_input", "train_label"}`` where the
+    label is a placeholder (an empty column per row) that nothing reads."""
+    if not callable(objective):
+        raise TypeError(f"objective must be a callable objective(model) -> scalar tensor, got {objective!r}")
+    if loss_fn is not None:
+        raise ValueError("give either loss_fn (a data loss) or objective (replaces the data loss), not both")
+    if batch != -1:
+        raise ValueError(f"batch must be -1 with an objective (it chooses its own points), got {batch!r}")
+    if not isinstance(dataset, dict) or "train_input" not in dataset:
+        raise ValueError("with an objective, dataset must be a dict with 'train_input' (the points grid updates use)")
+    x = dataset["train_input"]
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"dataset['train_input'] must be a torch.Tensor, got {type(x).__name__}")
+    x = x.to(device=model.device, dtype=model.dtype)
+    model.check_input(x, "dataset['train_input']")
+    return {"train_input": x, "train_label": x.new_zeros(x.shape[0], 0)}
 
 
 def _clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:

@@ -227,3 +227,34 @@ def test_option_edge_cases() -> None:
         model.fit(dataset, steps=1, lr=-1.0)
     with pytest.raises(TypeError, match="metrics"):
         model.fit(dataset, steps=1, metrics=[3])
+
+
+def test_custom_objective_replaces_the_data_loss() -> None:
+    """fit(objective=...): any scalar of the model is minimised; grids adapt to train_input."""
+    x = torch.rand(200, 1) * 0.4 + 0.2  # inside [0.2, 0.6]
+    target = torch.sin(6 * x)
+    model = KAN([1, 1], seed=0)
+
+    def objective(m):
+        return torch.mean((m(x) - target) ** 2)
+
+    with torch.no_grad():
+        before = float(objective(model))
+    results = model.fit({"train_input": x}, steps=10, objective=objective, progress=False)
+    assert len(results["train_loss"]) == 10 and results["test_loss"] == []
+    assert results["train_loss"][-1] < 1e-3 * before  # the raw objective value, not its square root
+    grid = model.layers[0].grid
+    assert 0.19 < grid.min().item() and grid.max().item() < 0.61  # grid updates used train_input
+
+
+def test_custom_objective_errors() -> None:
+    model = KAN([1, 1], seed=0)
+    x = torch.rand(20, 1)
+    with pytest.raises(ValueError, match="not both"):
+        model.fit({"train_input": x}, steps=1, objective=lambda m: m(x).sum(), loss_fn=lambda p, y: p.sum())
+    with pytest.raises(ValueError, match="batch"):
+        model.fit({"train_input": x}, steps=1, objective=lambda m: m(x).sum(), batch=5)
+    with pytest.raises(ValueError, match="train_input"):
+        model.fit({}, steps=1, objective=lambda m: m(x).sum())
+    with pytest.raises(ValueError, match="scalar"):
+        model.fit({"train_input": x}, steps=1, objective=lambda m: m(x), progress=False)

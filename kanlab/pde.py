@@ -1,0 +1,468 @@
+"""Physics-informed training helpers: collocation points on boxes, autograd derivatives, residual
+losses and a Poisson example.
+
+A physics-informed KAN minimises a residual of a differential equation at *collocation points*
+instead of a data loss. The pieces compose with :func:`kanlab.train.fit` through its ``objective``
+argument, so training keeps fit's LBFGS/Adam, grid updates, NaN guard and history::
+
+    x_in = sample_interior(2500, method="grid")          # (2500, 2) inside [-1, 1]^2
+    x_bd = sample_boundary(400)                          # (400, 2) on its edges
+    loss = PoissonLoss(x_in, x_bd, source=f, boundary=0.0, alpha=0.01)
+    model.fit({"train_input": x_in}, objective=loss, steps=50)
+
+Derivatives use ``torch.autograd.grad(..., create_graph=True)``, which the fast B-spline path
+supports to any order it needs here (its backward is itself differentiable).
+:func:`solve_poisson` wraps the whole recipe (sampling, grid extension, Adam then LBFGS).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "box_ranges", "sample_interior", "sample_boundary", "mesh", "gradient", "laplacian",
+    "kan_laplacian", "kan_supports_forward_laplacian",
+    "PoissonLoss", "relative_l2", "solve_poisson",
+]
+
+Ranges = Union[Tuple[float, float], Sequence[Tuple[float, float]]]
+# a function of points (n, d) -> (n,) or (n, 1), a constant, or precomputed values (n,)
+FieldLike = Union[Callable[[torch.Tensor], torch.Tensor], float, torch.Tensor]
+_METHODS = ("random", "grid", "sobol")
+
+
+# ---------------------------------------------------------------------- sampling
+def box_ranges(ranges: Ranges = (-1.0, 1.0), dim: int = 2) -> List[Tuple[float, float]]:
+    """Normalise a box: one ``(lo, hi)`` pair for every dimension, or ``dim`` pairs."""
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    pairs = list(ranges)
+    if len(pairs) == 2 and all(isinstance(v, (int, float)) for v in pairs):
+        pairs = [tuple(pairs)] * dim
+    if len(pairs) != dim or not all(len(p) == 2 for p in pairs):
+        raise ValueError(f"ranges must be one (lo, hi) pair or {dim} of them, got {ranges!r}")
+    out = [(float(lo), float(hi)) for lo, hi in pairs]
+    bad = [p for p in out if not p[0] < p[1]]
+    if bad:
+        raise ValueError(f"every range needs lo < hi, got {bad}")
+    return out
+
+
+def _unit_points(n: int, dim: int, method: str, seed: Optional[int]) -> torch.Tensor:
+    """``n`` points in ``[0, 1]^dim`` (float64, CPU): random, cell-centred grid or scrambled Sobol."""
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    if dim == 0 or n == 0:
+        return torch.zeros(n, dim, dtype=torch.float64)
+    if method == "random":
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.rand(n, dim, generator=gen, dtype=torch.float64)
+    if method == "sobol":
+        engine = torch.quasirandom.SobolEngine(dim, scramble=True, seed=seed)
+        return engine.draw(n, dtype=torch.float64)
+    side = round(n ** (1.0 / dim))
+    if side ** dim != n:
+        raise ValueError(f"method='grid' needs n = m**{dim} points (e.g. {max(side, 1) ** dim}), got {n}")
+    axis = (torch.arange(side, dtype=torch.float64) + 0.5) / side  # cell centres, strictly inside
+    return torch.cartesian_prod(*([axis] * dim)).reshape(n, dim)
+
+
+def _scale(unit: torch.Tensor, box: List[Tuple[float, float]], device: Any, dtype: Optional[torch.dtype]) -> torch.Tensor:
+    lo = torch.tensor([b[0] for b in box], dtype=torch.float64)
+    hi = torch.tensor([b[1] for b in box], dtype=torch.float64)
+    return (lo + unit * (hi - lo)).to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+def sample_interior(
+    n: int,
+    ranges: Ranges = (-1.0, 1.0),
+    dim: int = 2,
+    method: str = "random",
+    seed: Optional[int] = 0,
+    device: Any = None,
+    dtype: Optional[torch.dtype] = None,
+) -> torch.Tensor:
+    """``n`` collocation points inside the box, ``(n, dim)``.
+
+    ``method``: "random" (uniform, seeded), "sobol" (scrambled Sobol, seeded; more even) or
+    "grid" (cell centres of a uniform mesh; ``n`` must be ``m**dim``). Points never lie on the
+    boundary for "grid"; for the others they do with probability 0. ``dtype`` defaults to torch's.
+    """
+    box = box_ranges(ranges, dim)
+    return _scale(_unit_points(n, dim, method, seed), box, device, dtype)
+
+
+def _face_counts(n: int, box: List[Tuple[float, float]]) -> List[int]:
+    """Points per face (faces ordered dim 0 low, dim 0 high, dim 1 low, ...), proportional to
+    each face's measure; the remainder goes to the first faces."""
+    dim = len(box)
+    lengths = [hi - lo for lo, hi in box]
+    measure = [math.prod(lengths[:d] + lengths[d + 1:]) for d in range(dim) for _ in (0, 1)]
+    total = sum(measure)
+    counts = [int(n * m / total) for m in measure]
+    for i in range(n - sum(counts)):
+        counts[i % len(counts)] += 1
+    return counts
+
+
+def sample_boundary(
+    n: int,
+    ranges: Ranges = (-1.0, 1.0),
+    dim: int = 2,
+    method: str = "random",
+    seed: Optional[int] = 0,
+    device: Any = None,
+    dtype: Optional[torch.dtype] = None,
+) -> torch.Tensor:
+    """``n`` points on the boundary of the box, ``(n, dim)``, spread over its ``2 dim`` faces in
+    proportion to their measure (a square's four edges get ``n / 4`` each).
+
+    On each face one coordinate is exactly ``lo`` or ``hi`` and the others follow ``method`` as in
+    :func:`sample_interior` ("grid" needs each face's count to be an ``m**(dim - 1)``; in 2-d any
+    count works). In 1-d the boundary is the two end points, repeated.
+    """
+    box = box_ranges(ranges, dim)
+    pieces = []
+    for face, count in enumerate(_face_counts(n, box)):
+        d, side = divmod(face, 2)
+        others = [b for i, b in enumerate(box) if i != d]
+        face_seed = None if seed is None else seed * 1009 + face
+        unit = _unit_points(count, dim - 1, method, face_seed)
+        lo = torch.tensor([b[0] for b in others], dtype=torch.float64)
+        hi = torch.tensor([b[1] for b in others], dtype=torch.float64)
+        pts = lo + unit * (hi - lo)
+        fixed = torch.full((count, 1), box[d][side], dtype=torch.float64)
+        pieces.append(torch.cat([pts[:, :d], fixed, pts[:, d:]], dim=1))
+    return torch.cat(pieces).to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+def mesh(
+    n_per_side: int, ranges: Ranges = (-1.0, 1.0), dim: int = 2, device: Any = None,
+    dtype: Optional[torch.dtype] = None,
+) -> torch.Tensor:
+    """All nodes of a uniform mesh including the boundary, ``(n_per_side**dim, dim)`` (test points)."""
+    if isinstance(n_per_side, bool) or not isinstance(n_per_side, int) or n_per_side < 2:
+        raise ValueError(f"n_per_side must be an int >= 2, got {n_per_side!r}")
+    box = box_ranges(ranges, dim)
+    axes = [torch.linspace(lo, hi, n_per_side, dtype=torch.float64) for lo, hi in box]
+    pts = torch.cartesian_prod(*axes).reshape(-1, dim)
+    return pts.to(device=device, dtype=dtype or torch.get_default_dtype())
+
+
+# ---------------------------------------------------------------------- derivatives
+def _column(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.ndim != 2:
+        raise ValueError(f"x must be a (batch, dim) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    if not x.requires_grad:
+        raise ValueError("x must require grad and y be computed from it: x = x.requires_grad_(); y = model(x)")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y must have shape (batch,) or (batch, 1) with batch = {x.shape[0]}, got {tuple(y.shape)}")
+    return y
+
+
+def gradient(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """``dy/dx`` ``(batch, dim)`` of a pointwise ``y`` ``(batch,)`` or ``(batch, 1)`` computed from
+    ``x`` ``(batch, dim)`` (row ``b`` of ``y`` may depend only on row ``b`` of ``x``, as for any
+    KAN or MLP). ``create_graph=True`` keeps the result differentiable (losses, higher orders)."""
+    y = _column(y, x)
+    (g,) = torch.autograd.grad(y.sum(), x, create_graph=create_graph)
+    return g
+
+
+def laplacian(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+    """``sum_i d^2 y / dx_i^2`` ``(batch,)`` for a pointwise ``y`` of ``x`` (see :func:`gradient`).
+
+    One first-order pass plus one pass per dimension, all with ``create_graph`` so the Laplacian
+    itself can be trained through.
+    """
+    g = gradient(y, x, create_graph=True)
+    lap = torch.zeros_like(g[:, 0])
+    for i in range(x.shape[1]):
+        (gi,) = torch.autograd.grad(g[:, i].sum(), x, create_graph=create_graph)
+        lap = lap + gi[:, i]
+    return lap
+
+
+def _base_derivs(name: str, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A base function's value, first and second derivative at ``z`` (any shape)."""
+    if name == "silu":
+        s = torch.sigmoid(z)
+        return z * s, s * (1 + z * (1 - s)), s * (1 - s) * (2 + z * (1 - 2 * s))
+    if name == "identity":
+        return z, torch.ones_like(z), torch.zeros_like(z)
+    zero = torch.zeros_like(z)  # "zero"
+    return zero, zero, zero
+
+
+def kan_supports_forward_laplacian(model: Any) -> bool:
+    """Whether :func:`kan_laplacian` handles ``model``: a kanlab ``KAN`` whose layers use a named
+    base function ('silu', 'identity', 'zero') and that has no active symbolic edge."""
+    from .model import KAN
+
+    return (isinstance(model, KAN) and all(l.base_fun_name in ("silu", "identity", "zero") for l in model.layers)
+            and not any(s.n_active for s in model.symbolic))
+
+
+def _local_values(layer: Any, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The layer's non-zero basis functions at ``z`` ``(batch, in)`` and their first and second
+    derivatives, the base function's appended: ``(3, k + 2, in, batch)`` (batch last: reductions
+    run over leading dimensions, which is what vectorizes), and their slots ``(k + 1, in, batch)``
+    in the coefficients padded by ``k`` on both sides."""
+    plan = layer._plan
+    located = plan.window(z)
+    vals = torch.stack([torch.cat([plan.local(*located, deriv=r), b.unsqueeze(-1)], dim=-1)
+                        for r, b in enumerate(_base_derivs(layer.base_fun_name, z))])  # (3, batch, in, m)
+    return vals.permute(0, 3, 2, 1).contiguous(), plan.padded_index(located[0]).permute(1, 2, 0).contiguous()
+
+
+def kan_laplacian(model: Any, x: torch.Tensor, cache: Optional[Dict[str, Any]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(u, laplacian(u))`` of a KAN at ``x`` ``(batch, dim)``, both ``(batch, width[-1])``, by
+    forward-mode propagation instead of nested autograd.
+
+    Every layer maps its input ``z`` with derivatives ``dz/dx_a`` and ``d^2 z/dx_a^2`` to
+    ``y_o = sum_i phi_oi(z_i)``, ``dy_o/dx_a = sum_i phi_oi'(z_i) dz_i/dx_a`` and
+    ``d^2 y_o/dx_a^2 = sum_i phi_oi''(z_i) (dz_i/dx_a)^2 + phi_oi'(z_i) d^2 z_i/dx_a^2``, with the
+    ``k + 1`` non-zero B-splines (and derivatives) of the fast path's local basis per input and
+    the coefficients they touch, so the cost does not grow with the grid size.
+    ``x`` needs no grad; the result is differentiable in the parameters (ordinary backward).
+
+    ``cache``: a dict kept by the caller across calls with the same ``x`` (collocation points);
+    the first layer's basis values depend only on ``x`` and its knots, so they are built once per grid.
+    Equal to :func:`laplacian` of ``model(x)`` up to round-off. Raises ``ValueError`` for models it
+    does not handle (:func:`kan_supports_forward_laplacian`; use :func:`laplacian` for those).
+    """
+    if not kan_supports_forward_laplacian(model):
+        raise ValueError("kan_laplacian needs a kanlab KAN with base_fun 'silu', 'identity' or 'zero' and no "
+                         "active symbolic edges; use laplacian(model(x), x) otherwise")
+    model.check_input(x, "x")
+    batch, dim = x.shape
+    z = x.detach().T  # (in, batch) layout throughout
+    dz = torch.eye(dim, dtype=x.dtype, device=x.device)[:, :, None].expand(dim, dim, batch)  # (a, in, batch)
+    d2z: Optional[torch.Tensor] = None  # (a, in, batch); zero for the inputs
+    for l, layer in enumerate(model.layers):
+        if l == 0 and cache is not None:
+            key = (x.data_ptr(), tuple(x.shape), layer.knots.data_ptr(), layer.knots._version, layer.base_fun_name)
+            if cache.get("key") != key:
+                cache["key"], cache["local"] = key, _local_values(layer, z.T)
+            vals, slots = cache["local"]
+        else:
+            vals, slots = _local_values(layer, z.T)
+        k = layer.spline_order
+        w_pad = F.pad(layer.coef * (layer.scale_spline * layer.mask).unsqueeze(-1), (k, k))  # (out, in, n_basis + 2k)
+        rows = torch.arange(layer.in_dim, device=x.device)[:, None]
+        w_loc = w_pad[:, rows, slots]  # (out, k + 1, in, batch): the coefficients in use
+        w_base = (layer.scale_base * layer.mask)[:, :, None]  # (out, in, 1)
+        phi = vals[:, None, k + 1] * w_base  # phi^(r)_oi(z_i): (3, out, in, batch)
+        for m in range(k + 1):
+            phi = phi + vals[:, None, m] * w_loc[:, m]
+        y = phi[0].sum(1)  # (out, batch)
+        dy = (phi[1].unsqueeze(0) * dz.unsqueeze(1)).sum(2)  # (a, out, batch)
+        d2 = phi[2].unsqueeze(0) * (dz * dz).unsqueeze(1)
+        if d2z is not None:
+            d2 = d2 + phi[1].unsqueeze(0) * d2z.unsqueeze(1)
+        z, dz, d2z = y, dy, d2.sum(2)
+    return z.T, d2z.sum(0).T
+
+
+# ---------------------------------------------------------------------- residual losses
+def _values(field: FieldLike, x: torch.Tensor, name: str) -> torch.Tensor:
+    """A field's values at ``x`` ``(n, d)`` as ``(n,)`` on x's device and dtype."""
+    if callable(field):
+        with torch.no_grad():
+            v = field(x)
+    elif isinstance(field, torch.Tensor):
+        v = field
+    elif isinstance(field, (int, float)):
+        return x.new_full((x.shape[0],), float(field))
+    else:
+        raise TypeError(f"{name} must be a callable f(x (n, d)) -> (n,), a number or a tensor, got {field!r}")
+    v = torch.as_tensor(v).to(device=x.device, dtype=x.dtype)
+    if v.ndim == 2 and v.shape[1] == 1:
+        v = v[:, 0]
+    if v.shape != (x.shape[0],):
+        raise ValueError(f"{name} must give one value per point: shape ({x.shape[0]},), got {tuple(v.shape)}")
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"{name} has NaN or Inf values at the collocation points")
+    return v
+
+
+class PoissonLoss:
+    """The PINN objective for ``laplacian(u) = f`` in a box with ``u = g`` on its boundary:
+
+    ``alpha * mean((lap u - f)^2 over x_interior) + mean((u - g)^2 over x_boundary)``
+
+    (the KAN paper's weighting, ``alpha = 0.01``). ``source`` and ``boundary`` are evaluated once
+    here. A callable ``loss(model) -> scalar`` for ``fit(objective=loss)``; :meth:`parts` returns
+    both terms as floats.
+
+    Args:
+        x_interior: collocation points ``(n_i, d)``; x_boundary: boundary points ``(n_b, d)``.
+        source: ``f`` (callable on ``(n, d)`` points, number or ``(n_i,)`` values).
+        boundary: ``g`` (same forms, ``(n_b,)`` values); default 0.
+        method: how the Laplacian is computed: "autograd" (:func:`laplacian`, any model),
+            "forward" (:func:`kan_laplacian`, KANs only, several times faster) or "auto" (forward
+            where supported).
+    """
+
+    def __init__(self, x_interior: torch.Tensor, x_boundary: torch.Tensor, source: FieldLike,
+                 boundary: FieldLike = 0.0, alpha: float = 0.01, method: str = "auto") -> None:
+        for name, t in (("x_interior", x_interior), ("x_boundary", x_boundary)):
+            if not isinstance(t, torch.Tensor) or t.ndim != 2 or not t.is_floating_point():
+                raise ValueError(f"{name} must be a float (n, dim) tensor, got {getattr(t, 'shape', type(t).__name__)}")
+        if x_interior.shape[1] != x_boundary.shape[1]:
+            raise ValueError(f"x_interior has {x_interior.shape[1]} columns but x_boundary {x_boundary.shape[1]}")
+        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        if method not in ("auto", "forward", "autograd"):
+            raise ValueError(f"method must be 'auto', 'forward' or 'autograd', got {method!r}")
+        self.x_interior, self.x_boundary, self.alpha = x_interior.detach(), x_boundary.detach(), float(alpha)
+        self.method, self._cache = method, {}
+        self.f = _values(source, self.x_interior, "source")
+        self.g = _values(boundary, self.x_boundary, "boundary")
+
+    def to(self, device: Any = None, dtype: Optional[torch.dtype] = None) -> "PoissonLoss":
+        """Move every stored tensor (in place); returns ``self``."""
+        for name in ("x_interior", "x_boundary", "f", "g"):
+            setattr(self, name, getattr(self, name).to(device=device, dtype=dtype))
+        return self
+
+    def terms(self, model: Callable[[torch.Tensor], torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(interior, boundary)`` mean squared residuals, both differentiable scalars."""
+        n = self.x_interior.shape[0]
+        if self.method == "forward" or (self.method == "auto" and kan_supports_forward_laplacian(model)):
+            # one pass over interior and boundary points together (the boundary Laplacian is unused)
+            if self._cache.get("points") is None or self._cache["points"][0] is not self.x_interior:
+                self._cache = {"points": (self.x_interior, torch.cat([self.x_interior, self.x_boundary]))}
+            u, lap = kan_laplacian(model, self._cache["points"][1], self._cache)
+            lap, u_boundary = lap[:n, 0], u[n:, 0]
+        else:
+            x = self.x_interior.detach().requires_grad_(True)
+            lap, u_boundary = laplacian(model(x), x), model(self.x_boundary).reshape(-1)
+        interior = torch.mean((lap - self.f) ** 2)
+        boundary = torch.mean((u_boundary - self.g) ** 2)
+        return interior, boundary
+
+    def __call__(self, model: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        interior, boundary = self.terms(model)
+        return self.alpha * interior + boundary
+
+    def parts(self, model: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, float]:
+        """``{"interior", "boundary", "loss"}`` as floats (needs grad internally for the Laplacian)."""
+        with torch.enable_grad():
+            interior, boundary = self.terms(model)
+        return {"interior": float(interior), "boundary": float(boundary),
+                "loss": float(self.alpha * interior + boundary)}
+
+
+@torch.no_grad()
+def relative_l2(model: Callable[[torch.Tensor], torch.Tensor], exact: FieldLike, x: torch.Tensor) -> float:
+    """``||u - u*|| / ||u*||`` over the points ``x`` ``(n, d)`` (a mesh approximates the L2 norm)."""
+    u = model(x).reshape(-1)
+    ref = _values(exact, x, "exact")
+    return float(torch.linalg.vector_norm(u - ref) / torch.linalg.vector_norm(ref).clamp_min(1e-300))
+
+
+# ---------------------------------------------------------------------- the example
+def solve_poisson(
+    source: FieldLike,
+    exact: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    *,
+    boundary: Optional[FieldLike] = None,
+    ranges: Ranges = (-1.0, 1.0),
+    width: Sequence[int] = (2, 10, 1),
+    grids: Sequence[int] = (5, 10, 20),
+    steps: Union[int, Sequence[int]] = 50,
+    adam_steps: int = 0,
+    adam_lr: float = 1e-2,
+    n_interior: int = 2500,
+    n_boundary: int = 400,
+    interior_method: str = "grid",
+    alpha: float = 0.01,
+    grid_update_num: int = 4,
+    stop_grid_update_step: int = 20,
+    n_test: int = 101,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: Any = None,
+    time_budget_s: Optional[float] = None,
+    progress: bool = False,
+    **kan_kwargs: Any,
+) -> Tuple[Any, Dict[str, list]]:
+    """Solve ``laplacian(u) = source`` in a box with a physics-informed KAN.
+
+    ``u = boundary`` on the box's boundary (default: ``exact`` there if given, else 0). The KAN
+    ``width`` (``width[0]`` = the box's dimension) starts on ``grids[0]``; optional Adam steps
+    come first, then for each grid of ``grids`` (refined in between) ``steps`` LBFGS steps
+    (an int, or one per grid) through :func:`kanlab.train.fit` with :class:`PoissonLoss`, the
+    grid adapted to the collocation points ``grid_update_num`` times in the first
+    ``stop_grid_update_step`` steps of each stage. ``time_budget_s`` skips the remaining grids
+    once exceeded (checked between stages).
+
+    Returns ``(model, history)``: history has per-LBFGS-step lists ``loss``, ``grid``,
+    ``seconds`` (since the start) and, with ``exact``, ``rel_l2`` (on an ``n_test``-per-side mesh
+    including the boundary), plus ``stages``: one dict per stage with the final values.
+    """
+    from .model import KAN
+    from .train import fit
+
+    dim = int(width[0])
+    if len(list(grids)) == 0:
+        raise ValueError("grids must list at least one grid size")
+    stage_steps = [steps] * len(grids) if isinstance(steps, int) else list(steps)
+    if len(stage_steps) != len(grids):
+        raise ValueError(f"steps must be an int or one count per grid ({len(grids)}), got {steps!r}")
+    if boundary is None:
+        boundary = exact if exact is not None else 0.0
+    start = time.perf_counter()
+    kw = dict(device=device, dtype=dtype)
+    x_in = sample_interior(n_interior, ranges, dim, interior_method, seed, **kw)
+    bd_method = "sobol" if interior_method == "grid" and dim > 2 else interior_method
+    x_bd = sample_boundary(n_boundary, ranges, dim, bd_method, seed, **kw)
+    loss = PoissonLoss(x_in, x_bd, source, boundary, alpha)
+    x_test = mesh(n_test, ranges, dim, **kw)
+    model = KAN(width=list(width), grid=int(grids[0]), seed=seed, **kw, **kan_kwargs)
+    history: Dict[str, list] = {"loss": [], "grid": [], "seconds": [], "stages": []}
+    metrics = []
+    if exact is not None:
+        history["rel_l2"] = []
+
+        def rel_l2() -> float:
+            return relative_l2(model, exact, x_test)
+        metrics.append(rel_l2)
+
+    def record(res: Dict[str, list], opt: str) -> None:
+        n = len(res["train_loss"])
+        history["loss"] += res["train_loss"]
+        history["grid"] += [model.grid] * n
+        history["seconds"] += [time.perf_counter() - start] * n
+        if exact is not None:
+            history["rel_l2"] += res["rel_l2"]
+        history["stages"].append({"opt": opt, "grid": model.grid, "steps": n,
+                                  "loss": res["train_loss"][-1] if n else math.nan,
+                                  "rel_l2": res["rel_l2"][-1] if n and exact is not None else math.nan,
+                                  "seconds": time.perf_counter() - start})
+
+    # grid updates see the boundary too: a grid adapted to interior points alone would end
+    # inside the box, leaving the boundary to the base function
+    data = {"train_input": torch.cat([x_in, x_bd])}
+    if adam_steps:
+        res = fit(model, data, opt="Adam", lr=adam_lr, steps=adam_steps, objective=loss, update_grid=False,
+                  metrics=metrics, progress=progress)
+        record(res, "Adam")
+    for i, (grid, n_steps) in enumerate(zip(grids, stage_steps)):
+        if i and time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+            break
+        if int(grid) != model.grid:
+            model.refine(int(grid), x=data["train_input"])
+        res = fit(model, data, opt="LBFGS", steps=int(n_steps), objective=loss, grid_update_num=grid_update_num,
+                  stop_grid_update_step=stop_grid_update_step, metrics=metrics, progress=progress)
+        record(res, "LBFGS")
+    return model, history
