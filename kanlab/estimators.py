@@ -198,7 +198,6 @@ class _KANEstimator(BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.non_deterministic = self.random_state is None
         return tags
 
 
@@ -227,6 +226,10 @@ _PARAMS_DOC = """
         device: torch device for training and prediction ("cpu" when None).
         verbose: print the training loss every ``verbose`` steps (0: silent).
 
+    ``fit(X, y, sample_weight=None)``: the loss is the weighted mean of the per-row losses. Rows of
+    weight 0 are dropped first; the input scaling and the grids use the remaining rows unweighted,
+    so integer weights are close to, not exactly, repeated rows.
+
     Attributes:
         model_: the trained :class:`kanlab.KAN` (it sees standardised inputs; trained in float32,
             stored in float64 so that predictions do not depend on batch composition).
@@ -236,6 +239,31 @@ _PARAMS_DOC = """
             early stopping (else None). n_iter_: steps run; best_iter_: the step whose weights are
             kept. train_seconds_: training wall time.
 """
+
+
+def _check_sample_weight(sample_weight: Any, n: int) -> Optional[np.ndarray]:
+    """None, or finite non-negative weights ``(n,)`` with a positive sum."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},) like the rows of X, got {w.shape}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+        raise ValueError("sample_weight must be finite and non-negative, and not all weights may be zero")
+    return w
+
+
+def _drop_zero_weight(X: np.ndarray, y: np.ndarray,
+                      w: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+    """Remove rows of weight 0 (so they change nothing, not even the scaling or the grids) and
+    turn equal weights into None (the weighted mean of the loss is then the plain mean)."""
+    if w is None:
+        return X, y, None
+    keep = w > 0
+    X, y, w = X[keep], y[keep], w[keep]
+    return X, y, None if np.all(w == w[0]) else w.astype(np.float32)
 
 
 class KANRegressor(RegressorMixin, _KANEstimator):
@@ -276,17 +304,20 @@ class KANRegressor(RegressorMixin, _KANEstimator):
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return ((out - y) ** 2).mean(1)
 
-    def fit(self, X: Any, y: Any) -> "KANRegressor":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "KANRegressor":
         """Fit on ``X`` ``(n_samples, n_features)`` and ``y`` ``(n_samples,)`` or
-        ``(n_samples, n_outputs)``. NaN/Inf in either is rejected. Returns ``self``."""
+        ``(n_samples, n_outputs)``; ``sample_weight`` ``(n_samples,)`` weighs each row's squared
+        error (see the class doc). NaN/Inf in either is rejected. Returns ``self``."""
         self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        weights = _check_sample_weight(sample_weight, len(X))
+        X, y, weights = _drop_zero_weight(X, y, weights)
         y2 = y.reshape(len(y), -1).astype(np.float64)
         self.n_outputs_ = y2.shape[1]
         y_scaler = Standardizer(torch.as_tensor(y2))
         self.y_mean_, self.y_scale_ = y_scaler.mean.numpy(), y_scaler.scale.numpy()
         targets = y_scaler.transform(torch.as_tensor(y2)).float().numpy()
-        return self._fit(X, targets, None, None)
+        return self._fit(X, targets, weights, None)
 
     def predict(self, X: Any) -> np.ndarray:
         """``(n_samples, n_features) -> (n_samples,)`` or ``(n_samples, n_outputs)``."""
@@ -341,9 +372,10 @@ class KANClassifier(ClassifierMixin, _KANEstimator):
             return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype), reduction="none")
         return torch.nn.functional.cross_entropy(out, y, reduction="none")
 
-    def fit(self, X: Any, y: Any) -> "KANClassifier":
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> "KANClassifier":
         """Fit on ``X`` ``(n_samples, n_features)`` and labels ``y`` ``(n_samples,)`` (at least two
-        classes). NaN/Inf in ``X`` is rejected. Returns ``self``."""
+        classes); ``sample_weight`` ``(n_samples,)`` multiplies the class weights (see the class
+        doc). NaN/Inf in ``X`` is rejected. Returns ``self``."""
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
@@ -353,7 +385,10 @@ class KANClassifier(ClassifierMixin, _KANEstimator):
                              f"{self.classes_[0]!r}")
         if self.class_weight is not None and not (self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {self.class_weight!r}")
-        weights = None if self.class_weight is None else compute_sample_weight(self.class_weight, y).astype(np.float32)
+        weights = _check_sample_weight(sample_weight, len(X))
+        if self.class_weight is not None:
+            weights = compute_sample_weight(self.class_weight, y) * (1.0 if weights is None else weights)
+        X, encoded, weights = _drop_zero_weight(X, encoded, weights)
         return self._fit(X, encoded.astype(np.int64), weights, encoded)
 
     def decision_function(self, X: Any) -> np.ndarray:
