@@ -65,3 +65,11 @@ def test_kan_visualization_demo(tmp_path):
                  "kan_structure_grid20.png", "kan_symbolic_final.png", "individual_activations_layer0.png",
                  "function_comparison.png", "1d_slices.png"]:
         assert (tmp_path / name).stat().st_size > 10_000, name
+
+
+def test_continual_learning(tmp_path):
+    out = _run("continual_learning.py", tmp_path)
+    assert "figure written" in out and (tmp_path / "continual_learning.png").is_file()
+    last = [line for line in out.splitlines() if line.strip().startswith("5 |")][0].split()
+    kan_earlier, mlp_earlier = float(last[2]), float(last[5])
+    assert kan_earlier < 1e-3 < mlp_earlier  # the KAN keeps the first four peaks, the MLP does not
