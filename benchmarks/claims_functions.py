@@ -12,8 +12,8 @@ the KAN's parameter count trained for the KAN's number of LBFGS steps, and a wid
 for the KAN's wall time. pykan is not run here (too slow for this budget; see
 benchmarks/toy_functions.py for kanlab vs pykan on the toy functions).
 
-    OMP_NUM_THREADS=1 python benchmarks/claims_functions.py --quick   # ~3 min on one core
-    OMP_NUM_THREADS=1 python benchmarks/claims_functions.py           # ~15 min on one core
+    OMP_NUM_THREADS=1 python benchmarks/claims_functions.py --quick   # ~2.5 min on one core
+    OMP_NUM_THREADS=1 python benchmarks/claims_functions.py           # ~7 min on one core (391 s measured)
     python benchmarks/claims_functions.py --quick --claims 2 --out ''  # one claim, no CLAIMS.md
 """
 from __future__ import annotations
