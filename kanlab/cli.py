@@ -36,7 +36,7 @@ def _add_compare(sub: "argparse._SubParsersAction") -> None:
     cmp.add_argument("--mlp-depth", type=int, default=2, help="MLP hidden layers (default 2)")
     cmp.add_argument("--opt", choices=("Adam", "AdamW", "LBFGS"), default="Adam", help="optimiser for both (Adam)")
     cmp.add_argument("--lr", type=float, help="learning rate for both (default 0.01 for Adam, 1.0 for LBFGS)")
-    cmp.add_argument("--batch-size", type=int, help="rows per step (default: full batch)")
+    cmp.add_argument("--batch-size", type=int, help="rows per Adam step (default: full batch up to 4096 training rows, else 512)")
     cmp.add_argument("--test-fraction", type=float, default=0.2, help="CSV rows held out for testing (0.2)")
     cmp.add_argument("--dropna", action="store_true", help="drop CSV rows with missing values instead of failing")
     cmp.add_argument("--data-folder", help="folder of the built-in datasets' files (default: KANLAB_DATA)")
@@ -67,11 +67,8 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     except (OSError, ValueError) as err:
         print(f"kanlab compare: error: {err}", file=sys.stderr)
         return 2
-    parts = [f"{args.steps} steps" if args.steps else "", f"{args.seconds:g} s" if args.seconds else ""]
-    budget = " or ".join(p for p in parts if p) or "500 steps"
-    batch = f"batch {args.batch_size}" if args.batch_size else "full batch"
-    print(cmp.format_table(data, runs, f"{budget}, {args.opt} lr {args.lr or ('1.0' if args.opt == 'LBFGS' else '0.01')}, "
-                                       f"{batch}, seed {args.seed}"))
+    budget = cmp.describe_budget(data, args.opt, args.lr, args.steps, args.seconds, args.batch_size, args.seed)
+    print(cmp.format_table(data, runs, budget))
     print(f"wrote {cmp.plot_comparison(data, runs, args.out)}")
     return 0
 

@@ -35,7 +35,7 @@ from .model import KAN
 from .supervised import OPTIMIZERS, Standardizer, train_module
 
 __all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_task", "mlp", "mlp_width_for_params",
-           "kan_parameters", "compare", "format_table", "plot_comparison"]
+           "kan_parameters", "resolve_batch_size", "describe_budget", "compare", "format_table", "plot_comparison"]
 
 TASKS = ("auto", "regression", "classification")
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
@@ -43,6 +43,8 @@ _MAX_LEVELS = 100  # a non-numeric feature with more levels is probably an ident
 _MAX_CLASSES_AUTO = 20
 _CURVE_ROWS = 5000  # learning curves are evaluated on at most this many test rows
 _GRID_UPDATE_STEPS = range(0, 50, 5)
+FULL_BATCH_ROWS = 4096  # auto batch size: full batch up to this many training rows, else AUTO_BATCH
+AUTO_BATCH = 512
 
 
 @dataclass
@@ -230,6 +232,26 @@ def kan_parameters(model: KAN) -> int:
 
 
 # ---------------------------------------------------------------------------------------- training
+def resolve_batch_size(n_rows: int, opt: str, batch_size: Optional[int]) -> Optional[int]:
+    """Rows per step (``None``: full batch). ``batch_size=None`` is automatic: full batch up to
+    ``FULL_BATCH_ROWS`` training rows, else ``AUTO_BATCH``; LBFGS is always full batch."""
+    if opt == "LBFGS":
+        return None
+    if batch_size is None:
+        return None if n_rows <= FULL_BATCH_ROWS else AUTO_BATCH
+    return None if batch_size >= n_rows else int(batch_size)
+
+
+def describe_budget(data: TabularData, opt: str = "Adam", lr: Optional[float] = None, steps: Optional[int] = None,
+                    seconds: Optional[float] = None, batch_size: Optional[int] = None, seed: int = 0) -> str:
+    """One line naming the budget :func:`compare` gives each model for these arguments."""
+    parts = [f"{steps} steps" if steps else "", f"{seconds:g} s" if seconds else ""]
+    budget = " or ".join(p for p in parts if p) or "500 steps"
+    lr = lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-2)
+    batch = resolve_batch_size(len(data.X_train), opt, batch_size)
+    return f"{budget}, {opt} lr {lr:g}, {'full batch' if batch is None else f'batch {batch}'}, seed {seed}"
+
+
 def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: int = 3, mlp_depth: int = 2,
             opt: str = "Adam", lr: Optional[float] = None, steps: Optional[int] = None,
             seconds: Optional[float] = None, batch_size: Optional[int] = None, seed: int = 0,
@@ -240,7 +262,7 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
     Budget: ``steps`` optimiser steps and/or ``seconds`` of training time each (whichever ends
     first; neither given: 500 steps). Both models use ``opt`` (``"Adam"``, ``"AdamW"`` or
     ``"LBFGS"``), ``lr`` (default 0.01 for Adam, 1.0 for LBFGS), the same mini-batch order
-    (``batch_size``; None is full batch) and ``seed``. The KAN's grids adapt to the training inputs
+    (``batch_size``; None: see :func:`resolve_batch_size`) and ``seed``. The KAN's grids adapt to the training inputs
     10 times in its first 50 steps (pykan's schedule), inside its budget. Losses: mean squared error
     on the standardised target, or cross-entropy over ``n_classes`` logits.
     """
@@ -253,6 +275,7 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
     max_steps = steps if steps is not None else (10**9 if seconds is not None else 500)
     lr = lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-2)
     dev = torch.device(device or "cpu")
+    batch = resolve_batch_size(len(data.X_train), opt, batch_size)
     x_scaler = Standardizer(torch.as_tensor(data.X_train, dtype=torch.float64))
     x_tr = x_scaler.transform(torch.as_tensor(data.X_train, dtype=torch.float64)).float().to(dev)
     x_te = x_scaler.transform(torch.as_tensor(data.X_test, dtype=torch.float64)).float().to(dev)
@@ -295,7 +318,7 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
 
         every = max(1, max_steps // 100) if steps is not None else (1 if opt == "LBFGS" else 10)
         result = train_module(model, x_tr, y_tr, loss_fn, opt=opt, lr=lr, steps=max_steps, seconds=seconds,
-                              batch_size=batch_size, seed=seed, monitor=monitor, monitor_every=every,
+                              batch_size=batch, seed=seed, monitor=monitor, monitor_every=every,
                               before_step=before)
         with torch.no_grad():
             metrics = _metrics(data.task, data.y_test, predict(model, x_te))

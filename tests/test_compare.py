@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from kanlab.compare import (TabularData, _mlp_count, compare, format_table, infer_task, kan_parameters,
-                            load_builtin, mlp, mlp_width_for_params, plot_comparison, read_csv_table)
+from kanlab.compare import (TabularData, _mlp_count, compare, describe_budget, format_table, infer_task,
+                            kan_parameters, load_builtin, mlp, mlp_width_for_params, plot_comparison, read_csv_table,
+                            resolve_batch_size)
 from kanlab.model import KAN
 
 
@@ -129,3 +130,13 @@ def test_load_builtin() -> None:
     assert data.task == "classification" and data.classes == ["0", "1"] and data.X_train.shape[1] == 30
     with pytest.raises(ValueError, match="built-in names are"):
         load_builtin("iris-ish")
+
+
+def test_batch_size_resolution_and_budget_line(tmp_path) -> None:
+    assert resolve_batch_size(100, "Adam", None) is None  # small tables: full batch
+    assert resolve_batch_size(10_000, "Adam", None) == 512
+    assert resolve_batch_size(10_000, "LBFGS", 64) is None
+    assert resolve_batch_size(100, "Adam", 500) is None and resolve_batch_size(100, "AdamW", 32) == 32
+    data = read_csv_table(write_csv(tmp_path / "t.csv", n=50))
+    assert describe_budget(data, "Adam", None, 100, 2.0, 32, 3) == "100 steps or 2 s, Adam lr 0.01, batch 32, seed 3"
+    assert describe_budget(data, "LBFGS") == "500 steps, LBFGS lr 1, full batch, seed 0"
