@@ -235,7 +235,7 @@ _PARAMS_DOC = """
             stored in float64 so that predictions do not depend on batch composition).
         n_features_in_, feature_names_in_ (only when fitted on a DataFrame with string column names).
         x_mean_, x_scale_: ``(n_features_in_,)`` the input standardisation.
-        loss_curve_: training loss per step; validation_loss_curve_: validation loss per step with
+        loss_curve_: training loss per step (before its update); validation_loss_curve_: validation loss per step with
             early stopping (else None). n_iter_: steps run; best_iter_: the step whose weights are
             kept. train_seconds_: training wall time.
 """

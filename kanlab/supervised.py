@@ -54,7 +54,8 @@ class Standardizer:
 class TrainResult:
     """What :func:`train_module` did.
 
-    ``loss_curve``: the training objective per step (the mini-batch's for mini-batch steps).
+    ``loss_curve``: the training objective per step, evaluated before the step's update (on the
+    step's mini-batch for mini-batch steps).
     ``monitor_curve``: the monitored value each time it was evaluated, at steps ``monitor_steps``
     and cumulative training seconds ``monitor_seconds`` (evaluation time is not counted).
     ``best_step``: the step whose state the model holds at the end (with ``restore_best``).
