@@ -110,7 +110,7 @@ def train_torch(
             loss.backward()
             return loss
 
-        loss_value = float(optimizer.step(closure))
+        loss_value = float(optimizer.step(closure).detach())
         done += 1
         if not math.isfinite(loss_value):
             break

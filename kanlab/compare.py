@@ -35,7 +35,7 @@ from .model import KAN
 from .supervised import OPTIMIZERS, Standardizer, train_module
 
 __all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_task", "mlp", "mlp_width_for_params",
-           "kan_parameters", "resolve_batch_size", "describe_budget", "compare", "format_table", "plot_comparison"]
+           "resolve_batch_size", "describe_budget", "compare", "format_table", "plot_comparison"]
 
 TASKS = ("auto", "regression", "classification")
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
@@ -225,12 +225,6 @@ def mlp_width_for_params(n_in: int, n_out: int, n_params: int, depth: int = 2) -
     return [n_in] + [h] * depth + [n_out]
 
 
-def kan_parameters(model: KAN) -> int:
-    """Trainable spline-layer parameters (coef, scale_base, scale_spline): the symbolic edges'
-    affine slots, inactive here, are not counted."""
-    return sum(p.numel() for p in model.layers.parameters() if p.requires_grad)
-
-
 # ---------------------------------------------------------------------------------------- training
 def resolve_batch_size(n_rows: int, opt: str, batch_size: Optional[int]) -> Optional[int]:
     """Rows per step (``None``: full batch). ``batch_size=None`` is automatic: full batch up to
@@ -306,7 +300,7 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
         if step in _GRID_UPDATE_STEPS:
             kan.update_grid_from_samples(grid_rows)
 
-    n_params = kan_parameters(kan)
+    n_params = kan.num_parameters()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = mlp(mlp_width_for_params(d, n_out, n_params, mlp_depth)).to(dev)

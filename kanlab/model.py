@@ -291,7 +291,11 @@ class KAN(nn.Module):
         super().compile(*args, **kwargs)
 
     def num_parameters(self, trainable_only: bool = True) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+        """Parameters that shape the function: the spline layers' (``coef``, ``scale_base``,
+        ``scale_spline``; only trainable ones unless ``trainable_only=False``) plus the four affine
+        constants of every *active* symbolic edge (inactive slots are not counted)."""
+        spline = sum(p.numel() for p in self.layers.parameters() if p.requires_grad or not trainable_only)
+        return spline + 4 * sum(int(sym.active.sum()) for sym in self.symbolic)
 
     # ------------------------------------------------------------------ checkpoints
     def saveckpt(self, path: str) -> None:

@@ -114,7 +114,8 @@ class LBFGS(Optimizer):
                     dirs.append(y)
                     steps.append(s)
                     rhos.append(1.0 / ys)
-                    h_diag = ys / float(y.dot(y))
+                    yy = float(y.dot(y))
+                    h_diag = ys / yy if yy > 0 else h_diag  # y.y can underflow to 0 in float32
                 q = -grad
                 alphas = []
                 for y_i, s_i, rho in zip(reversed(dirs), reversed(steps), reversed(rhos)):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kanlab.compare import (TabularData, _mlp_count, compare, describe_budget, format_table, infer_task,
-                            kan_parameters, load_builtin, mlp, mlp_width_for_params, plot_comparison, read_csv_table,
+                            load_builtin, mlp, mlp_width_for_params, plot_comparison, read_csv_table,
                             resolve_batch_size)
 from kanlab.model import KAN
 
@@ -85,7 +85,7 @@ def test_mlp_matches_parameter_count() -> None:
         gap = abs(_mlp_count(n_in, h, depth, n_out) - n_params)
         assert gap <= abs(_mlp_count(n_in, h + 1, depth, n_out) - n_params)
         assert h == 1 or gap <= abs(_mlp_count(n_in, h - 1, depth, n_out) - n_params)
-    assert kan_parameters(KAN([4, 8, 1], grid=5, k=3)) == 400  # coef 4*8*8 + 8*1*8, two scales per edge; no symbolic slots
+    assert KAN([4, 8, 1], grid=5, k=3).num_parameters() == 400  # coef 4*8*8 + 8*1*8, two scales per edge; no symbolic slots
 
 
 def test_compare_regression_same_budget_and_deterministic(tmp_path) -> None:

@@ -53,6 +53,15 @@ def test_rank_prefers_the_true_function() -> None:
     assert rows[0][0].name == "sin"
 
 
+def test_rank_prefers_an_exact_fit_to_a_simpler_near_miss() -> None:
+    # on [-1, 1], -cos(2.24 x) = sin(2.24 x - pi/2) matches exp(-x^2) up to 1 - R^2 = 2e-5;
+    # under pykan's 1e-5 floor its lower complexity won
+    x = torch.linspace(-1, 1, 500, dtype=torch.float64)
+    rows = rank_functions(x, 3 * torch.exp(-x ** 2) + 0.5, lib=["x", "x^2", "sin", "gaussian"])
+    assert rows[0][0].name == "gaussian"
+    assert rows[1][0].name == "sin" and rows[1][0].r2 > 0.9999
+
+
 @pytest.fixture(scope="module")
 def trained_sin():
     ds = create_dataset(lambda x: torch.sin(math.pi * x[:, [0]]), n_var=1, seed=0)
@@ -196,3 +205,11 @@ def test_fit_with_sparsity_after_auto_symbolic() -> None:
     model.auto_symbolic(lib=["x", "x^2", "sin", "exp"], verbose=False)
     res = model.fit(ds, opt="LBFGS", steps=5, lamb=0.01, progress=False)
     assert all(math.isfinite(v) for v in res["train_loss"]) and res["reg"][-1] > 0
+
+
+def test_num_parameters_counts_only_active_symbolic_edges() -> None:
+    model = KAN([2, 1], grid=5, k=3, seed=0)
+    base = model.num_parameters()
+    assert base == 2 * (5 + 3) + 2 * 2  # coef per edge plus scale_base and scale_spline
+    model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    assert model.num_parameters() == base + 4  # a, b, c, d of the one symbolic edge
