@@ -248,7 +248,9 @@ INTRO_5 = (
     "digits: seeded stratified 80/20 splits (kanlab.datasets.load_tabular). Setup as in this script's docstring; "
     "KAN grid 5, k 3, uniform grids spanning 10,000 training rows; MLP: SiLU, two hidden layers, the KAN's parameter count. Verdict: the claim's ordering "
     "(KAN vs MLP, within 0.5 points or one test sample) at both matchings plus the claimed accuracy level "
-    "(within 2 points) = holds; one of these = partly; none = does not hold here."
+    "(within 2 points) = holds; one of these = partly; none = does not hold here. There is no validation split "
+    "or early stopping: a time-matched run is a longer run of the same recipe and can overfit where the "
+    "parameter-matched one did not."
 )
 INTRO_6 = (
     "Claim (mission document): KAN [784, 64, 10] reaches ~97% on MNIST after 10 epochs of AdamW (lr 1e-3, weight "
