@@ -198,7 +198,7 @@ def test_poisson_loss_forward_and_autograd_agree_on_a_kan():
 
 
 def test_solve_poisson_reduces_the_error():
-    model, history = solve_poisson(source, exact, grids=(5, 8), steps=(12, 8), n_interior=400, n_boundary=80,
+    model, history = solve_poisson(source, exact, grids=(5, 8), steps=(12, 8), n_interior=256, n_boundary=64,
                                    n_test=41, seed=0)
     assert isinstance(model, KAN) and model.grid == 8
     assert len(history["loss"]) == len(history["rel_l2"]) == len(history["grid"]) == 20
