@@ -46,8 +46,10 @@ def settings(quick: bool) -> Dict:
     """The KAN recipe (chosen by the experiments listed in the report) and the point counts."""
     common_kw = dict(grid_eps=1.0, grid_update_num=1, alpha=0.01)
     if quick:
-        return dict(grids=(5, 10), steps=(15, 20), n_interior=400, n_boundary=100, n_test=51, **common_kw)
-    return dict(grids=(5, 10, 20), steps=(20, 30, 50), n_interior=900, n_boundary=200, n_test=101, **common_kw)
+        return dict(grids=(5, 10), steps=(15, 20), n_interior=400, n_boundary=100, n_test=51, restarts=2,
+                    seeds=(0,), **common_kw)
+    return dict(grids=(5, 10, 20), steps=(20, 30, 50), n_interior=900, n_boundary=200, n_test=101, restarts=3,
+                seeds=(0, 1, 2), **common_kw)
 
 
 def run_kan(cfg: Dict, seed: int, k: int) -> Dict:
@@ -55,10 +57,11 @@ def run_kan(cfg: Dict, seed: int, k: int) -> Dict:
     model, hist = solve_poisson(source, exact, width=[2, 10, 1], grids=cfg["grids"], steps=cfg["steps"],
                                 n_interior=cfg["n_interior"], n_boundary=cfg["n_boundary"], n_test=cfg["n_test"],
                                 alpha=cfg["alpha"], grid_update_num=cfg["grid_update_num"], seed=seed, dtype=D,
-                                grid_eps=cfg["grid_eps"], k=k)
+                                grid_eps=cfg["grid_eps"], k=k, restarts=cfg["restarts"])
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     params = sum(l.coef.numel() + l.scale_base.numel() + l.scale_spline.numel() for l in model.layers)
-    return {"model": f"KAN [2,10,1], k={k}", "params": params, "seconds": seconds, "cpu": cpu,
+    return {"model": f"KAN [2,10,1], k={k}, seed {seed} (kept {hist['seed']})", "k": k, "seed": seed,
+            "params": params, "seconds": seconds, "cpu": cpu,
             "rel_l2": hist["rel_l2"][-1], "best_rel_l2": min(hist["rel_l2"]), "steps": len(hist["loss"]),
             "trace": [(s["grid"], s["rel_l2"], s["seconds"]) for s in hist["stages"]]}
 
@@ -126,12 +129,16 @@ def main() -> None:
     cfg = settings(args.quick)
     costs = eval_costs(cfg)
     cubic = run_kan(cfg, args.seed, k=3)
-    kan = run_kan(cfg, args.seed, k=5)
+    quintic = [run_kan(cfg, args.seed + s, k=5) for s in cfg["seeds"]]
+    kan = quintic[0]
     mlp = run_mlp(cfg, args.seed, budget_s=kan["cpu"])
     mlp_long = run_mlp(cfg, args.seed, budget_s=20.0 if args.quick else 60.0)  # the target's whole budget
     mlp_long["model"] += f", {mlp_long['cpu']:.0f} s"
-    rows = [cubic, kan, mlp, mlp_long]
-    target_met = kan["rel_l2"] <= 1e-4 and kan["cpu"] <= 60
+    rows = [cubic, *quintic, mlp, mlp_long]
+    n_met = sum(r["rel_l2"] <= 1e-4 and r["cpu"] <= 60 for r in quintic)
+    target_met = n_met == len(quintic)
+    errors = ", ".join(f"{r['rel_l2']:.1e}" for r in quintic)
+    cpus = ", ".join(f"{r['cpu']:.0f}" for r in quintic)
     lines = ["| model | params | steps | CPU time (s) | wall time (s) | rel-L2 |", "|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['params']} | {r['steps']} | {r['cpu']:.1f} | {r['seconds']:.1f} | "
@@ -139,12 +146,12 @@ def main() -> None:
     lines.append("| pykan 0.2.8 [2,10,1] (prior run) | | 29 LBFGS | | 150 | 6.6e-3 |")
     cost_lines = ["| evaluation (loss + gradient) | CPU ms |", "|---|---|"]
     cost_lines += [f"| {c['case']} | {c['ms']:.1f} |" for c in costs]
-    trace = "; ".join(f"k={r['model'][-1]}: " + ", ".join(f"G={g}: {e:.2e} at {s:.0f} s" for g, e, s in r["trace"])
-                      for r in (cubic, kan))
+    trace = "; ".join(f"k={r['k']}, seed {r['seed']}: " + ", ".join(f"G={g}: {e:.2e} at {s:.0f} s"
+                                                                   for g, e, s in r["trace"]) for r in (cubic, *quintic))
     kan_vs_mlp = kan["rel_l2"] / mlp["rel_l2"]
     verdict = (
-        f"{'holds' if target_met else 'does not hold here'} for the 1e-4-in-60-s target with quintic splines "
-        f"(k=5: rel-L2 {kan['rel_l2']:.2e} in {kan['cpu']:.0f} s CPU); pykan's cubic splines (k=3) stall near "
+        f"{'holds' if target_met else 'partly holds' if n_met else 'does not hold here'} for the 1e-4-in-60-s "
+        f"target with quintic splines: {n_met} of {len(quintic)} seeds (k=5: rel-L2 {errors} in {cpus} s CPU); pykan's cubic splines (k=3) stall near "
         f"{cubic['rel_l2']:.1e} (a cubic spline's second derivative is only piecewise linear, leaving an "
         f"oscillating residual). Against the MLP at the same CPU time the k=5 KAN's rel-L2 is {kan_vs_mlp:.2g}x "
         f"the MLP's ({kan_vs_mlp ** 2:.2g}x in mean squared error, the paper's measure) with {kan['params']} vs "
@@ -174,7 +181,8 @@ than a 4-layer width-100 MLP with ~100x fewer parameters. Target here: KAN [2,10
 jobs, so times are noisy). KAN: `kanlab.pde.solve_poisson`, grids {cfg['grids']} with {cfg['steps']} LBFGS steps
 (pykan's 20 inner iterations, strong Wolfe) per grid, uniform grids (`grid_eps=1`) re-placed over the
 collocation points once at the start of each stage, forward-mode Laplacian; spline order k=3 (pykan's) and
-k=5. MLP: tanh, Adam (lr 1e-3) for 30% of the k=5 KAN's CPU time,
+k=5; {cfg['restarts']} starts (seeds s, s+1, ...) on the first grid, the one with the lowest PINN loss continued
+(`solve_poisson(restarts=...)`; the loss, not the exact solution, chooses). k=5 from seeds {[args.seed + s for s in cfg['seeds']]}. MLP: tanh, Adam (lr 1e-3) for 30% of the first k=5 KAN's CPU time,
 then LBFGS (history 50) for the rest (budgets in process CPU time, one thread: wall time varied with the load);
 a second MLP run gets the target's whole budget (60 s CPU; 20 s with --quick).
 KAN params count spline coefficients and both scales. rel-L2 on a {cfg['n_test']}x{cfg['n_test']} mesh including the boundary.

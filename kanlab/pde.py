@@ -249,8 +249,11 @@ def kan_laplacian(model: Any, x: torch.Tensor, cache: Optional[Dict[str, Any]] =
     d2z: Optional[torch.Tensor] = None  # (a, in, batch); zero for the inputs
     for l, layer in enumerate(model.layers):
         if l == 0 and cache is not None:
-            key = (x.data_ptr(), tuple(x.shape), layer.knots.data_ptr(), layer.knots._version, layer.base_fun_name)
-            if cache.get("key") != key:
+            # held references, not addresses: a freed grid's memory may come back as a new grid
+            key = (x, x._version, layer.knots, layer.knots._version, layer.base_fun_name)
+            old = cache.get("key")
+            if (old is None or old[0] is not x or old[2] is not layer.knots
+                    or (old[1], old[3], old[4]) != (key[1], key[3], key[4])):
                 cache["key"], cache["local"] = key, _local_values(layer, z.T)
             vals, slots = cache["local"]
         else:
@@ -391,6 +394,7 @@ def solve_poisson(
     stop_grid_update_step: int = 20,
     n_test: int = 101,
     seed: int = 0,
+    restarts: int = 1,
     dtype: torch.dtype = torch.float64,
     device: Any = None,
     time_budget_s: Optional[float] = None,
@@ -409,12 +413,15 @@ def solve_poisson(
     grids re-placed over the collocation and boundary points ``grid_update_num`` times in the
     first ``stop_grid_update_step`` steps of each stage (uniform grids, ``grid_eps=1``, unless
     given: both did slightly better here than pykan's 0.02 and more frequent updates). ``time_budget_s`` skips the remaining grids
-    once exceeded (checked between stages). Further keywords go to :class:`~kanlab.model.KAN`
+    once exceeded (checked between stages). ``restarts > 1`` runs the first stage from the seeds
+    ``seed, seed + 1, ...`` and continues the one with the lowest PINN loss (the collocation
+    points keep ``seed``); a bad start rarely recovers on finer grids. Further keywords go to :class:`~kanlab.model.KAN`
     (``grid_eps``, ``base_fun``, ...).
 
     Returns ``(model, history)``: history has per-LBFGS-step lists ``loss``, ``grid``,
     ``seconds`` (since the start) and, with ``exact``, ``rel_l2`` (on an ``n_test``-per-side mesh
-    including the boundary), plus ``stages``: one dict per stage with the final values.
+    including the boundary), plus ``stages``: one dict per stage with the final values, and
+    ``restarts`` (seed and first-stage loss of each start) and ``seed`` (the one kept).
     """
     from .model import KAN
     from .train import fit
@@ -425,6 +432,8 @@ def solve_poisson(
     stage_steps = [steps] * len(grids) if isinstance(steps, int) else list(steps)
     if len(stage_steps) != len(grids):
         raise ValueError(f"steps must be an int or one count per grid ({len(grids)}), got {steps!r}")
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be a positive int, got {restarts!r}")
     if boundary is None:
         boundary = exact if exact is not None else 0.0
     start = time.perf_counter()
@@ -435,14 +444,13 @@ def solve_poisson(
     loss = PoissonLoss(x_in, x_bd, source, boundary, alpha)
     x_test = mesh(n_test, ranges, dim, **kw)
     kan_kwargs.setdefault("grid_eps", 1.0)
-    model = KAN(width=list(width), grid=int(grids[0]), k=k, seed=seed, **kw, **kan_kwargs)
-    history: Dict[str, list] = {"loss": [], "grid": [], "seconds": [], "stages": []}
+    # grid updates see the boundary too: a grid adapted to interior points alone would end
+    # inside the box, leaving the boundary to the base function
+    data = {"train_input": torch.cat([x_in, x_bd])}
     metrics = []
     if exact is not None:
-        history["rel_l2"] = []
-
         def rel_l2() -> float:
-            return relative_l2(model, exact, x_test)
+            return relative_l2(model, exact, x_test)  # the model being trained (looked up at call time)
         metrics.append(rel_l2)
 
     def record(res: Dict[str, list], opt: str) -> None:
@@ -457,19 +465,28 @@ def solve_poisson(
                                   "rel_l2": res["rel_l2"][-1] if n and exact is not None else math.nan,
                                   "seconds": time.perf_counter() - start})
 
-    # grid updates see the boundary too: a grid adapted to interior points alone would end
-    # inside the box, leaving the boundary to the base function
-    data = {"train_input": torch.cat([x_in, x_bd])}
-    if adam_steps:
-        res = fit(model, data, opt="Adam", lr=adam_lr, steps=adam_steps, objective=loss, update_grid=False,
-                  metrics=metrics, progress=progress)
-        record(res, "Adam")
-    for i, (grid, n_steps) in enumerate(zip(grids, stage_steps)):
-        if i and time_budget_s is not None and time.perf_counter() - start > time_budget_s:
-            break
-        if int(grid) != model.grid:
-            model.refine(int(grid), x=data["train_input"])
-        res = fit(model, data, opt="LBFGS", steps=int(n_steps), objective=loss, grid_update_num=grid_update_num,
+    def run_stage(i: int) -> None:
+        if int(grids[i]) != model.grid:
+            model.refine(int(grids[i]), x=data["train_input"])
+        res = fit(model, data, opt="LBFGS", steps=int(stage_steps[i]), objective=loss, grid_update_num=grid_update_num,
                   stop_grid_update_step=stop_grid_update_step, metrics=metrics, progress=progress)
         record(res, "LBFGS")
+
+    candidates = []  # restarts: the first stage from seeds seed, seed + 1, ...; keep the lowest loss
+    for r in range(restarts):
+        model = KAN(width=list(width), grid=int(grids[0]), k=k, seed=seed + r, **kw, **kan_kwargs)
+        history = {"loss": [], "grid": [], "seconds": [], "stages": [], **({"rel_l2": []} if exact else {})}
+        if adam_steps:
+            record(fit(model, data, opt="Adam", lr=adam_lr, steps=adam_steps, objective=loss, update_grid=False,
+                       metrics=metrics, progress=progress), "Adam")
+        run_stage(0)
+        final = history["loss"][-1] if history["loss"] else math.inf
+        candidates.append((final if math.isfinite(final) else math.inf, r, model, history))
+    _, best, model, history = min(candidates, key=lambda c: (c[0], c[1]))
+    history["restarts"] = [{"seed": seed + c[1], "loss": c[0]} for c in candidates]
+    history["seed"] = seed + best
+    for i in range(1, len(grids)):
+        if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+            break
+        run_stage(i)
     return model, history

@@ -212,3 +212,14 @@ def test_solve_poisson_argument_errors():
         solve_poisson(source, exact, grids=(5, 10), steps=(3,))
     with pytest.raises(ValueError, match="at least one grid"):
         solve_poisson(source, exact, grids=())
+
+
+def test_solve_poisson_restarts_keep_the_lowest_first_stage_loss():
+    model, history = solve_poisson(source, exact, grids=(4, 6), steps=(4, 2), n_interior=64, n_boundary=32,
+                                   n_test=11, seed=5, restarts=3)
+    losses = [r["loss"] for r in history["restarts"]]
+    assert [r["seed"] for r in history["restarts"]] == [5, 6, 7]
+    assert history["seed"] == 5 + losses.index(min(losses))
+    assert history["stages"][0]["loss"] == min(losses) and len(history["loss"]) == 6
+    with pytest.raises(ValueError, match="restarts"):
+        solve_poisson(source, exact, restarts=0)
