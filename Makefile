@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 OUT    ?= demo_output
 
-.PHONY: install dev demo test test-slow bench-toy bench-symbolic bench-speed clean
+.PHONY: install dev demo test test-slow bench-toy bench-symbolic bench-speed bench-claims bench-claims-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,20 @@ bench-speed: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) benchmarks/speed.py --threads 1
 	$(PY) benchmarks/speed.py --threads 0
+
+# the mission document's claims, KAN vs MLP on one core; rewrites CLAIMS.md's sections (~30 min)
+bench-claims: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_functions.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_pde.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_tabular.py
+
+# the same in minutes, smaller budgets, printed only (CLAIMS.md untouched)
+bench-claims-quick: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_functions.py --quick --out ''
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_pde.py --quick --no-write
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_tabular.py --quick --out ''
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info
