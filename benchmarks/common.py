@@ -10,11 +10,19 @@ import math
 import os
 import platform
 import re
+import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from kanlab.compare import mlp, mlp_params, mlp_width_for_params as mlp_widths_for_params  # noqa: E402
+from kanlab.optim import LBFGS  # noqa: E402
+
+__all__ = ["CLAIMS", "write_section", "machine", "mlp", "mlp_params", "mlp_widths_for_params", "train_torch"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -23,7 +31,7 @@ CLAIMS = os.path.join(ROOT, "CLAIMS.md")
 
 def write_section(path: str, title: str, section: str) -> None:
     """Replace (or append) the section headed ``title`` (a ``## ...`` line) of a markdown file."""
-    text = open(path).read() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
+    text = Path(path).read_text() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
     pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     with open(path, "w") as fh:
@@ -33,37 +41,6 @@ def write_section(path: str, title: str, section: str) -> None:
 def machine() -> str:
     """One line naming the machine, torch version and thread count (for the tables' captions)."""
     return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
-
-
-def mlp(widths: Sequence[int], act: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
-    """A fully connected network ``widths[0] -> ... -> widths[-1]`` with ``act`` between layers."""
-    layers: List[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(widths) - 2:
-            layers.append(act())
-    return nn.Sequential(*layers)
-
-
-def mlp_params(widths: Sequence[int]) -> int:
-    """Parameter count of ``mlp(widths)`` (weights and biases)."""
-    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-
-
-def mlp_widths_for_params(n_in: int, n_out: int, n_params: int, depth: int = 2) -> List[int]:
-    """Widths ``[n_in, h, ..., h, n_out]`` with ``depth`` hidden layers of equal width ``h >= 1``
-    whose parameter count is closest to ``n_params`` (a parameter-matched MLP)."""
-    if depth < 1:
-        raise ValueError(f"depth must be at least 1, got {depth}")
-    best = None
-    for h in range(1, 4097):
-        widths = [n_in] + [h] * depth + [n_out]
-        gap = abs(mlp_params(widths) - n_params)
-        if best is None or gap < best[0]:
-            best = (gap, widths)
-        if mlp_params(widths) > n_params:
-            break
-    return best[1]
 
 
 def train_torch(
@@ -81,13 +58,15 @@ def train_torch(
 ) -> Dict[str, float]:
     """Train any module on ``(x, y)`` for ``steps`` optimiser steps or until ``time_budget_s``.
 
-    ``opt``: "Adam", "AdamW" or "LBFGS" (strong Wolfe, full batch). ``batch=-1`` is full batch;
+    ``opt``: "Adam", "AdamW" or "LBFGS" (kanlab's, strong Wolfe, full batch, with the tolerances
+    ``fit`` gives KANs: torch's fixed thresholds stall near 1e-4 RMSE, which would handicap the MLP). ``batch=-1`` is full batch;
     otherwise mini-batches are drawn with a generator seeded by ``seed``. Returns
     ``{"steps", "seconds", "train_loss"}`` (the last step's loss).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if opt == "LBFGS":
-        optimizer: torch.optim.Optimizer = torch.optim.LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe")
+        optimizer: torch.optim.Optimizer = LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
+                                                 tolerance_grad=1e-32, tolerance_change=1e-32, tolerance_ys=1e-32)
     elif opt in ("Adam", "AdamW"):
         optimizer = getattr(torch.optim, opt)(params, lr=lr, weight_decay=weight_decay)
     else:

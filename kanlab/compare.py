@@ -25,7 +25,7 @@ import csv
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -34,11 +34,11 @@ from torch import nn
 from .model import KAN
 from .supervised import OPTIMIZERS, Standardizer, train_module
 
-__all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_task", "mlp", "mlp_width_for_params",
+__all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_task", "mlp", "mlp_params", "mlp_width_for_params",
            "resolve_batch_size", "describe_budget", "compare", "format_table", "plot_comparison"]
 
 TASKS = ("auto", "regression", "classification")
-_MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
+_MISSING = {"", "na", "nan", "n/a", "null", "none", "?", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _MAX_LEVELS = 100  # a non-numeric feature with more levels is probably an identifier
 _MAX_CLASSES_AUTO = 20
 _CURVE_ROWS = 5000  # learning curves are evaluated on at most this many test rows
@@ -85,11 +85,12 @@ class ModelRun:
 
 # ---------------------------------------------------------------------------------------- data
 def _parse_float(cell: str) -> Optional[float]:
+    """The cell as a finite float, else ``None`` (text, missing, ``inf`` and ``nan`` alike)."""
     try:
         value = float(cell)
     except ValueError:
         return None
-    return value
+    return value if math.isfinite(value) else None
 
 
 def infer_task(values: Sequence[str]) -> str:
@@ -134,7 +135,7 @@ def read_csv_table(path: str, target: Optional[str] = None, task: str = "auto", 
     if missing.any():
         lines = (np.flatnonzero(missing) + 2).tolist()
         if not dropna:
-            raise ValueError(f"{path}: {len(lines)} row(s) have missing values (empty, NA, NaN or ?), e.g. lines "
+            raise ValueError(f"{path}: {len(lines)} row(s) have missing values (empty, NA, NaN, Inf or ?), e.g. lines "
                              f"{lines[:5]}; fix them or pass dropna=True (--dropna) to drop those rows")
         notes.append(f"dropped {len(lines)} row(s) with missing values")
         columns = [[cell for cell, gone in zip(col, missing) if not gone] for col in columns]
@@ -185,9 +186,10 @@ def read_csv_table(path: str, target: Optional[str] = None, task: str = "auto", 
 
 
 def load_builtin(name: str, folder: Optional[str] = None, seed: int = 0) -> TabularData:
-    """A dataset of :data:`kanlab.datasets.TABULAR_DATASETS` (all classification)."""
+    """A dataset of :data:`kanlab.datasets.TABULAR_DATASETS` (all classification; any case)."""
     from .datasets import TABULAR_DATASETS, load_tabular
 
+    name = name.lower()
     if name not in TABULAR_DATASETS:
         raise ValueError(f"unknown dataset {name!r}; built-in names are {', '.join(TABULAR_DATASETS)} "
                          "(or give the path of a CSV file)")
@@ -198,18 +200,23 @@ def load_builtin(name: str, folder: Optional[str] = None, seed: int = 0) -> Tabu
 
 
 # ---------------------------------------------------------------------------------------- models
-def mlp(width: Sequence[int]) -> nn.Sequential:
-    """Fully connected ``width[0] -> ... -> width[-1]``, SiLU between layers."""
+def mlp(width: Sequence[int], act: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
+    """Fully connected ``width[0] -> ... -> width[-1]``, ``act`` (default SiLU) between layers."""
     layers: List[nn.Module] = []
     for i in range(len(width) - 1):
         layers.append(nn.Linear(width[i], width[i + 1]))
         if i < len(width) - 2:
-            layers.append(nn.SiLU())
+            layers.append(act())
     return nn.Sequential(*layers)
 
 
+def mlp_params(width: Sequence[int]) -> int:
+    """Parameter count (weights and biases) of ``mlp(width)``."""
+    return sum((a + 1) * b for a, b in zip(width[:-1], width[1:]))
+
+
 def _mlp_count(n_in: int, h: int, depth: int, n_out: int) -> int:
-    return (n_in + 1) * h + (depth - 1) * (h + 1) * h + (h + 1) * n_out
+    return mlp_params([n_in] + [h] * depth + [n_out])
 
 
 def mlp_width_for_params(n_in: int, n_out: int, n_params: int, depth: int = 2) -> List[int]:
@@ -303,10 +310,10 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
     n_params = kan.num_parameters()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = mlp(mlp_width_for_params(d, n_out, n_params, mlp_depth)).to(dev)
+        mlp_width = mlp_width_for_params(d, n_out, n_params, mlp_depth)
+        net = mlp(mlp_width).to(dev)
     runs = []
-    for name, model, width, before in (("KAN", kan, kan.width, kan_grid),
-                                       ("MLP", net, mlp_width_for_params(d, n_out, n_params, mlp_depth), None)):
+    for name, model, width, before in (("KAN", kan, kan.width, kan_grid), ("MLP", net, mlp_width, None)):
         def monitor(model: nn.Module = model) -> float:
             return _metrics(data.task, data.y_test[curve_rows], predict(model, x_te[curve_rows]))["primary"]
 

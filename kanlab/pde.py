@@ -204,11 +204,12 @@ def _base_derivs(name: str, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor
 
 def kan_supports_forward_laplacian(model: Any) -> bool:
     """Whether :func:`kan_laplacian` handles ``model``: a kanlab ``KAN`` whose layers use a named
-    base function ('silu', 'identity', 'zero') and that has no active symbolic edge."""
+    base function ('silu', 'identity', 'zero') and that has no active symbolic edge and no
+    multiplication node (those go through autograd)."""
     from .model import KAN
 
     return (isinstance(model, KAN) and all(l.base_fun_name in ("silu", "identity", "zero") for l in model.layers)
-            and not any(s.n_active for s in model.symbolic))
+            and not any(s.n_active for s in model.symbolic) and not any(model.mult_width))
 
 
 def _local_values(layer: Any, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -240,8 +241,8 @@ def kan_laplacian(model: Any, x: torch.Tensor, cache: Optional[Dict[str, Any]] =
     does not handle (:func:`kan_supports_forward_laplacian`; use :func:`laplacian` for those).
     """
     if not kan_supports_forward_laplacian(model):
-        raise ValueError("kan_laplacian needs a kanlab KAN with base_fun 'silu', 'identity' or 'zero' and no "
-                         "active symbolic edges; use laplacian(model(x), x) otherwise")
+        raise ValueError("kan_laplacian needs a kanlab KAN with base_fun 'silu', 'identity' or 'zero', no "
+                         "active symbolic edges and no multiplication nodes; use laplacian(model(x), x) otherwise")
     model.check_input(x, "x")
     batch, dim = x.shape
     z = x.detach().T  # (in, batch) layout throughout

@@ -59,7 +59,7 @@ class TrainResult:
     ``monitor_curve``: the monitored value each time it was evaluated, at steps ``monitor_steps``
     and cumulative training seconds ``monitor_seconds`` (evaluation time is not counted).
     ``best_step``: the step whose state the model holds at the end (with ``restore_best``).
-    ``stop_reason``: "steps", "time", "no_change", "nan" or "converged" (L-BFGS found no change).
+    ``stop_reason``: "steps", "time", "no_change" or "nan".
     """
 
     n_iter: int = 0
@@ -159,14 +159,7 @@ def train_module(
             loss.backward()
             return loss
 
-        try:
-            loss = float(optimizer.step(closure).detach())
-        except ZeroDivisionError:
-            # kanlab's LBFGS divides by |y|^2, which underflows to 0 once the gradient stops
-            # changing (a converged fit): the parameters hold the last accepted point
-            result.seconds += time.perf_counter() - start
-            result.stop_reason = "converged"
-            break
+        loss = float(optimizer.step(closure).detach())
         if not (math.isfinite(loss) and all(bool(torch.isfinite(p).all()) for p in params)):
             model.load_state_dict(snapshot)
             warnings.warn(f"training stopped at step {step}: the loss or the parameters became NaN/Inf; "

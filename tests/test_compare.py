@@ -140,3 +140,13 @@ def test_batch_size_resolution_and_budget_line(tmp_path) -> None:
     data = read_csv_table(write_csv(tmp_path / "t.csv", n=50))
     assert describe_budget(data, "Adam", None, 100, 2.0, 32, 3) == "100 steps or 2 s, Adam lr 0.01, batch 32, seed 3"
     assert describe_budget(data, "LBFGS") == "500 steps, LBFGS lr 1, full batch, seed 0"
+
+
+def test_infinite_cells_count_as_missing_and_names_ignore_case(tmp_path) -> None:
+    path = tmp_path / "inf.csv"
+    path.write_text("a,b,y\n1,2,3\ninf,1,2\n2,3,4\n4,5,6\n")
+    with pytest.raises(ValueError, match="missing values"):
+        read_csv_table(str(path))
+    assert read_csv_table(str(path), dropna=True).X_train.shape[1] == 2  # 'a' stays numeric
+    with pytest.raises(ValueError, match="unknown dataset 'nope'"):
+        load_builtin("NOPE")

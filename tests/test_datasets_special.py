@@ -82,3 +82,17 @@ def test_errors():
         special_dataset("jv", test_num=-1)
     with pytest.raises(ValueError, match="shape"):
         special_function("jv")[0](torch.zeros(3, 3))
+
+
+def test_import_kanlab_does_not_need_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, torch._dynamo\n"
+            "for m in ('scipy', 'scipy.special'): sys.modules[m] = None\n"
+            "import kanlab, kanlab.datasets\n"
+            "try:\n    kanlab.datasets.special_dataset('jv')\n"
+            "except ImportError as err:\n    print('clear:', err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "need scipy >= 1.15" in out.stdout

@@ -161,6 +161,16 @@ def test_forward_laplacian_refuses_symbolic_edges():
     assert math.isfinite(loss.parts(model)["loss"])  # "auto" falls back to autograd
 
 
+def test_multiplication_nodes_go_through_autograd():
+    model = KAN([2, [1, 1], 1], seed=0, dtype=D)
+    with pytest.raises(ValueError, match="multiplication"):
+        kan_laplacian(model, torch.zeros(3, 2, dtype=D))
+    x_in, x_bd = sample_interior(16, dtype=D), sample_boundary(8, dtype=D)
+    auto = PoissonLoss(x_in, x_bd, source, exact).parts(model)
+    exact_parts = PoissonLoss(x_in, x_bd, source, exact, method="autograd").parts(model)
+    assert auto == exact_parts
+
+
 # ---------------------------------------------------------------------- losses and the solver
 class Exact(nn.Module):
     def forward(self, x):

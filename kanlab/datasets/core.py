@@ -86,7 +86,9 @@ def data_folder(folder: Optional[Union[str, os.PathLike]] = None) -> Path:
             if not Path(given).is_dir():
                 raise FileNotFoundError(f"data {what} {str(given)!r} is not a directory: {hint}")
             return Path(given)
-    for cand in (Path.cwd().parent / "shared" / "data", Path(__file__).resolve().parents[3] / "shared" / "data"):
+    here = Path(__file__).resolve().parents  # .../<checkout>/kanlab/datasets/core.py
+    beside_checkout = [here[3] / "shared" / "data"] if len(here) > 3 else []
+    for cand in [Path.cwd().parent / "shared" / "data"] + beside_checkout:
         if cand.is_dir():
             return cand
     raise FileNotFoundError(f"no data folder found: {hint}")

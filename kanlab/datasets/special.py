@@ -20,10 +20,9 @@ samples next to the pole. Pass ``ranges`` to ``special_dataset`` to choose other
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import scipy.special as sp
 import torch
 
 from .core import create_dataset
@@ -35,6 +34,17 @@ Ranges = List[Tuple[float, float]]
 
 UNIT: Ranges = [(0.0, 1.0), (0.0, 1.0)]
 AWAY_FROM_POLE: Ranges = [(0.0, 1.0), (1.0, 2.0)]
+
+
+def _sp() -> Any:
+    """``scipy.special``, imported on first use (``import kanlab`` does not need scipy)."""
+    try:
+        import scipy.special
+    except ImportError as err:  # pragma: no cover - scipy ships with the dev/bench extras
+        raise ImportError("the special functions need scipy >= 1.15: pip install 'scipy>=1.15'") from err
+    if not hasattr(scipy.special, "sph_harm_y"):
+        raise ImportError(f"the special functions need scipy >= 1.15 (sph_harm_y), found {scipy.__version__}")
+    return scipy.special
 
 
 def _from_numpy(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Target:
@@ -51,22 +61,22 @@ def _from_numpy(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Target:
 
 
 def _lpmv(m: int) -> Target:
-    return _from_numpy(lambda x, y: sp.lpmv(m, x, y))
+    return _from_numpy(lambda x, y: _sp().lpmv(m, x, y))
 
 
 def _sph_harm(m: int, n: int) -> Target:
-    return _from_numpy(lambda x, y: np.real(sp.sph_harm_y(n, m, y, x)))
+    return _from_numpy(lambda x, y: np.real(_sp().sph_harm_y(n, m, y, x)))
 
 
 # name -> (target, sampling ranges, the paper's label in Table 1)
 SPECIAL_FUNCTIONS: Dict[str, Tuple[Target, Ranges, str]] = {
-    "ellipj": (_from_numpy(lambda x, y: sp.ellipj(x, y)[0]), UNIT, "ellipj(x,y)"),
-    "ellipkinc": (_from_numpy(sp.ellipkinc), UNIT, "ellipkinc(x,y)"),
-    "ellipeinc": (_from_numpy(sp.ellipeinc), UNIT, "ellipeinc(x,y)"),
-    "jv": (_from_numpy(sp.jv), UNIT, "jv(x,y)"),
-    "yv": (_from_numpy(sp.yv), AWAY_FROM_POLE, "yv(x,y)"),
-    "kv": (_from_numpy(sp.kv), AWAY_FROM_POLE, "kv(x,y)"),
-    "iv": (_from_numpy(sp.iv), UNIT, "iv(x,y)"),
+    "ellipj": (_from_numpy(lambda x, y: _sp().ellipj(x, y)[0]), UNIT, "ellipj(x,y)"),
+    "ellipkinc": (_from_numpy(lambda x, y: _sp().ellipkinc(x, y)), UNIT, "ellipkinc(x,y)"),
+    "ellipeinc": (_from_numpy(lambda x, y: _sp().ellipeinc(x, y)), UNIT, "ellipeinc(x,y)"),
+    "jv": (_from_numpy(lambda x, y: _sp().jv(x, y)), UNIT, "jv(x,y)"),
+    "yv": (_from_numpy(lambda x, y: _sp().yv(x, y)), AWAY_FROM_POLE, "yv(x,y)"),
+    "kv": (_from_numpy(lambda x, y: _sp().kv(x, y)), AWAY_FROM_POLE, "kv(x,y)"),
+    "iv": (_from_numpy(lambda x, y: _sp().iv(x, y)), UNIT, "iv(x,y)"),
     "lpmv_m0": (_lpmv(0), UNIT, "lpmv(0,x,y)"),
     "lpmv_m1": (_lpmv(1), UNIT, "lpmv(1,x,y)"),
     "lpmv_m2": (_lpmv(2), UNIT, "lpmv(2,x,y)"),
