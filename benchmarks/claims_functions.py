@@ -208,9 +208,11 @@ def claim_toy(b: Budget, efficiency: List[str]) -> str:
         s_kan, s_mlp = slope(kan), slope(sweep)
         small = [p["rmse"] for p in kan if p["params"] <= 300 and math.isfinite(p["rmse"])]
         small_best = min(small) if small else math.nan
-        if math.isfinite(s_kan) and s_kan <= -3 and (not math.isfinite(s_mlp) or s_kan < s_mlp):
+        if not (math.isfinite(s_kan) and math.isfinite(s_mlp)):
+            verdict = "inconclusive (a slope could not be fitted: fewer than 3 points before the minimum)"
+        elif s_kan <= -3 and s_kan < s_mlp:
             verdict = "holds"
-        elif math.isfinite(s_kan) and (not math.isfinite(s_mlp) or s_kan < s_mlp):
+        elif s_kan < s_mlp:
             verdict = "partly (KAN steeper than MLP, but not ~N^-4)"
         else:
             verdict = "does not hold here"
@@ -265,7 +267,7 @@ def claim_special(b: Budget, efficiency: List[str]) -> str:
         start = time.perf_counter()
         data = special_dataset(name, 1000, 1000, seed=SEED)
         kan, seconds = kan_schedule([2, 2, 1], data, b.special_grids, b.special_steps)
-        kb = best(kan)
+        kb = kan[-1]  # the last grid: no model selection on the test split
         steps = b.special_steps * len(b.special_grids)
         matched, timed = baselines(data, kb["params"], steps, seconds)
         mid = mlp_run([2, 20, 20, 1], data, steps)
@@ -290,7 +292,7 @@ def claim_special(b: Budget, efficiency: List[str]) -> str:
         "",
         f"Setup: 1000 train / 1000 test points, seed 0, float32; ranges: U[0,1]^2 except yv and kv (argument in [1,2], "
         f"away from the pole); see `kanlab.datasets.special`. KAN [2,2,1], grids {b.special_grids}, "
-        f"{b.special_steps} LBFGS steps per grid; test RMSE of the best grid. MLP matched params: the KAN's parameter "
+        f"{b.special_steps} LBFGS steps per grid; test RMSE of the last grid (no selection on the test split). MLP matched params: the KAN's parameter "
         f"count and step count (at least {MLP_MIN_STEPS} LBFGS steps); MLP matched time: [2,100,100,1] for the KAN's wall time. Ratio = MLP(matched params) "
         f"/ KAN. Verdict per function: holds if KAN <= 1e-3 and ratio >= 2.",
         "",
@@ -313,7 +315,7 @@ def claim_feynman(b: Budget, efficiency: List[str]) -> str:
         data = feynman_dataset(name, 1000, 1000, seed=SEED)
         scale = float(data["test_label"].std())
         kan, seconds = kan_schedule([rec.n_var, 5, 1], data, b.feynman_grids, b.feynman_steps)
-        kb = best(kan)
+        kb = kan[-1]  # the last grid: no model selection on the test split
         steps = b.feynman_steps * len(b.feynman_grids)
         matched, timed = baselines(data, kb["params"], steps, seconds)
         r, rt = kb["rmse"] / matched["rmse"], kb["rmse"] / timed["rmse"]
@@ -339,7 +341,7 @@ def claim_feynman(b: Budget, efficiency: List[str]) -> str:
         f"Setup: the AI Feynman tables' formulas and ranges (`kanlab.datasets.feynman`, with units: the paper fits "
         f"dimensionless forms with fewer variables, so absolute RMSEs are not comparable with its table; the "
         f"KAN/MLP ratios are). 1000 train / 1000 test points, seed 0, float32. KAN [n,5,1], grids "
-        f"{b.feynman_grids}, {b.feynman_steps} LBFGS steps per grid. RMSE is divided by the test labels' standard "
+        f"{b.feynman_grids}, {b.feynman_steps} LBFGS steps per grid, the last grid reported. RMSE is divided by the test labels' standard "
         f"deviation (relative RMSE). MLPs as in claim 2 ([n,100,100,1] for the matched time). Ratio = KAN / MLP "
         f"(below 1: KAN better).",
         "",
