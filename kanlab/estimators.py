@@ -216,9 +216,9 @@ _PARAMS_DOC = """
             first 50 steps, pykan's default schedule.
         early_stopping: hold out ``validation_fraction`` of the training rows (stratified for the
             classifier when every class has 2 rows), stop when the validation loss has not
-            improved by ``tol`` for ``n_iter_no_change`` steps, and keep the best step's weights.
+            improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch's weights.
         validation_fraction: the held-out share for early stopping.
-        n_iter_no_change: patience in steps; without early stopping the training loss is watched
+        n_iter_no_change: patience in epochs; without early stopping the training loss is watched
             the same way. None: always run ``max_iter`` steps.
         tol: minimal improvement of the watched loss.
         random_state: None, an int or a ``numpy.random.RandomState``; fixes the initialisation,

@@ -116,8 +116,11 @@ def train_module(
         monitor: zero-argument callable (lower is better, e.g. a validation loss), evaluated
             under ``torch.no_grad`` every ``monitor_every`` steps. Without one, the training loss
             is watched instead.
-        n_iter_no_change, tol: stop once the watched value has not dropped below its best minus
-            ``tol`` for ``n_iter_no_change`` consecutive evaluations (``None``: never).
+        n_iter_no_change, tol: stop once the watched value (the latest monitored value, or the
+            epoch's mean training loss) has not dropped below its best minus ``tol`` for
+            ``n_iter_no_change`` consecutive epochs (``None``: never). An epoch is one step with
+            the full batch, ``ceil(n / batch_size)`` steps with mini-batches: single mini-batch
+            losses are too noisy to judge progress by.
         restore_best: end in the state with the best monitored value (needs ``monitor``).
         before_step: ``before_step(step, xb)`` runs before each step (e.g. grid updates).
         verbose: print the losses every ``verbose`` steps (0: silent).
@@ -131,6 +134,9 @@ def train_module(
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, opt, lr)
     full_batch = opt == "LBFGS" or batch_size is None or batch_size >= n
+    per_epoch = 1 if full_batch else -(-n // batch_size)  # steps per epoch
+    epoch_losses: List[float] = []
+    value = math.inf
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     order, cursor = torch.empty(0, dtype=torch.long), 0
     result = TrainResult()
@@ -173,6 +179,7 @@ def train_module(
         result.loss_curve.append(loss)
         if verbose and step % verbose == 0:
             print(f"step {step:>5}  loss {loss:.4e}  time {result.seconds:.2f}s")
+        epoch_losses.append(loss)
         if monitor is not None and (step % monitor_every == 0 or step == steps - 1):
             model.eval()
             with torch.no_grad():
@@ -181,10 +188,11 @@ def train_module(
             result.monitor_curve.append(value)
             result.monitor_steps.append(step + 1)
             result.monitor_seconds.append(result.seconds)
-        elif monitor is None:
-            value = loss
-        else:
-            continue
+        if (step + 1) % per_epoch and step != steps - 1:
+            continue  # patience is judged per epoch, not per mini-batch
+        if monitor is None:
+            value = sum(epoch_losses) / len(epoch_losses)
+        epoch_losses.clear()
         if value < best_value - tol:
             since_best = 0
         else:

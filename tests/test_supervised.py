@@ -112,3 +112,12 @@ def test_nan_rolls_back_and_warns() -> None:
     assert all(torch.isfinite(p).all() for p in model.parameters())
     with pytest.raises(ValueError, match="opt must be one of"):
         train_module(model, x, y, _mse, opt="SGD")
+
+
+def test_patience_counts_epochs_not_mini_batches() -> None:
+    x, y = _data(64)
+    model = _linear()
+    # a learning rate too small to change anything: the epoch loss never improves after epoch 1
+    res = train_module(model, x, y, _mse, opt="Adam", lr=1e-12, steps=1000, batch_size=16, n_iter_no_change=3)
+    assert res.stop_reason == "no_change"
+    assert res.n_iter == (3 + 1) * 4  # 4 mini-batches per epoch; epoch 1 sets the best, 3 more without change
