@@ -37,7 +37,7 @@ from kanlab.train import best_of_seeds  # noqa: E402
 from kanlab.datasets import (FEYNMAN_KAN_PAPER, SPECIAL_FUNCTIONS, TOY_FUNCTIONS, feynman_dataset,  # noqa: E402
                              feynman_equation, special_dataset, toy_dataset)
 from kanlab.datasets.toy import TOY_TITLES  # noqa: E402
-from common import CLAIMS, machine, mlp, mlp_params, mlp_widths_for_params, train_torch, write_section  # noqa: E402
+from common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_params, mlp_widths_for_params, train_torch, write_section  # noqa: E402
 
 Data = Dict[str, torch.Tensor]
 SEED = 0  # data, KAN and MLP seed everywhere
@@ -390,10 +390,7 @@ def main() -> None:
         text = f"{title}\n\n{body}\n{footer}"
         print("\n" + text, flush=True)
         if args.out:
-            if not os.path.exists(args.out):
-                with open(args.out, "w") as fh:
-                    fh.write("# Claims, measured\n")
-            write_section(args.out, title, text)
+            write_section(args.out, title, text, header=CLAIMS_HEADER)
     eff = "\n".join([
         "## 7a. Parameter efficiency (functions)", "",
         "Claim (mission): \"Special function fitting shows KANs achieving target accuracy with 2-10x fewer parameters\"; "
@@ -410,7 +407,7 @@ def main() -> None:
         f"Command: `{command}`; {machine()}; whole script {time.perf_counter() - start:.0f} s.\n"])
     print("\n" + eff, flush=True)
     if args.out:
-        write_section(args.out, "## 7a. Parameter efficiency (functions)", eff)
+        write_section(args.out, "## 7a. Parameter efficiency (functions)", eff, header=CLAIMS_HEADER)
     log(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -201,7 +201,7 @@ Cost of one loss-and-gradient evaluation (median of 10, round robin; KAN k=5, gr
 Seed {args.seed}. Command: `{cmd}`.
 """
     if not args.no_write:
-        common.write_section(common.CLAIMS, "## 4. Poisson PINN", text)
+        common.write_section(common.CLAIMS, "## 4. Poisson PINN", text, header=common.CLAIMS_HEADER)
         print(f"wrote ## 4. Poisson PINN to {common.CLAIMS}")
 
 

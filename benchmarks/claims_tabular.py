@@ -42,7 +42,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from kanlab import KAN  # noqa: E402
 from kanlab.datasets import load_tabular, poker_hands, standardize  # noqa: E402
-from common import CLAIMS, machine, mlp, mlp_widths_for_params, write_section  # noqa: E402
+from common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_widths_for_params, write_section  # noqa: E402
 
 SEED = 0
 TOTAL_DECAY = 0.8 ** 10  # the sample's ExponentialLR(0.8) over its 10 epochs
@@ -297,10 +297,7 @@ def main() -> None:
         text = section(title, intro, results, per_epoch, footer)
         print("\n" + text, flush=True)
         if args.out:
-            if not os.path.exists(args.out):
-                with open(args.out, "w") as fh:
-                    fh.write("# Claims, measured\n")
-            write_section(args.out, title, text)
+            write_section(args.out, title, text, header=CLAIMS_HEADER)
     log(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -22,16 +22,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from kanlab.compare import mlp, mlp_params, mlp_width_for_params as mlp_widths_for_params  # noqa: E402
 from kanlab.optim import LBFGS  # noqa: E402
 
-__all__ = ["CLAIMS", "write_section", "machine", "mlp", "mlp_params", "mlp_widths_for_params", "train_torch"]
+__all__ = ["CLAIMS", "CLAIMS_HEADER", "write_section", "machine", "mlp", "mlp_params", "mlp_widths_for_params", "train_torch"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 CLAIMS = os.path.join(ROOT, "CLAIMS.md")
+CLAIMS_HEADER = "# Claims, measured\n"  # a new CLAIMS.md starts with this
 
 
-def write_section(path: str, title: str, section: str) -> None:
-    """Replace (or append) the section headed ``title`` (a ``## ...`` line) of a markdown file."""
-    text = Path(path).read_text() if os.path.exists(path) else "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n"
+def write_section(path: str, title: str, section: str,
+                  header: str = "# kanlab benchmarks\n\nEvery number here comes from the command shown with it.\n\n") -> None:
+    """Replace (or append) the section headed ``title`` (a ``## ...`` line) of a markdown file
+    (created with ``header`` if missing)."""
+    text = Path(path).read_text() if os.path.exists(path) else header
     pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
     text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     with open(path, "w") as fh:
