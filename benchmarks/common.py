@@ -36,7 +36,8 @@ def write_section(path: str, title: str, section: str,
     (created with ``header`` if missing)."""
     text = Path(path).read_text() if os.path.exists(path) else header
     pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    # the match stops before the newline that precedes the next "## ": keep one blank line there
+    text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
     with open(path, "w") as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
 
