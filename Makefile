@@ -19,10 +19,13 @@ install: $(PY)
 dev: install
 	$(PY) -m pip install --quiet -e ".[dev]"
 
-# the mission's visualization pipeline (examples/kan_visualization_demo.py), PNGs into $(OUT)/
+# the mission's visualization pipeline (examples/kan_visualization_demo.py), then `kanlab demo`
+# (grid extension, and the formula recovered with a multiplication node); PNGs into $(OUT)/ and
+# $(OUT)/kanlab_demo/
 demo: install
 	mkdir -p $(OUT)
 	cd $(OUT) && MPLBACKEND=Agg $(abspath $(PY)) $(abspath examples/kan_visualization_demo.py)
+	MPLBACKEND=Agg $(PY) -m kanlab demo --out $(OUT)/kanlab_demo
 
 test: dev
 	$(PY) -m pytest -q

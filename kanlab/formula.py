@@ -53,14 +53,17 @@ class SymbolicFormula(tuple):
         return "\n".join(str(f) for f in self.formulas)
 
 
-def round_floats(expr: sp.Expr, digits: int) -> sp.Expr:
+def round_floats(expr: sp.Expr, digits: Optional[int], zero_below: Optional[float] = None) -> sp.Expr:
     """Round every float in ``expr`` to ``digits`` significant digits (not decimals: a KAN's
-    constants span many magnitudes, and 0.0008 kept to 4 decimals loses all but one digit);
-    integral results become integers."""
+    constants span many magnitudes, and 0.0008 kept to 4 decimals loses all but one digit;
+    ``None``: keep all) and set floats smaller than ``zero_below`` in magnitude to 0; integral
+    results become integers."""
     repl = {}
     for f in expr.atoms(sp.Float):
         v = float(f)
-        r = float(f"{v:.{max(digits, 1)}g}") if v != 0 else 0.0
+        if zero_below is not None and abs(v) < zero_below:
+            v = 0.0
+        r = float(f"{v:.{max(digits, 1)}g}") if v != 0 and digits is not None else v
         repl[f] = sp.Integer(int(r)) if r == int(r) else sp.Float(r, 15)
     return expr.xreplace(repl)
 
@@ -72,13 +75,17 @@ def _nodes(model: "KAN", l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
 
 
 def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
-                     simplify: bool = True) -> SymbolicFormula:
+                     simplify: bool = True, zero_below: Optional[float] = None) -> SymbolicFormula:
     """Compose the symbolic edges into one sympy expression per output.
 
     Args:
         var: input names (default ``x_1 .. x_n``); strings or sympy symbols.
         ex_round: significant digits kept in every constant (``None``: no rounding).
         simplify: run ``sympy.simplify`` on each (small enough) output expression.
+        zero_below: constants smaller than this in magnitude become 0 (before and after
+            simplifying), which drops the ~1e-6 residue terms and shifts a fit leaves, like pykan's
+            rounding to decimals. It judges numbers, not their effect: check the formula on data
+            (``.to_python()``). ``None`` (default): keep every constant.
 
     Raises ``ValueError`` if any active edge is still a spline (run ``auto_symbolic`` or
     ``fix_symbolic`` first, or prune it).
@@ -110,12 +117,13 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
             nxt.append(total)
         exprs = _nodes(model, l + 1, nxt)
     out = []
+    rounding = ex_round is not None or zero_below is not None
     for e in exprs:
-        if ex_round is not None:
-            e = round_floats(e, ex_round)
+        if rounding:
+            e = round_floats(e, ex_round, zero_below)
         if simplify and sp.count_ops(e) <= _SIMPLIFY_MAX_OPS:
             e = sp.simplify(e)
-            if ex_round is not None:
-                e = round_floats(e, ex_round)
+            if rounding:
+                e = round_floats(e, ex_round, zero_below)
         out.append(e)
     return SymbolicFormula(out, variables)

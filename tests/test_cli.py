@@ -12,8 +12,20 @@ def test_demo_writes_plots(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     for grid in (3, 5, 10, 20):
         assert f"\n{grid:>5} " in out
-    for name in ("loss_curve.png", "function_comparison.png", "kan_diagram.png"):
+    for name in ("loss_curve.png", "function_comparison.png", "kan_diagram.png", "kan_product_symbolic.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+    assert "f(x, y) = " in out
+
+
+@pytest.mark.slow
+def test_demo_recovers_the_product_formula(tmp_path) -> None:
+    import sympy as sp
+
+    from kanlab.demo import run_demo
+
+    formula = sp.sympify(run_demo(str(tmp_path))["formula"])
+    x, y = sp.symbols("x y")
+    assert sp.simplify(formula - sp.sin(x) * sp.exp(-y ** 2)) == 0
 
 
 def test_python_m_kanlab_help() -> None:

@@ -61,3 +61,12 @@ def test_pruned_edges_drop_out_of_the_formula() -> None:
     model.remove_edge(0, 1, 0)
     (expr,), (x1, x2) = model.symbolic_formula()
     assert expr == sp.sin(x1)
+
+
+def test_zero_below_drops_negligible_constants() -> None:
+    model = _hand_built()
+    model.symbolic[1].affine.data[0, 0, 3] = 3e-7  # a residue offset on the output edge
+    (kept,), (x, y) = model.symbolic_formula(var=["x", "y"], ex_round=5)
+    assert any(abs(float(f) - 3e-7) < 1e-12 for f in kept.atoms(sp.Float))
+    (clean,), _ = model.symbolic_formula(var=["x", "y"], ex_round=5, zero_below=1e-5)
+    assert sp.simplify(clean - sp.exp(sp.sin(3.1416 * x) + y ** 2)) == 0
