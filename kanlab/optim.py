@@ -155,3 +155,17 @@ class LBFGS(Optimizer):
         state["func_evals"] += evals
         state.update(loss=loss, d=d, t=t, dirs=dirs, steps=steps, rhos=rhos, h_diag=h_diag, prev_grad=prev_grad)
         return orig_loss
+
+
+OPTIMIZERS = ("LBFGS", "Adam", "AdamW")
+
+
+def make_optimizer(params: List[torch.Tensor], opt: str, lr: float) -> torch.optim.Optimizer:
+    """``opt``: "LBFGS" (this module's strong-Wolfe L-BFGS, 20 inner iterations per step, history
+    10, tolerances at 1e-32 so it runs its steps), "Adam" or "AdamW" (torch's, default betas)."""
+    if opt == "LBFGS":
+        return LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
+                     tolerance_grad=1e-32, tolerance_change=1e-32, tolerance_ys=1e-32)
+    if opt in ("Adam", "AdamW"):
+        return getattr(torch.optim, opt)(params, lr=lr)
+    raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")

@@ -16,16 +16,16 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import torch
 from torch import nn
 
-from .optim import LBFGS
+from .optim import OPTIMIZERS, make_optimizer
+from .train import clone_state
 
 __all__ = ["Standardizer", "TrainResult", "train_module", "OPTIMIZERS"]
 
-OPTIMIZERS = ("LBFGS", "Adam", "AdamW")
 
 # loss_fn(model, x (batch, in), y (batch, ...), w (batch,) or None) -> scalar tensor
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
@@ -70,17 +70,6 @@ class TrainResult:
     monitor_seconds: List[float] = field(default_factory=list)
     best_step: int = 0
     stop_reason: str = "steps"
-
-
-def make_optimizer(params: List[torch.Tensor], opt: str, lr: float) -> torch.optim.Optimizer:
-    """``opt``: "LBFGS" (kanlab's strong-Wolfe L-BFGS, 20 inner iterations per step), "Adam" or
-    "AdamW" (torch's, default betas)."""
-    if opt == "LBFGS":
-        return LBFGS(params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
-                     tolerance_grad=1e-32, tolerance_change=1e-32, tolerance_ys=1e-32)
-    if opt in ("Adam", "AdamW"):
-        return getattr(torch.optim, opt)(params, lr=lr)
-    raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")
 
 
 def train_module(
@@ -141,7 +130,7 @@ def train_module(
     order, cursor = torch.empty(0, dtype=torch.long), 0
     result = TrainResult()
     best_value, best_state, since_best = math.inf, None, 0
-    snapshot = _clone_state(model)
+    snapshot = clone_state(model)
     model.train()
     for step in range(steps):
         if seconds is not None and result.seconds >= seconds:
@@ -173,7 +162,7 @@ def train_module(
                           stacklevel=2)
             result.stop_reason = "nan"
             break
-        snapshot = _clone_state(model)
+        snapshot = clone_state(model)
         result.seconds += time.perf_counter() - start
         result.n_iter = step + 1
         result.loss_curve.append(loss)
@@ -210,7 +199,3 @@ def train_module(
         result.best_step = result.n_iter
     model.eval()
     return result
-
-
-def _clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -14,14 +14,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .optim import LBFGS
+from .optim import OPTIMIZERS, make_optimizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
 
-__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset"]
-
-_OPTIMIZERS = ("LBFGS", "Adam")
+__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset", "clone_state"]
 
 
 def check_dataset(model: "KAN", dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
@@ -120,7 +118,8 @@ def fit(
     Args:
         dataset: dict with ``train_input``, ``train_label`` and optionally ``test_input``,
             ``test_label``.
-        opt: "LBFGS" (strong-Wolfe line search, 20 inner iterations per step, as pykan) or "Adam".
+        opt: "LBFGS" (strong-Wolfe line search, 20 inner iterations per step, as pykan), "Adam" or
+            "AdamW".
         steps: optimiser steps. ``log``: refresh the progress bar every ``log`` steps.
         lamb: weight of the regulariser ``lamb_l1 * L1 + lamb_entropy * entropy + lamb_coef *
             |coef| + lamb_coefdiff * |diff coef|`` (all off when ``lamb == 0``).
@@ -141,8 +140,8 @@ def fit(
         raw ``loss_fn`` or ``objective`` value otherwise; ``test_loss`` stays empty without a test
         split or with ``objective``), ``reg`` (0 when ``lamb == 0``) and one list per metric.
     """
-    if opt not in _OPTIMIZERS:
-        raise ValueError(f"opt must be one of {_OPTIMIZERS}, got {opt!r}")
+    if opt not in OPTIMIZERS:
+        raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative int, got {steps!r}")
     if isinstance(log, bool) or not isinstance(log, int) or log < 1:
@@ -158,13 +157,7 @@ def fit(
     rmse = loss_fn is None and objective is None
     loss_fn = loss_fn or (lambda pred, y: torch.mean((pred - y) ** 2))
     params = [p for p in model.parameters() if p.requires_grad]
-    if opt == "LBFGS":
-        optimizer: torch.optim.Optimizer = LBFGS(
-            params, lr=lr, history_size=10, line_search_fn="strong_wolfe",
-            tolerance_grad=1e-32, tolerance_change=1e-32, tolerance_ys=1e-32,
-        )
-    else:
-        optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = make_optimizer(params, opt, lr)
 
     x_train, y_train = data["train_input"], data["train_label"]
     has_test = "test_input" in data
@@ -203,7 +196,7 @@ def fit(
         if (update_grid and grid_update_num > 0 and start_grid_update_step <= step < stop_grid_update_step
                 and step % grid_update_freq == 0):
             model.update_grid_from_samples(xb)
-        snapshot = _clone_state(model)
+        snapshot = clone_state(model)
         last: Dict[str, torch.Tensor] = {}
 
         def closure() -> torch.Tensor:
@@ -270,7 +263,7 @@ def _objective_dataset(
     return {"train_input": x, "train_label": x.new_zeros(x.shape[0], 0)}
 
 
-def _clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:
+def clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:
     """A detached copy of ``model.state_dict()`` to roll back to."""
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -352,7 +345,7 @@ def fit_grid_schedule(
         if stop_on_rise is None or not math.isfinite(test):
             continue
         if best is None or test < best[0]:
-            best = (test, _clone_state(model))
+            best = (test, clone_state(model))
         elif test > best[0] * (1.0 + stop_on_rise):
             model.load_state_dict(best[1])  # layers adopt the best state's grid size
             model.config["grid"] = model.grid
