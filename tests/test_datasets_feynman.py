@@ -88,3 +88,11 @@ def test_seeds_and_errors(tmp_path):
         feynman_equations(folder=tmp_path)
     with pytest.raises(FileNotFoundError):
         feynman_equations(folder=tmp_path / "absent")
+
+
+def test_names_other_than_variables_and_functions_are_refused():
+    from kanlab.datasets.feynman import _parse
+
+    assert _parse("m*exp(-x/2)", ("m", "x")) is not None
+    with pytest.raises(ValueError, match=r"\['E'\]"):  # sympy would read E as Euler's number
+        _parse("q*E", ("q",))

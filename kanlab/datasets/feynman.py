@@ -16,6 +16,7 @@ import csv
 import functools
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple, Union
@@ -94,6 +95,11 @@ class FeynmanEquation:
 
 
 def _parse(formula: str, variables: Tuple[str, ...]) -> sympy.Expr:
+    """The formula as a sympy expression in ``variables``; any other name is an error (sympy
+    would otherwise read e.g. ``E`` or ``gamma`` as its own constant or function)."""
+    stray = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", formula)) - set(variables) - set(_PARSE_FUNCTIONS)
+    if stray:
+        raise ValueError(f"formula {formula!r} uses {sorted(stray)} besides its variables {list(variables)}")
     names = {v: sympy.Symbol(v) for v in variables}
     local = {**_PARSE_FUNCTIONS, **names}
     try:
