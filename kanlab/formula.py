@@ -70,8 +70,9 @@ def round_floats(expr: sp.Expr, digits: Optional[int], zero_below: Optional[floa
 
 def _nodes(model: "KAN", l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
     """Node expressions of node layer ``l`` from its sub-node sums (see ``KAN.nodes``)."""
-    n_sum = model.width[l] - model.mult_width[l]
-    return sub[:n_sum] + [sub[k] * sub[k + 1] for k in range(n_sum, len(sub), 2)]
+    n_sum, owner = model.width[l] - model.mult_width[l], model.node_of_sub(l)
+    return sub[:n_sum] + [sp.Mul(*[e for e, o in zip(sub, owner) if o == node])
+                          for node in range(n_sum, model.width[l])]
 
 
 def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,

@@ -30,10 +30,14 @@ class KAN(nn.Module):
 
     Args:
         width: layer widths, e.g. ``[2, 5, 1]`` (``width[0]`` inputs, ``width[-1]`` outputs). An
-            entry ``[n_sum, n_mult]`` adds multiplication nodes (pykan's MultKAN): each takes two
-            sub-nodes, each a sum of edges, and outputs their product; ``KAN([2, [0, 1], 1])``
-            expresses ``f(x) * g(y)`` exactly. ``model.width`` counts nodes, ``model.mult_width``
-            the multiplication nodes among them, ``config["width"]`` keeps the spec.
+            entry ``[n_sum, n_mult]`` adds multiplication nodes (pykan's MultKAN): each takes
+            ``mult_arity`` sub-nodes, each a sum of edges, and outputs their product;
+            ``KAN([2, [0, 1], 1])`` expresses ``f(x) * g(y)`` exactly. ``model.width`` counts
+            nodes, ``model.mult_width`` the multiplication nodes among them, ``config["width"]``
+            keeps the spec.
+        mult_arity: factors per multiplication node: one int for all (default 2), or one list per
+            node layer giving each of its multiplication nodes' arity (pykan's format, e.g.
+            ``[[], [2, 4], []]``).
         grid: grid intervals per edge (alias ``grid_size``). Default 5.
         k: spline order (alias ``spline_order``). Default 3 (cubic).
         seed: integer seed for the initialisation; ``None`` draws from torch's global RNG.
@@ -76,9 +80,11 @@ class KAN(nn.Module):
         dtype: Optional[torch.dtype] = None,
         grid_size: Optional[int] = None,
         spline_order: Optional[int] = None,
+        mult_arity: Union[int, Sequence[Sequence[int]]] = 2,
     ) -> None:
         super().__init__()
         self.width, self.mult_width, spec = _check_width(width)
+        self.mult_arity = _check_arity(mult_arity, self.mult_width)
         if isinstance(grid_range, (str, bytes)) or not isinstance(grid_range, Sequence) or len(grid_range) != 2:
             raise ValueError(f"grid_range must be a pair (lo, hi), got {grid_range!r}")
         grid = _alias("grid", grid, "grid_size", grid_size, default=5)
@@ -89,7 +95,7 @@ class KAN(nn.Module):
             raise TypeError(f"dtype must be a floating point dtype, got {dtype}")
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         self.config: Dict[str, Any] = dict(
-            width=spec, grid=grid, k=k, seed=seed,
+            width=spec, mult_arity=[list(a) for a in self.mult_arity], grid=grid, k=k, seed=seed,
             base_fun=base_fun if isinstance(base_fun, str) else "custom",
             noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
             scale_sp=scale_sp, grid_eps=grid_eps, grid_range=[float(v) for v in grid_range],
@@ -142,21 +148,26 @@ class KAN(nn.Module):
     # ------------------------------------------------------------------ nodes
     def n_sub(self, l: int) -> int:
         """Sub-nodes of node layer ``l``: what layer ``l - 1``'s edges sum into. A sum node has
-        one, a multiplication node two (``n_sum + 2 * n_mult`` in all)."""
-        return self.width[l] + self.mult_width[l]
+        one, a multiplication node one per factor (``n_sum + sum(mult_arity[l])`` in all)."""
+        return self.width[l] - self.mult_width[l] + sum(self.mult_arity[l])
 
     def node_of_sub(self, l: int) -> List[int]:
-        """For each sub-node of node layer ``l``, the node it feeds (sums first, then the pairs)."""
+        """For each sub-node of node layer ``l``, the node it feeds (sums first, then each product's factors)."""
         n_sum = self.width[l] - self.mult_width[l]
-        return list(range(n_sum)) + [n_sum + m // 2 for m in range(2 * self.mult_width[l])]
+        return list(range(n_sum)) + [n_sum + m for m, a in enumerate(self.mult_arity[l]) for _ in range(a)]
 
     def nodes(self, l: int, sub: torch.Tensor) -> torch.Tensor:
         """Node values of node layer ``l`` from its sub-nodes ``(batch, n_sub(l)) -> (batch,
-        width[l])``: sum nodes pass through, each multiplication node multiplies its pair."""
+        width[l])``: sum nodes pass through, each multiplication node multiplies its
+        ``mult_arity`` consecutive sub-nodes."""
         if not self.mult_width[l]:
             return sub
-        n_sum = self.width[l] - self.mult_width[l]
-        return torch.cat([sub[:, :n_sum], sub[:, n_sum::2] * sub[:, n_sum + 1::2]], dim=1)
+        n_sum, arity = self.width[l] - self.mult_width[l], self.mult_arity[l]
+        if len(set(arity)) == 1:  # one arity: a reshape
+            return torch.cat([sub[:, :n_sum], sub[:, n_sum:].unflatten(1, (len(arity), arity[0])).prod(-1)], dim=1)
+        starts = [n_sum + sum(arity[:m]) for m in range(len(arity))]
+        products = [sub[:, s:s + a].prod(-1, keepdim=True) for s, a in zip(starts, arity)]
+        return torch.cat([sub[:, :n_sum]] + products, dim=1)
 
     # ------------------------------------------------------------------ forward
     def check_input(self, x: torch.Tensor, name: str = "input") -> None:
@@ -468,6 +479,23 @@ def _check_width(width: Any) -> tuple[List[int], List[int], List[Any]]:
         mult.append(n_mult)
         spec.append([n_sum, n_mult] if n_mult else n_sum)
     return nodes, mult, spec
+
+
+def _check_arity(mult_arity: Any, mult_width: List[int]) -> List[List[int]]:
+    """Per node layer, the arity of each multiplication node (see ``KAN``'s ``mult_arity``)."""
+    def ok(a: Any) -> bool:
+        return not isinstance(a, bool) and isinstance(a, numbers.Integral) and a >= 2
+
+    if ok(mult_arity):
+        return [[int(mult_arity)] * m for m in mult_width]
+    good = (isinstance(mult_arity, Sequence) and not isinstance(mult_arity, (str, bytes))
+            and len(mult_arity) == len(mult_width)
+            and all(isinstance(a, Sequence) and len(a) == m and all(ok(v) for v in a)
+                    for a, m in zip(mult_arity, mult_width)))
+    if not good:
+        raise ValueError(f"mult_arity must be an int >= 2 or one list per node layer with an int >= 2 for each of "
+                         f"its multiplication nodes (counts {mult_width}), got {mult_arity!r}")
+    return [[int(v) for v in a] for a in mult_arity]
 
 
 def _alias(name: str, value: Any, alias: str, alias_value: Any, default: int) -> int:

@@ -185,7 +185,7 @@ def plot_activations(model: "KAN", l: int = 0, n_points: int = 200, extend: floa
     if isinstance(l, bool) or not isinstance(l, int) or not 0 <= l < model.depth:
         raise IndexError(f"layer l={l!r} out of range (0..{model.depth - 1})")
     plt = _pyplot()
-    n_in, n_out = model.width[l], model.n_sub(l + 1)  # rows: sub-nodes (two per product node)
+    n_in, n_out = model.width[l], model.n_sub(l + 1)  # rows: sub-nodes (one per factor of a product)
     fig, axes = plt.subplots(n_out, n_in, figsize=(3.2 * n_in, 2.4 * n_out), squeeze=False)
     sym = model.symbolic[l]
     for i in range(n_in):

@@ -34,7 +34,7 @@ def attribute(model: "KAN", x: Optional[torch.Tensor] = None) -> Dict[str, List[
     Returns (and stores on the model as ``_scores``) ``{"node_scores": [(width[l],) per layer
     l = 0..depth], "edge_scores": [(out_l, in_l) per layer], "forward_u": [(out_l, in_l)] edge
     value spreads, "forward_n": [(out_l, in_l)] spreads over the output node's}``, where
-    ``out_l = model.n_sub(l + 1)`` counts sub-nodes (a multiplication node has two).
+    ``out_l = model.n_sub(l + 1)`` counts sub-nodes (one per factor of a multiplication node).
     """
     data = _data(model, x)
     inputs = model._layer_inputs(data)
@@ -81,7 +81,10 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
         idx.append(torch.tensor(nodes, device=model.device))
     subs = [_sub_index(model, l, nodes) for l, nodes in enumerate(idx)]
     n_mult = [int((nodes >= model.width[l] - model.mult_width[l]).sum()) for l, nodes in enumerate(idx)]
-    config = dict(model.config, width=[[len(n) - m, m] if m else len(n) for n, m in zip(idx, n_mult)])
+    arity = [[model.mult_arity[l][n - (model.width[l] - model.mult_width[l])] for n in nodes.tolist()
+              if n >= model.width[l] - model.mult_width[l]] for l, nodes in enumerate(idx)]
+    config = dict(model.config, width=[[len(n) - m, m] if m else len(n) for n, m in zip(idx, n_mult)],
+                  mult_arity=arity)
     if config.get("base_fun") == "custom":
         config["base_fun"] = model.layers[0].base_fun
     new = KAN(**config, device=model.device, dtype=model.dtype)

@@ -111,3 +111,36 @@ def test_gradients_flow_through_products(fast: bool) -> None:
     model = KAN([2, [0, 1], 1], seed=0, fast=fast, dtype=torch.float64)
     x = (torch.rand(6, 2, dtype=torch.float64) * 2 - 1).requires_grad_()
     assert torch.autograd.gradcheck(lambda v: model(v), (x,))
+
+
+def test_mult_arity_products_of_three_and_mixed_arities(tmp_path) -> None:
+    model = KAN([3, [1, 2], 1], mult_arity=[[], [3, 2], []], seed=0, dtype=torch.float64)
+    assert model.layers[0].out_dim == 1 + 3 + 2 and model.node_of_sub(1) == [0, 1, 1, 1, 2, 2]
+    x = torch.rand(5, 3, dtype=torch.float64)
+    sub = model.layers[0](x)
+    hidden = torch.stack([sub[:, 0], sub[:, 1] * sub[:, 2] * sub[:, 3], sub[:, 4] * sub[:, 5]], dim=1)
+    torch.testing.assert_close(model(x), model.layers[1](hidden))
+    uniform = KAN([3, [0, 2], 1], mult_arity=3, seed=0)
+    assert uniform.mult_arity == [[], [3, 3], []] and uniform.layers[0].out_dim == 6
+    # x * y * z exactly, as a formula
+    xyz = KAN([3, [0, 1], 1], mult_arity=3, seed=0, dtype=torch.float64)
+    for i in range(3):
+        for s in range(3):
+            if i == s:
+                xyz.fix_symbolic(0, i, s, "x", fit_params_bool=False, verbose=False)
+            else:
+                xyz.remove_edge(0, i, s)
+    xyz.fix_symbolic(1, 0, 0, "x", fit_params_bool=False, verbose=False)
+    (expr,), (a, b, c) = xyz.symbolic_formula(var=["a", "b", "c"])
+    assert sp.simplify(expr - a * b * c) == 0
+    torch.testing.assert_close(xyz(x)[:, 0], x.prod(1))
+    # pruning keeps each kept product's arity; checkpoints keep them all
+    small = model.prune_node(active_neurons_id=[[0, 1]])
+    assert small.config["width"] == [3, [1, 1], 1] and small.mult_arity == [[], [3], []]
+    path = str(tmp_path / "m.ckpt")
+    model.saveckpt(path)
+    torch.testing.assert_close(KAN.loadckpt(path)(x), model(x))
+    with pytest.raises(ValueError, match="mult_arity"):
+        KAN([3, [1, 2], 1], mult_arity=[[], [3], []])
+    with pytest.raises(ValueError, match="mult_arity"):
+        KAN([3, [1, 2], 1], mult_arity=1)
