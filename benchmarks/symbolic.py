@@ -26,6 +26,7 @@ import io
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -60,6 +61,7 @@ class Recipe:
     lamb: float = 1e-3
     prune: bool = False
     base_fun: str = "silu"
+    mult_arity: object = 2  # an int, or per node layer a list of arities (pykan's format too)
     seed: int = 0
 
 
@@ -91,7 +93,9 @@ def recipes(feynman_folder: str) -> List[Recipe]:
     ]
     shapes = {  # KAN shapes that can express each formula with the library below
         "I.6.2a": ([1, 1], ["x", "x^2", "exp", "gaussian"], False),
-        "I.12.11": ([5, 5, 1], ["x", "x^2", "sin", "log", "exp"], True),
+        # q*Ef + q*B*v*sin(theta): a 2-factor and a 4-factor product node, summed by the output
+        "I.12.11": ([5, [0, 2], 1], ["x", "x^2", "sin"], True,
+                    dict(mult_arity=[[], [2, 4], []], base_fun="identity", grids=[5, 10, 20])),
         "I.27.6": ([3, 2, 1, 1], ["x", "1/x", "log", "exp"], True),
         "II.6.15a": ([6, 2, 1, 1], ["x", "x^2", "log", "exp", "sqrt"], True),
         "I.29.4": ([2, 1, 1], ["x", "1/x", "log", "exp"], False),
@@ -99,8 +103,8 @@ def recipes(feynman_folder: str) -> List[Recipe]:
     table = feynman_rows(feynman_folder)
     for key in FEYNMAN:
         formula, names, ranges = table[key]
-        width, lib, prune = shapes[key]
-        out.append(Recipe(key, formula, names, ranges, width, lib, prune=prune))
+        width, lib, prune, *extra = shapes[key]
+        out.append(Recipe(key, formula, names, ranges, width, lib, prune=prune, **(extra[0] if extra else {})))
     return out
 
 
@@ -167,6 +171,24 @@ def snap_constants(expr: sp.Expr, tol: float = 1e-2, zero: float = 2e-3) -> sp.E
     return expr.xreplace(repl)
 
 
+SIMPLIFY_SECONDS = 30
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int):
+    """Raise TimeoutError in the block after ``seconds`` (SIGALRM: main thread, Unix)."""
+    def alarm(signum, frame):
+        raise TimeoutError(f"sympy took over {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def recovered(expr: Optional[sp.Expr], r: Recipe) -> Tuple[bool, str, float]:
     """(recovered?, 'exact'/'numeric'/'', relative RMS error on the training box)."""
     if expr is None:
@@ -179,13 +201,14 @@ def recovered(expr: Optional[sp.Expr], r: Recipe) -> Tuple[bool, str, float]:
     # cannot be the target once its constants are snapped within 1e-2: only then try the algebra
     if err_in < 5e-2 and sp.count_ops(expr) <= 80:
         try:
-            for form in (expr, sp.expand(expr)):  # expanded: polynomial identities cancel term by term
-                if sp.count_ops(form) > 80:
-                    continue
-                snapped = snap_constants(form)
-                if sp.simplify(snapped - target) == 0:
-                    return True, "exact", err_in
-        except Exception:  # noqa: BLE001 -- sympy may fail on odd expressions; fall back to numbers
+            with _time_limit(SIMPLIFY_SECONDS):  # trigsimp's factoring can run for many minutes
+                for form in (expr, sp.expand(expr)):  # expanded: polynomial identities cancel term by term
+                    if sp.count_ops(form) > 80:
+                        continue
+                    snapped = snap_constants(form)
+                    if sp.simplify(snapped - target) == 0:
+                        return True, "exact", err_in
+        except Exception:  # noqa: BLE001 -- sympy may fail on odd expressions (or time out): use numbers
             pass
     err_out = _rel_err(expr, target, syms, _box(r, 0.5, 2000, rng))
     return (err_in < 1e-2 and err_out < 1e-2), ("numeric" if err_in < 1e-2 and err_out < 1e-2 else ""), err_in
@@ -193,7 +216,7 @@ def recovered(expr: Optional[sp.Expr], r: Recipe) -> Tuple[bool, str, float]:
 
 # ------------------------------------------------------------------ the two workflows
 def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr], float, float, str]:
-    model = KAN(r.width, grid=r.grids[0], k=3, seed=r.seed, base_fun=r.base_fun)
+    model = KAN(r.width, grid=r.grids[0], k=3, seed=r.seed, base_fun=r.base_fun, mult_arity=r.mult_arity)
     model.fit(ds, opt="LBFGS", steps=r.steps, lamb=r.lamb, progress=False)
     if r.prune:
         model = model.prune()
@@ -224,7 +247,8 @@ def run_pykan(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr]
 
 
 def _pykan_workflow(PyKAN, ex_round, r: Recipe, ds) -> Tuple[Optional[sp.Expr], float, float, str]:
-    model = PyKAN(width=list(r.width), grid=r.grids[0], k=3, seed=r.seed, auto_save=False, base_fun=r.base_fun)
+    model = PyKAN(width=list(r.width), grid=r.grids[0], k=3, seed=r.seed, auto_save=False, base_fun=r.base_fun,
+                  mult_arity=r.mult_arity)
     model.fit(ds, opt="LBFGS", steps=r.steps, lamb=r.lamb)
     if r.prune:
         model(ds["train_input"])
@@ -322,7 +346,8 @@ def main() -> None:
             return [verdict, f"`{_short(d['expr'], d['error'])}`", f"{d['t']:.0f} ({d['t_auto']:.1f})"]
 
         shape = f"{r.width}{' + prune' if r.prune else ''}{f', grids {r.grids}' if r.grids != [5, 10] else ''}" \
-                f"{f', base {r.base_fun}' if r.base_fun != 'silu' else ''}"
+                f"{f', base {r.base_fun}' if r.base_fun != 'silu' else ''}" \
+                f"{f', mult_arity {r.mult_arity}' if r.mult_arity != 2 else ''}"
         row = f"| {r.key}: `{target}` | {shape} | {', '.join(r.lib)} | " + " | ".join(cell("kanlab") + cell("pykan")) + " |"
         print(row, flush=True)
         lines.append(row)
