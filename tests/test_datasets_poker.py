@@ -96,3 +96,12 @@ def test_invalid_hands(X, match) -> None:
         poker_label(X)
     with pytest.raises(ValueError, match="non-negative"):
         poker_hands(-1)
+
+
+def test_load_tabular_and_poker_dataset_share_the_split():
+    from kanlab.datasets import load_tabular, poker_dataset
+
+    X_train, y_train, X_test, y_test = load_tabular("poker", seed=4)
+    ds = poker_dataset(seed=4)
+    assert X_train.shape == (25010, 10) and X_test.shape == (100000, 10)
+    assert np.array_equal(X_train, ds["train_input"].numpy()) and np.array_equal(y_test, ds["test_label"].numpy())

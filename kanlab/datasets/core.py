@@ -109,6 +109,16 @@ def read_idx(path: Union[str, os.PathLike]) -> np.ndarray:
     return data.reshape(tuple(dims))
 
 
+def need_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a ``FileNotFoundError`` saying where to put it."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{what}: {path} not found; put the file there (or pass folder=... / set KANLAB_DATA to a "
+            f"folder holding {path.parent.name}/{path.name}); kanlab never downloads data"
+        )
+    return path
+
+
 def load_mnist(
     folder: Optional[Union[str, os.PathLike]] = None, name: str = "mnist"
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -119,7 +129,7 @@ def load_mnist(
     root = data_folder(folder) / name
     parts = []
     for split in ("train", "t10k"):
-        images = read_idx(root / f"{split}-images-idx3-ubyte.gz")
-        labels = read_idx(root / f"{split}-labels-idx1-ubyte.gz")
+        images = read_idx(need_file(root / f"{split}-images-idx3-ubyte.gz", f"{name} IDX files"))
+        labels = read_idx(need_file(root / f"{split}-labels-idx1-ubyte.gz", f"{name} IDX files"))
         parts += [torch.from_numpy(images.astype(np.float32) / 255.0), torch.from_numpy(labels.astype(np.int64))]
     return parts[0], parts[1], parts[2], parts[3]

@@ -116,9 +116,20 @@ def poker_all_hands() -> np.ndarray:
     return _cards_to_hands(combos)
 
 
+UCI_TRAIN, UCI_TEST = 25010, 100000  # split sizes (UCI's test file has 1,000,000 hands)
+
+
+def poker_split(train_num: int = UCI_TRAIN, test_num: int = UCI_TEST,
+                seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(X_train, y_train, X_test, y_test)``: independent random hands for each split (numpy)."""
+    X_train, y_train = poker_hands(train_num, seed=seed)
+    X_test, y_test = poker_hands(test_num, seed=seed + 1_000_003)
+    return X_train, y_train, X_test, y_test
+
+
 def poker_dataset(
-    train_num: int = 25010,
-    test_num: int = 100000,
+    train_num: int = UCI_TRAIN,
+    test_num: int = UCI_TEST,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
     dtype: torch.dtype = torch.float32,
@@ -131,8 +142,7 @@ def poker_dataset(
     (5 straight flushes and 5 royal flushes in 25,010 rows), so the rarest classes are usually
     absent from a random training set of that size.
     """
-    X_train, y_train = poker_hands(train_num, seed=seed)
-    X_test, y_test = poker_hands(test_num, seed=seed + 1_000_003)
+    X_train, y_train, X_test, y_test = poker_split(train_num, test_num, seed)
     out = {
         "train_input": torch.as_tensor(X_train, dtype=dtype), "train_label": torch.as_tensor(y_train),
         "test_input": torch.as_tensor(X_test, dtype=dtype), "test_label": torch.as_tensor(y_test),

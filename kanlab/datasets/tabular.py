@@ -32,8 +32,8 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .core import data_folder, read_idx
-from .poker import poker_hands
+from .core import data_folder, load_mnist, need_file
+from .poker import poker_split
 
 __all__ = ["TABULAR_DATASETS", "load_tabular", "standardize", "ADULT_COLUMNS"]
 
@@ -56,8 +56,7 @@ def load_tabular(name: str, folder: Optional[PathLike] = None, seed: int = 0) ->
     if key not in TABULAR_DATASETS:
         raise ValueError(f"unknown dataset {name!r}; accepted names: {', '.join(TABULAR_DATASETS)}")
     if key == "poker":
-        X_train, y_train = poker_hands(25010, seed=seed)
-        X_test, y_test = poker_hands(100000, seed=seed + 1_000_003)
+        X_train, y_train, X_test, y_test = poker_split(seed=seed)
         return _typed(X_train, y_train, X_test, y_test)
     if key == "adult":
         return _load_adult(folder)
@@ -98,15 +97,6 @@ def _stratified_split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: 
     return X[~test], y[~test], X[test], y[test]
 
 
-def _need(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{what}: {path} not found; put the file there (or pass folder=... / set KANLAB_DATA to a "
-            f"folder holding {path.parent.name}/{path.name}); kanlab never downloads data"
-        )
-    return path
-
-
 def _adult_rows(path: Path) -> List[List[str]]:
     rows = []
     with open(path) as fh:
@@ -124,8 +114,8 @@ def _adult_rows(path: Path) -> List[List[str]]:
 def _load_adult(folder: Optional[PathLike]) -> Split:
     root = data_folder(folder) / "adult"
     what = "UCI Adult (adult.data and adult.test)"
-    train = _adult_rows(_need(root / "adult.data", what))
-    test = _adult_rows(_need(root / "adult.test", what))
+    train = _adult_rows(need_file(root / "adult.data", what))
+    test = _adult_rows(need_file(root / "adult.test", what))
     categorical = [i for i, c in enumerate(ADULT_COLUMNS) if c not in _ADULT_NUMERIC]
     numeric = [ADULT_COLUMNS.index(c) for c in _ADULT_NUMERIC]
     categories: Dict[int, List[str]] = {
@@ -152,7 +142,7 @@ def _load_adult(folder: Optional[PathLike]) -> Split:
 
 
 def _load_magic(folder: Optional[PathLike]) -> Tuple[np.ndarray, np.ndarray]:
-    path = _need(data_folder(folder) / "magic" / "magic04.data", "UCI MAGIC Gamma Telescope (magic04.data)")
+    path = need_file(data_folder(folder) / "magic" / "magic04.data", "UCI MAGIC Gamma Telescope (magic04.data)")
     raw = np.loadtxt(path, delimiter=",", dtype=str)
     if raw.ndim != 2 or raw.shape[1] != 11:
         raise ValueError(f"{path}: expected 10 features and a class column, got shape {raw.shape}")
@@ -163,10 +153,5 @@ def _load_magic(folder: Optional[PathLike]) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _load_idx_images(folder: Optional[PathLike], name: str) -> Split:
-    root = data_folder(folder) / name
-    arrays = []
-    for split in ("train", "t10k"):
-        for part in ("images-idx3", "labels-idx1"):
-            arrays.append(read_idx(_need(root / f"{split}-{part}-ubyte.gz", f"{name} IDX files")))
-    X_train, y_train, X_test, y_test = arrays
-    return _typed(X_train.reshape(len(X_train), -1) / 255.0, y_train, X_test.reshape(len(X_test), -1) / 255.0, y_test)
+    X_train, y_train, X_test, y_test = (t.numpy() for t in load_mnist(folder, name))
+    return _typed(X_train.reshape(len(X_train), -1), y_train, X_test.reshape(len(X_test), -1), y_test)
