@@ -169,3 +169,12 @@ def make_optimizer(params: List[torch.Tensor], opt: str, lr: float) -> torch.opt
     if opt in ("Adam", "AdamW"):
         return getattr(torch.optim, opt)(params, lr=lr)
     raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")
+
+
+def accepted_finite(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the point the last step accepted has a finite objective. This module's LBFGS
+    records it (the closure's return value is the objective *before* the step); Adam-type
+    optimisers evaluate only the start, so this is True for them."""
+    if isinstance(optimizer, LBFGS):
+        return math.isfinite(optimizer.state[optimizer.param_groups[0]["params"][0]].get("loss", 0.0))
+    return True

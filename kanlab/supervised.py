@@ -21,7 +21,7 @@ from typing import Callable, List, Optional
 import torch
 from torch import nn
 
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import OPTIMIZERS, accepted_finite, make_optimizer
 from .train import clone_state
 
 __all__ = ["Standardizer", "TrainResult", "train_module", "OPTIMIZERS"]
@@ -130,7 +130,7 @@ def train_module(
     order, cursor = torch.empty(0, dtype=torch.long), 0
     result = TrainResult()
     best_value, best_state, since_best = math.inf, None, 0
-    snapshot = clone_state(model)
+    snapshot, previous = clone_state(model), None  # the states before this step and before the last one
     model.train()
     for step in range(steps):
         if seconds is not None and result.seconds >= seconds:
@@ -155,14 +155,15 @@ def train_module(
             return loss
 
         loss = float(optimizer.step(closure).detach())
-        if not (math.isfinite(loss) and all(bool(torch.isfinite(p).all()) for p in params)):
-            model.load_state_dict(snapshot)
+        if not (math.isfinite(loss) and accepted_finite(optimizer) and all(bool(torch.isfinite(p).all()) for p in params)):
+            # ``loss`` is the objective *before* this step: non-finite there, the last step made it
+            model.load_state_dict(snapshot if math.isfinite(loss) or previous is None else previous)
             warnings.warn(f"training stopped at step {step}: the loss or the parameters became NaN/Inf; "
                           "the model was restored to the previous step. Try a smaller lr.", RuntimeWarning,
                           stacklevel=2)
             result.stop_reason = "nan"
             break
-        snapshot = clone_state(model)
+        previous, snapshot = snapshot, clone_state(model)
         result.seconds += time.perf_counter() - start
         result.n_iter = step + 1
         result.loss_curve.append(loss)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .optim import OPTIMIZERS, make_optimizer
+from .optim import OPTIMIZERS, accepted_finite, make_optimizer
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
@@ -210,13 +210,11 @@ def fit(
 
         if opt == "LBFGS":
             optimizer.step(closure)
-            accepted_ok = math.isfinite(optimizer.state[params[0]]["loss"])  # the accepted point's objective
         else:
             closure()
             optimizer.step()
-            accepted_ok = True  # Adam evaluates only the start
         start_ok = bool(torch.isfinite(last["start"]))
-        if not (start_ok and accepted_ok and _all_finite(params)):
+        if not (start_ok and accepted_finite(optimizer) and _all_finite(params)):
             # a non-finite objective *at* the pre-step state means the previous step produced it
             model.load_state_dict(snapshot if start_ok or last_good is None else last_good)
             warnings.warn(

@@ -121,3 +121,24 @@ def test_patience_counts_epochs_not_mini_batches() -> None:
     res = train_module(model, x, y, _mse, opt="Adam", lr=1e-12, steps=1000, batch_size=16, n_iter_no_change=3)
     assert res.stop_reason == "no_change"
     assert res.n_iter == (3 + 1) * 4  # 4 mini-batches per epoch; epoch 1 sets the best, 3 more without change
+
+
+@pytest.mark.parametrize("opt, lr", [("Adam", 0.1), ("LBFGS", 1.0)])
+def test_training_ends_in_a_state_with_finite_loss(opt, lr) -> None:
+    # the loss is NaN once the mean output crosses 0.5, and the data pull the output towards 3
+    x, y = _data()
+    model = _linear()
+    with torch.no_grad():
+        model.bias.fill_(-5.0)
+
+    def loss_fn(m, xb, yb, wb):
+        pred = m(xb)
+        return torch.log(0.5 - pred.mean()) + torch.mean((pred - 3.0) ** 2)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        train_module(model, x, y, loss_fn, opt=opt, lr=lr, steps=200)
+    with torch.no_grad():
+        assert torch.isfinite(loss_fn(model, x, y, None))
