@@ -70,7 +70,7 @@ def round_floats(expr: sp.Expr, digits: Optional[int], zero_below: Optional[floa
 
 def _nodes(model: "KAN", l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
     """Node expressions of node layer ``l`` from its sub-node sums (see ``KAN.nodes``)."""
-    n_sum, owner = model.width[l] - model.mult_width[l], model.node_of_sub(l)
+    n_sum, owner = model.n_sum(l), model.node_of_sub(l)
     return sub[:n_sum] + [sp.Mul(*[e for e, o in zip(sub, owner) if o == node])
                           for node in range(n_sum, model.width[l])]
 

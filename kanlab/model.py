@@ -146,14 +146,18 @@ class KAN(nn.Module):
         return f"width={self.config['width']}, grid={self.grid}, k={self.k}"
 
     # ------------------------------------------------------------------ nodes
+    def n_sum(self, l: int) -> int:
+        """Sum nodes of node layer ``l``; they come first, the multiplication nodes after them."""
+        return self.width[l] - self.mult_width[l]
+
     def n_sub(self, l: int) -> int:
         """Sub-nodes of node layer ``l``: what layer ``l - 1``'s edges sum into. A sum node has
         one, a multiplication node one per factor (``n_sum + sum(mult_arity[l])`` in all)."""
-        return self.width[l] - self.mult_width[l] + sum(self.mult_arity[l])
+        return self.n_sum(l) + sum(self.mult_arity[l])
 
     def node_of_sub(self, l: int) -> List[int]:
         """For each sub-node of node layer ``l``, the node it feeds (sums first, then each product's factors)."""
-        n_sum = self.width[l] - self.mult_width[l]
+        n_sum = self.n_sum(l)
         return list(range(n_sum)) + [n_sum + m for m, a in enumerate(self.mult_arity[l]) for _ in range(a)]
 
     def nodes(self, l: int, sub: torch.Tensor) -> torch.Tensor:
@@ -162,7 +166,7 @@ class KAN(nn.Module):
         ``mult_arity`` consecutive sub-nodes."""
         if not self.mult_width[l]:
             return sub
-        n_sum, arity = self.width[l] - self.mult_width[l], self.mult_arity[l]
+        n_sum, arity = self.n_sum(l), self.mult_arity[l]
         if len(set(arity)) == 1:  # one arity: a reshape
             return torch.cat([sub[:, :n_sum], sub[:, n_sum:].unflatten(1, (len(arity), arity[0])).prod(-1)], dim=1)
         starts = [n_sum + sum(arity[:m]) for m in range(len(arity))]

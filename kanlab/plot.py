@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 METRICS = ("backward", "forward_n", "forward_u")
 _MAX_INSETS = 120  # layers with more edges are drawn as lines only
 _SPLINE_COLOR, _SYMBOLIC_COLOR = "black", "tab:red"
-_MULT_DROP = 0.03  # how far below a multiplication node its two sub-nodes are drawn
+_MULT_DROP = 0.03  # how far below a multiplication node its factor sub-nodes are drawn
 
 
 def _pyplot() -> Any:
@@ -103,9 +103,16 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
     def sub_x(l: int, s: int) -> float:
         return (s + 0.5) / n_sub[l]
 
-    def node_x(l: int, k: int) -> float:  # a multiplication node sits between its two sub-nodes
-        subs = [s for s, node in enumerate(model.node_of_sub(l)) if node == k]
-        return sum(sub_x(l, s) for s in subs) / len(subs)
+    # node positions per node layer: a multiplication node sits at the mean of its sub-nodes
+    owners = [model.node_of_sub(l) for l in range(depth + 1)]
+    node_pos = [[sum(sub_x(l, s) for s, o in enumerate(owners[l]) if o == k) / owners[l].count(k)
+                 for k in range(width[l])] for l in range(depth + 1)]
+
+    def node_x(l: int, k: int) -> float:
+        return node_pos[l][k]
+
+    def sub_y(l: int, s: int) -> float:  # factors hang below their product node
+        return row_y[l] - (_MULT_DROP if s >= model.n_sum(l) else 0.0)
 
     for l in range(depth):
         layer, sym = model.layers[l], model.symbolic[l]
@@ -124,7 +131,7 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
                 alpha = math.tanh(beta * float(scores[l][j, i])) if has_data else 1.0
                 color = _SYMBOLIC_COLOR if symbolic else _SPLINE_COLOR
                 xm = (i * n_sub[l + 1] + j + 0.5) * slot
-                end = (sub_x(l + 1, j), y1 - (_MULT_DROP if model.mult_width[l + 1] else 0.0))
+                end = (sub_x(l + 1, j), sub_y(l + 1, j))
                 if not draw_insets:
                     main.plot([node_x(l, i), end[0]], [y0, end[1]], color=color, alpha=alpha, lw=0.5)
                     continue
@@ -153,12 +160,10 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
                 if symbolic:
                     ax.set_title(sym.names[j][i], fontsize=8, color=color, pad=1.5)
     for l in range(depth + 1):
-        owner = model.node_of_sub(l)
-        n_sum = width[l] - model.mult_width[l]
+        n_sum = model.n_sum(l)
         for s in range(n_sum, n_sub[l]):  # sub-nodes of multiplication nodes, joined to their node
-            x_node = node_x(l, owner[s])
-            main.plot([sub_x(l, s), x_node], [row_y[l] - _MULT_DROP, row_y[l]], color="black", lw=1.0)
-            main.scatter([sub_x(l, s)], [row_y[l] - _MULT_DROP], s=15, color="black", zorder=5)
+            main.plot([sub_x(l, s), node_x(l, owners[l][s])], [sub_y(l, s), row_y[l]], color="black", lw=1.0)
+            main.scatter([sub_x(l, s)], [sub_y(l, s)], s=15, color="black", zorder=5)
         for k in range(width[l]):
             if k < n_sum:
                 main.scatter([node_x(l, k)], [row_y[l]], s=60, color="black", zorder=5)

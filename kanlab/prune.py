@@ -80,10 +80,10 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
             raise IndexError(f"node layer {l} has nodes 0..{model.width[l] - 1}, got {nodes}")
         idx.append(torch.tensor(nodes, device=model.device))
     subs = [_sub_index(model, l, nodes) for l, nodes in enumerate(idx)]
-    n_mult = [int((nodes >= model.width[l] - model.mult_width[l]).sum()) for l, nodes in enumerate(idx)]
-    arity = [[model.mult_arity[l][n - (model.width[l] - model.mult_width[l])] for n in nodes.tolist()
-              if n >= model.width[l] - model.mult_width[l]] for l, nodes in enumerate(idx)]
-    config = dict(model.config, width=[[len(n) - m, m] if m else len(n) for n, m in zip(idx, n_mult)],
+    # kept multiplication nodes keep their arity (they are the nodes from n_sum on)
+    arity = [[model.mult_arity[l][n - model.n_sum(l)] for n in nodes.tolist() if n >= model.n_sum(l)]
+             for l, nodes in enumerate(idx)]
+    config = dict(model.config, width=[[len(n) - len(a), len(a)] if a else len(n) for n, a in zip(idx, arity)],
                   mult_arity=arity)
     if config.get("base_fun") == "custom":
         config["base_fun"] = model.layers[0].base_fun
