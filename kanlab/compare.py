@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .model import KAN
-from .supervised import OPTIMIZERS, Standardizer, train_module
+from .supervised import OPTIMIZERS, Standardizer, default_lr, grid_update_hook, train_module
 
 __all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_task", "mlp", "mlp_params", "mlp_width_for_params",
            "resolve_batch_size", "describe_budget", "compare", "format_table", "plot_comparison"]
@@ -42,7 +42,6 @@ _MISSING = {"", "na", "nan", "n/a", "null", "none", "?", "inf", "+inf", "-inf", 
 _MAX_LEVELS = 100  # a non-numeric feature with more levels is probably an identifier
 _MAX_CLASSES_AUTO = 20
 _CURVE_ROWS = 5000  # learning curves are evaluated on at most this many test rows
-_GRID_UPDATE_STEPS = range(0, 50, 5)
 FULL_BATCH_ROWS = 4096  # auto batch size: full batch up to this many training rows, else AUTO_BATCH
 AUTO_BATCH = 512
 
@@ -248,7 +247,7 @@ def describe_budget(data: TabularData, opt: str = "Adam", lr: Optional[float] = 
     """One line naming the budget :func:`compare` gives each model for these arguments."""
     parts = [f"{steps} steps" if steps else "", f"{seconds:g} s" if seconds else ""]
     budget = " or ".join(p for p in parts if p) or "500 steps"
-    lr = lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-2)
+    lr = lr if lr is not None else default_lr(opt)
     batch = resolve_batch_size(len(data.X_train), opt, batch_size)
     return f"{budget}, {opt} lr {lr:g}, {'full batch' if batch is None else f'batch {batch}'}, seed {seed}"
 
@@ -274,7 +273,7 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
     if seconds is not None and not seconds > 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     max_steps = steps if steps is not None else (10**9 if seconds is not None else 500)
-    lr = lr if lr is not None else (1.0 if opt == "LBFGS" else 1e-2)
+    lr = lr if lr is not None else default_lr(opt)
     dev = torch.device(device or "cpu")
     batch = resolve_batch_size(len(data.X_train), opt, batch_size)
     x_scaler = Standardizer(torch.as_tensor(data.X_train, dtype=torch.float64))
@@ -301,12 +300,7 @@ def compare(data: TabularData, hidden: Sequence[int] = (8,), grid: int = 5, k: i
     curve_rows = np.linspace(0, len(data.X_test) - 1, min(len(data.X_test), _CURVE_ROWS)).astype(int)
     d, n_out = data.X_train.shape[1], data.n_outputs
     kan = KAN([d, *hidden, n_out], grid=grid, k=k, seed=seed, device=dev)
-    grid_rows = x_tr[torch.linspace(0, len(x_tr) - 1, min(len(x_tr), 4096), device=dev).long()]
-
-    def kan_grid(step: int, xb: torch.Tensor) -> None:
-        if step in _GRID_UPDATE_STEPS:
-            kan.update_grid_from_samples(grid_rows)
-
+    kan_grid = grid_update_hook(kan, x_tr)
     n_params = kan.num_parameters()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

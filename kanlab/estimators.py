@@ -31,13 +31,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from .model import KAN
-from .supervised import OPTIMIZERS, Standardizer, train_module
+from .supervised import OPTIMIZERS, Standardizer, default_lr, grid_update_hook, train_module
 from .train import regularizer
 
 __all__ = ["KANRegressor", "KANClassifier"]
 
-_GRID_UPDATE_STEPS = range(0, 50, 5)  # pykan's default schedule: 10 grid updates in the first 50 steps
-_GRID_UPDATE_ROWS = 4096  # at most this many training rows are used for a grid update
 _PREDICT_CHUNK = 65536
 
 
@@ -152,19 +150,13 @@ class _KANEstimator(BaseEstimator):
             loss = per_row.mean() if wb is None else (per_row * wb).sum() / wb.sum()
             return loss + reg
 
-        grid_rows = z_tr[torch.linspace(0, z_tr.shape[0] - 1, min(z_tr.shape[0], _GRID_UPDATE_ROWS),
-                                        device=device).long()]
-
-        def before_step(step: int, xb: torch.Tensor) -> None:
-            if self.update_grid and step in _GRID_UPDATE_STEPS:
-                model.update_grid_from_samples(grid_rows)
-
+        before_step = grid_update_hook(model, z_tr) if self.update_grid else None
         monitor: Optional[Callable[[], float]] = None
         if self.early_stopping:
             z_va, t_va, w_va = z_all[va], t_all[va], None if w_all is None else w_all[va]
             monitor = lambda: float(loss_fn(model, z_va, t_va, w_va))  # noqa: E731
 
-        lr = self.lr if self.lr is not None else (1.0 if self.opt == "LBFGS" else 1e-2)
+        lr = self.lr if self.lr is not None else default_lr(self.opt)
         result = train_module(
             model, z_tr, t_tr, loss_fn, weights=w_tr, opt=self.opt, lr=float(lr), steps=int(self.max_iter),
             batch_size=self.batch_size, seed=batch_seed, monitor=monitor, n_iter_no_change=self.n_iter_no_change,

@@ -24,7 +24,7 @@ from torch import nn
 from .optim import OPTIMIZERS, accepted_finite, make_optimizer
 from .train import clone_state
 
-__all__ = ["Standardizer", "TrainResult", "train_module", "OPTIMIZERS"]
+__all__ = ["Standardizer", "TrainResult", "train_module", "OPTIMIZERS", "default_lr", "grid_update_hook"]
 
 
 # loss_fn(model, x (batch, in), y (batch, ...), w (batch,) or None) -> scalar tensor
@@ -70,6 +70,27 @@ class TrainResult:
     monitor_seconds: List[float] = field(default_factory=list)
     best_step: int = 0
     stop_reason: str = "steps"
+
+
+GRID_UPDATE_STEPS = range(0, 50, 5)  # pykan's default schedule: 10 grid updates in the first 50 steps
+GRID_UPDATE_ROWS = 4096  # at most this many training rows (evenly spaced) are used for a grid update
+
+
+def default_lr(opt: str) -> float:
+    """The learning rate used when none is given: 1 for LBFGS, 1e-2 for Adam and AdamW."""
+    return 1.0 if opt == "LBFGS" else 1e-2
+
+
+def grid_update_hook(model: nn.Module, x: torch.Tensor) -> Callable[[int, torch.Tensor], None]:
+    """A ``before_step`` for :func:`train_module` that adapts a KAN's grids to ``x`` ``(n, in)``
+    (at most ``GRID_UPDATE_ROWS`` evenly spaced rows) on pykan's schedule, ``GRID_UPDATE_STEPS``."""
+    rows = x[torch.linspace(0, x.shape[0] - 1, min(x.shape[0], GRID_UPDATE_ROWS), device=x.device).long()]
+
+    def before_step(step: int, xb: torch.Tensor) -> None:
+        if step in GRID_UPDATE_STEPS:
+            model.update_grid_from_samples(rows)
+
+    return before_step
 
 
 def train_module(
