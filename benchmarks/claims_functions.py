@@ -24,7 +24,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -37,7 +36,8 @@ from kanlab.train import best_of_seeds  # noqa: E402
 from kanlab.datasets import (FEYNMAN_KAN_PAPER, SPECIAL_FUNCTIONS, TOY_FUNCTIONS, feynman_dataset,  # noqa: E402
                              feynman_equation, special_dataset, toy_dataset)
 from kanlab.datasets.toy import TOY_TITLES  # noqa: E402
-from common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_params, mlp_widths_for_params, train_torch, write_section  # noqa: E402
+from common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_params, mlp_widths_for_params, write_section  # noqa: E402
+from kanlab.supervised import train_module  # noqa: E402
 
 Data = Dict[str, torch.Tensor]
 SEED = 0  # data, KAN and MLP seed everywhere
@@ -131,10 +131,10 @@ def mlp_run(widths: List[int], data: Data, steps: int, time_budget: Optional[flo
     steps = steps if time_budget is not None else max(steps, MLP_MIN_STEPS)
     torch.manual_seed(SEED)
     net = mlp(widths)
-    out = train_torch(net, data["train_input"], data["train_label"], lambda p, y: torch.mean((p - y) ** 2),
-                      opt="LBFGS", lr=1.0, steps=steps, time_budget_s=time_budget, seed=SEED)
+    out = train_module(net, data["train_input"], data["train_label"], lambda m, xb, yb, wb: torch.mean((m(xb) - yb) ** 2),
+                       opt="LBFGS", lr=1.0, steps=steps, seconds=time_budget, seed=SEED)
     return {"widths": widths, "params": mlp_params(widths), "rmse": rmse(net, data["test_input"], data["test_label"]),
-            "steps": out["steps"], "seconds": out["seconds"]}
+            "steps": out.n_iter, "seconds": out.seconds}
 
 
 def baselines(data: Data, kan_params: int, kan_steps: int, kan_seconds: float) -> Tuple[dict, dict]:
@@ -375,7 +375,6 @@ def main() -> None:
         parser.error(f"unknown claims {unknown}; accepted: {', '.join(SECTIONS)}")
     command = ("OMP_NUM_THREADS=1 python benchmarks/claims_functions.py" + (" --quick" if args.quick else "")
                + ("" if args.claims == "1,2,3" else f" --claims {args.claims}"))
-    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad")  # common.train_torch
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch's first-optimiser import before timing
     start = time.perf_counter()
     efficiency: List[str] = []

@@ -16,7 +16,7 @@ cross-entropy on logits; accuracy is measured on the test split once, after trai
 standardised with the training split's statistics (images: (x - 0.5) / 0.5, as the sample does).
 Every run is AdamW with mini-batches drawn as shuffled epochs; the total learning-rate decay is the
 sample's (0.8 per epoch over 10 epochs, x0.107), spread over each run's epochs. The loop is written
-here (not ``common.train_torch``) for the per-epoch schedule and epoch-wise shuffling.
+here (not ``kanlab.supervised.train_module``) for the per-epoch learning-rate schedule.
 
 The KANs run uncompiled: ``KAN.compile()`` saved ~10% per MNIST step on one core but its compile
 time (tens of seconds) eats that within this budget.
