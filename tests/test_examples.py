@@ -73,3 +73,8 @@ def test_continual_learning(tmp_path):
     last = [line for line in out.splitlines() if line.strip().startswith("5 |")][0].split()
     kan_earlier, mlp_earlier = float(last[2]), float(last[5])
     assert kan_earlier < 1e-3 < mlp_earlier  # the KAN keeps the first four peaks, the MLP does not
+
+
+def test_recover_laws(tmp_path):
+    out = _run("recover_laws.py", tmp_path)
+    assert out.count("relative error vs the law") == 2
