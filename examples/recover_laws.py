@@ -1,6 +1,6 @@
 """Recover two physical laws that a plain KAN cannot write down directly.
 
-Run:  python examples/recover_laws.py           # both laws, best of 3 seeds each (about 1.5 min)
+Run:  python examples/recover_laws.py           # both laws, best of 3 seeds each (about 1 min)
       python examples/recover_laws.py --quick   # one seed, short fits (smoke test)
 
 It prints each law's formula and error and draws each best network (``--out``, default ``.``):
@@ -21,7 +21,8 @@ one-variable terms, 4e-2 off), and its formula is mapped back (exp, 1/) and comp
 """
 import argparse
 import os
-from typing import Callable, List, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import sympy as sp
@@ -29,38 +30,55 @@ import torch
 
 from kanlab import KAN, create_dataset
 
+TRANSFORMS = {  # name: (the function of the law that is fitted, the map from its formula back, its label)
+    "log": (torch.log, sp.exp, "log f"),
+    "inverse": (torch.reciprocal, lambda e: 1 / e, "1/f"),
+}
 
-def recover(law: Callable[[torch.Tensor], torch.Tensor], names: List[str], transform: str, width: list,
-            lib: List[str], lamb: float, ranges: Tuple[float, float], seeds: Sequence[int], steps: int,
-            **kan_kwargs) -> Tuple[sp.Expr, float, KAN]:
-    """Fit ``log(law)`` or ``1/law`` on the box ``ranges``^d; return the best seed's formula for the
-    law itself, that seed's training RMSE in the transformed space and its model."""
-    fitted = {"log": torch.log, "inverse": torch.reciprocal}[transform]
-    ds = create_dataset(lambda x: fitted(law(x)), n_var=len(names), ranges=[ranges] * len(names),
+
+@dataclass
+class Law:
+    key: str
+    title: str
+    law: Callable[[torch.Tensor], torch.Tensor]  # (n, d) -> (n, 1)
+    names: List[str]
+    box: Tuple[float, float]  # every variable's range (the Feynman table's)
+    transform: str  # a key of TRANSFORMS
+    width: list
+    lib: List[str]
+    lamb: float
+    kan_kwargs: Dict[str, object] = field(default_factory=dict)
+
+
+def recover(case: Law, seeds: Sequence[int], steps: int) -> Tuple[sp.Expr, KAN]:
+    """Fit the transformed law on its box with each seed (sparse fit, prune, grid 10,
+    auto_symbolic, refit); return the formula of the law itself from the seed with the lowest
+    training RMSE, and that seed's model."""
+    fitted, back, label = TRANSFORMS[case.transform]
+    ds = create_dataset(lambda x: fitted(case.law(x)), n_var=len(case.names), ranges=[case.box] * len(case.names),
                         train_num=1000, seed=0)
     best = None
     for seed in seeds:
-        model = KAN(width, grid=5, k=3, seed=seed, **kan_kwargs)
-        model.fit(ds, opt="LBFGS", steps=steps, lamb=lamb, progress=False)
+        model = KAN(case.width, grid=5, k=3, seed=seed, **case.kan_kwargs)
+        model.fit(ds, opt="LBFGS", steps=steps, lamb=case.lamb, progress=False)
         model = model.prune()
         model.refine(10)
         model.fit(ds, opt="LBFGS", steps=steps, progress=False)
-        model.auto_symbolic(lib=lib, verbose=False)
+        model.auto_symbolic(lib=case.lib, verbose=False)
         rmse = float(model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)["train_loss"][-1])
-        (expr,), _ = model.symbolic_formula(var=names)
-        print(f"  seed {seed}: training RMSE {rmse:.2e}")
-        if best is None or rmse < best[1]:
-            best = (expr, rmse, model)
-    expr, rmse, model = best
-    return (sp.exp(expr) if transform == "log" else 1 / expr), rmse, model
+        (expr,), _ = model.symbolic_formula(var=case.names)
+        print(f"  seed {seed}: training RMSE of {label} {rmse:.2e}")
+        if best is None or rmse < best[0]:
+            best = (rmse, expr, model)
+    _, expr, model = best
+    return back(expr), model
 
 
-def relative_error(expr: sp.Expr, law: Callable[[torch.Tensor], torch.Tensor], names: List[str],
-                   lo: float, hi: float) -> float:
-    """Relative RMS error of ``expr`` against ``law`` on 2000 random points of [lo, hi]^d."""
-    x = np.random.default_rng(1).uniform(lo, hi, (2000, len(names)))
-    got = sp.lambdify([sp.Symbol(n) for n in names], expr, "numpy")(*x.T)
-    want = law(torch.as_tensor(x)).numpy().ravel()
+def relative_error(expr: sp.Expr, case: Law) -> float:
+    """Relative RMS error of ``expr`` against the law on 2000 random points of its box."""
+    x = np.random.default_rng(1).uniform(*case.box, (2000, len(case.names)))
+    got = sp.lambdify([sp.Symbol(n) for n in case.names], expr, "numpy")(*x.T)
+    want = case.law(torch.as_tensor(x)).numpy().ravel()
     return float(np.sqrt(np.mean((got - want) ** 2) / np.mean(want ** 2)))
 
 
@@ -74,28 +92,31 @@ def lens(x: torch.Tensor) -> torch.Tensor:
     return (1 / (1 / d1 + n / d2)).unsqueeze(1)
 
 
+LAWS = [
+    # lamb=1e-4: at 1e-3 most seeds prune the x^2 + y^2 node and fit log E additively
+    Law("II.6.15a", "dipole field, fit log E", dipole, ["epsilon", "p_d", "r", "x", "y", "z"], (1, 3), "log",
+        [6, 2, 1], ["x", "x^2", "log"], lamb=1e-4),
+    # 1/d1 in a sum node, n * (1/d2) in a multiplication node; the identity base keeps each edge a
+    # plain spline (no silu term for auto_symbolic to undo)
+    Law("I.27.6", "lens, fit 1/f", lens, ["d1", "d2", "n"], (1, 5), "inverse", [3, [1, 1], 1],
+        ["x", "1/x", "x^2"], lamb=1e-3, kan_kwargs={"base_fun": "identity"}),
+]
+
+
 def main(quick: bool = False, out: str = ".") -> None:
     import matplotlib.pyplot as plt
 
     seeds, steps = ([0], 20) if quick else ([0, 1, 2], 100)
-    cases = [
-        # lamb=1e-4: at 1e-3 most seeds prune the x^2 + y^2 node and fit log E additively
-        ("II.6.15a", "dipole field, fit log E", dipole, ["epsilon", "p_d", "r", "x", "y", "z"], "log", [6, 2, 1],
-         ["x", "x^2", "log"], 1e-4, (1, 3), {}),
-        # the identity base keeps each edge a plain spline (no silu term for auto_symbolic to undo)
-        ("I.27.6", "lens, fit 1/f", lens, ["d1", "d2", "n"], "inverse", [3, [1, 1], 1], ["x", "1/x", "x^2"],
-         1e-3, (1, 5), {"base_fun": "identity"}),
-    ]
     os.makedirs(out, exist_ok=True)
-    for key, title, law, names, transform, width, lib, lamb, box, kwargs in cases:
-        print(f"{key}, {title}")
-        expr, _, model = recover(law, names, transform, width, lib, lamb, box, seeds, steps, **kwargs)
+    for case in LAWS:
+        print(f"{case.key}, {case.title}")
+        expr, model = recover(case, seeds, steps)
         print(f"  formula: {expr}")
-        fitted = {"log": "log f", "inverse": "1/f"}[transform]
-        fig = model.plot(in_vars=names, out_vars=[fitted], title=f"{key}, {title}: the symbolic network")
-        fig.savefig(os.path.join(out, f"law_{key}.png"), dpi=100, bbox_inches="tight")
+        print(f"  relative error vs the law on {list(case.box)}^{len(case.names)}: {relative_error(expr, case):.1e}")
+        fig = model.plot(in_vars=case.names, out_vars=[TRANSFORMS[case.transform][2]],
+                         title=f"{case.key}, {case.title}: the symbolic network")
+        fig.savefig(os.path.join(out, f"law_{case.key}.png"), dpi=100, bbox_inches="tight")
         plt.close(fig)
-        print(f"  relative error vs the law on {list(box)}^{len(names)}: {relative_error(expr, law, names, *box):.1e}")
 
 
 if __name__ == "__main__":

@@ -78,3 +78,4 @@ def test_continual_learning(tmp_path):
 def test_recover_laws(tmp_path):
     out = _run("recover_laws.py", tmp_path)
     assert out.count("relative error vs the law") == 2
+    assert (tmp_path / "law_II.6.15a.png").is_file() and (tmp_path / "law_I.27.6.png").is_file()
