@@ -34,7 +34,6 @@ import io
 import math
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 from kanlab import KAN, create_dataset  # noqa: E402
+from kanlab.formula import time_limit  # noqa: E402
 from common import write_section  # noqa: E402
 
 FEYNMAN = ("I.6.2a", "I.12.11", "I.27.6", "II.6.15a", "I.29.4")
@@ -196,21 +196,6 @@ def snap_constants(expr: sp.Expr, tol: float = 1e-2, zero: float = 2e-3) -> sp.E
 SIMPLIFY_SECONDS = 30
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: int):
-    """Raise TimeoutError in the block after ``seconds`` (SIGALRM: main thread, Unix)."""
-    def alarm(signum, frame):
-        raise TimeoutError(f"sympy took over {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 STRUCTURE_TOL = 1e-8  # relative RMS error the freed constants must reach
 
 
@@ -275,7 +260,7 @@ def recovered(expr: Optional[sp.Expr], r: Recipe) -> Tuple[bool, str, float]:
         return False, "", err_in
     if sp.count_ops(expr) <= 80:  # sympy.simplify on long expressions can take minutes
         try:
-            with _time_limit(SIMPLIFY_SECONDS):  # trigsimp's factoring can run for many minutes
+            with time_limit(SIMPLIFY_SECONDS):  # trigsimp's factoring can run for many minutes
                 for form in (expr, sp.expand(expr)):  # expanded: polynomial identities cancel term by term
                     if sp.count_ops(form) > 80:
                         continue

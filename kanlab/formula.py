@@ -6,7 +6,11 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+import contextlib
+import signal
+import threading
+import warnings
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import sympy as sp
@@ -17,6 +21,40 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
 
 _SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes
+
+
+@contextlib.contextmanager
+def time_limit(seconds: Optional[float]) -> Iterator[None]:
+    """Raise ``TimeoutError`` inside the block once ``seconds`` have passed (wall clock).
+
+    It uses ``SIGALRM``, so it only acts in the main thread on Unix; elsewhere, or with
+    ``seconds=None``, the block runs unlimited. A timer the caller had set is restored afterwards.
+    """
+    if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum: int, frame: object) -> None:
+        raise TimeoutError(f"took over {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    outer = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, *outer)  # (0, 0) when no timer was set
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _simplified(e: sp.Expr, timeout: Optional[float]) -> sp.Expr:
+    """``sympy.simplify(e)``, or ``e`` with a warning when that takes over ``timeout`` seconds."""
+    try:
+        with time_limit(timeout):
+            return sp.simplify(e)
+    except TimeoutError:
+        warnings.warn(f"sympy.simplify took over {timeout:g} s; the formula is returned unsimplified "
+                      "(pass simplify_timeout=None to wait)", RuntimeWarning, stacklevel=3)
+        return e
 
 
 class SymbolicFormula(tuple):
@@ -76,7 +114,8 @@ def _nodes(model: "KAN", l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
 
 
 def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
-                     simplify: bool = True, zero_below: Optional[float] = None) -> SymbolicFormula:
+                     simplify: bool = True, zero_below: Optional[float] = None,
+                     simplify_timeout: Optional[float] = 10.0) -> SymbolicFormula:
     """Compose the symbolic edges into one sympy expression per output.
 
     Args:
@@ -87,6 +126,9 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
             simplifying), which drops the ~1e-6 residue terms and shifts a fit leaves, like pykan's
             rounding to decimals. It judges numbers, not their effect: check the formula on data
             (``.to_python()``). ``None`` (default): keep every constant.
+        simplify_timeout: seconds ``sympy.simplify`` may take per output (it can run for many
+            minutes on some expressions); past it the output stays unsimplified and a
+            ``RuntimeWarning`` says so. Acts in the main thread on Unix only; ``None``: no limit.
 
     Raises ``ValueError`` if any active edge is still a spline (run ``auto_symbolic`` or
     ``fix_symbolic`` first, or prune it).
@@ -123,7 +165,7 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
         if rounding:
             e = round_floats(e, ex_round, zero_below)
         if simplify and sp.count_ops(e) <= _SIMPLIFY_MAX_OPS:
-            e = sp.simplify(e)
+            e = _simplified(e, simplify_timeout)
             if rounding:
                 e = round_floats(e, ex_round, zero_below)
         out.append(e)

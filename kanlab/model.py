@@ -375,11 +375,12 @@ class KAN(nn.Module):
         return auto_symbolic(self, lib, r2_threshold, weight_simple, verbose=verbose, layers=layers)
 
     def symbolic_formula(self, var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
-                         simplify: bool = True, zero_below: Optional[float] = None) -> Any:
+                         simplify: bool = True, zero_below: Optional[float] = None,
+                         simplify_timeout: Optional[float] = 10.0) -> Any:
         """Sympy formulas per output (see :func:`kanlab.formula.symbolic_formula`)."""
         from .formula import symbolic_formula
 
-        return symbolic_formula(self, var, ex_round, simplify, zero_below)
+        return symbolic_formula(self, var, ex_round, simplify, zero_below, simplify_timeout)
 
     # ------------------------------------------------------------------ attribution and pruning (kanlab.prune)
     def attribute(self, x: Optional[torch.Tensor] = None) -> Dict[str, list]:
