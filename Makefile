@@ -58,7 +58,7 @@ bench-claims: dev
 bench-claims-quick: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_functions.py --quick --out ''
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_pde.py --quick --no-write
+	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_pde.py --quick --out ''
 	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_tabular.py --quick --out ''
 
 clean:

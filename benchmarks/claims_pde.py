@@ -7,7 +7,7 @@ forward-mode Laplacian); the MLP (tanh) runs Adam then LBFGS, as is customary fo
 KAN's wall time. Also measured: the cost of one loss-and-gradient evaluation per model and
 Laplacian method. Prints a table and writes ``## 4. Poisson PINN`` of CLAIMS.md.
 
-    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/claims_pde.py [--quick]
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/claims_pde.py [--quick] [--out '']
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller recipe (under 2 minutes)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave CLAIMS.md alone")
+    parser.add_argument("--out", default=common.CLAIMS, help="markdown file to update ('' to skip)")
     args = parser.parse_args()
     cfg = settings(args.quick)
     costs = eval_costs(cfg)
@@ -200,9 +200,9 @@ Cost of one loss-and-gradient evaluation (median of 10, round robin; KAN k=5, gr
 
 Seed {args.seed}. Command: `{cmd}`.
 """
-    if not args.no_write:
-        common.write_section(common.CLAIMS, "## 4. Poisson PINN", text, header=common.CLAIMS_HEADER)
-        print(f"wrote ## 4. Poisson PINN to {common.CLAIMS}")
+    if args.out:
+        common.write_section(args.out, "## 4. Poisson PINN", text, header=common.CLAIMS_HEADER)
+        print(f"wrote ## 4. Poisson PINN to {args.out}")
 
 
 if __name__ == "__main__":
