@@ -24,6 +24,8 @@ and has the target's structure, by one of two tests (the *how* column says which
     python benchmarks/symbolic.py                  # every target, kanlab and pykan
     python benchmarks/symbolic.py --no-pykan       # kanlab only
     python benchmarks/symbolic.py --targets xy,I.29.4 --out ""   # a subset, no BENCHMARKS.md update
+    python benchmarks/symbolic.py --targets II.6.15a --no-pykan --seeds 0-11 --per-seed   # each seed alone
+    python benchmarks/symbolic.py --targets II.6.15a --no-pykan --seeds 0-11 --per-seed --lamb 1e-3
 """
 from __future__ import annotations
 
@@ -369,11 +371,41 @@ def _short(expr: Optional[sp.Expr], error: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def parse_seeds(text: str) -> List[int]:
+    """``"0,1,2"`` or ``"0-11"`` (or a mix, ``"0-3,7"``) -> the seeds."""
+    seeds: List[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    return seeds
+
+
+def per_seed(todo: List[Recipe], impls: List[Tuple[str, Callable]], seeds: List[int]) -> None:
+    """Run and judge every seed on its own; print one row per seed and the count per target."""
+    print("| target | library | seed | recovered | relative error | training RMSE | formula |")
+    print("|---|---|---|---|---|---|---|")
+    for r in todo:
+        ds = dataset(r)
+        for name, impl in impls:
+            hits = 0
+            for seed in seeds:
+                d = attempt(impl, r, ds, [seed])
+                hits += bool(d["ok"])
+                verdict = f"yes ({d['how']})" if d["ok"] else "no"
+                print(f"| {r.key} | {name} | {seed} | {verdict} | {d['err']:.1e} | {d['rmse']:.1e} | "
+                      f"`{_short(d['expr'], d['error'], 50)}` |", flush=True)
+            print(f"{r.key}, {name} (lamb {r.lamb:g}): recovered by {hits} of {len(seeds)} seeds", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="", help="comma-separated keys (default: all)")
     parser.add_argument("--no-pykan", action="store_true")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds tried per target; the lowest training RMSE is kept")
+    parser.add_argument("--seeds", default="0,1,2",
+                        help="seeds tried per target, e.g. 0,1,2 or 0-11; the lowest training RMSE is kept")
+    parser.add_argument("--per-seed", action="store_true",
+                        help="judge every seed on its own and count the recovering ones (prints only)")
+    parser.add_argument("--lamb", type=float, default=None, help="override every recipe's sparsity penalty")
     parser.add_argument("--data", default=os.environ.get("KANLAB_DATA", os.path.join(HERE, "..", "..", "shared", "data")),
                         help="folder holding feynman/FeynmanEquations.csv")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "BENCHMARKS.md"), help="markdown file ('' = none)")
@@ -385,11 +417,18 @@ def main() -> None:
     if args.targets:
         keys = args.targets.split(",")
         todo = [r for r in todo if r.key in keys]
+    if args.lamb is not None:
+        for r in todo:
+            r.lamb = args.lamb
     impls = [("kanlab", run_kanlab)] + ([] if args.no_pykan else [("pykan", run_pykan)])
-    seeds = [int(v) for v in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch._dynamo's import before timing
+    if args.per_seed:
+        per_seed(todo, impls, seeds)
+        return
     cmd = "python benchmarks/symbolic.py" + (f" --targets {args.targets}" if args.targets else "") + \
-          (" --no-pykan" if args.no_pykan else "") + f" --seeds {args.seeds}"
+          (" --no-pykan" if args.no_pykan else "") + f" --seeds {args.seeds}" + \
+          (f" --lamb {args.lamb:g}" if args.lamb is not None else "")
     lines = ["## Symbolic recovery (kanlab vs pykan 0.2.8)", "",
              f"Command: `{cmd}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads. Same data and recipe for both (see `benchmarks/symbolic.py`): "

@@ -138,3 +138,8 @@ def test_transforms_reach_the_data_and_the_check(name, fitted):
     res = bench.attempt(workflow, r, ds, seeds=[0])
     assert res["ok"], res  # mapped back to x*y (within 1e-4) before the check
     assert res["err"] < 1e-3
+
+
+def test_parse_seeds():
+    assert bench.parse_seeds("0,1,2") == [0, 1, 2]
+    assert bench.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
