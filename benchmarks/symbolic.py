@@ -36,6 +36,7 @@ import io
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -50,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 from kanlab import KAN, create_dataset  # noqa: E402
-from kanlab.formula import time_limit  # noqa: E402
+from kanlab.timelimit import time_limit  # noqa: E402
 from common import write_section  # noqa: E402
 
 FEYNMAN = ("I.6.2a", "I.12.11", "I.27.6", "II.6.15a", "I.29.4")
@@ -372,11 +373,13 @@ def _short(expr: Optional[sp.Expr], error: str, limit: int = 70) -> str:
 
 
 def parse_seeds(text: str) -> List[int]:
-    """``"0,1,2"`` or ``"0-11"`` (or a mix, ``"0-3,7"``) -> the seeds."""
+    """``"0,1,2"`` or ``"0-11"`` (or a mix, ``"0-3,7"``) -> the seeds; ``ValueError`` otherwise."""
     seeds: List[int] = []
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if m is None or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise ValueError(f"--seeds: {part!r} is not a seed or an increasing range such as 0-11")
+        seeds += list(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
     return seeds
 
 
@@ -421,7 +424,10 @@ def main() -> None:
         for r in todo:
             r.lamb = args.lamb
     impls = [("kanlab", run_kanlab)] + ([] if args.no_pykan else [("pykan", run_pykan)])
-    seeds = parse_seeds(args.seeds)
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as err:
+        parser.error(str(err))
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch._dynamo's import before timing
     if args.per_seed:
         per_seed(todo, impls, seeds)

@@ -6,16 +6,16 @@
 """
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
+import os
+import sys
 import warnings
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 import numpy as np
 import sympy as sp
 
 from .symbolic_lib import get_symbolic
+from .timelimit import TimeLimitExceeded, time_limit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
@@ -23,37 +23,26 @@ if TYPE_CHECKING:  # pragma: no cover
 _SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes
 
 
-@contextlib.contextmanager
-def time_limit(seconds: Optional[float]) -> Iterator[None]:
-    """Raise ``TimeoutError`` inside the block once ``seconds`` have passed (wall clock).
-
-    It uses ``SIGALRM``, so it only acts in the main thread on Unix; elsewhere, or with
-    ``seconds=None``, the block runs unlimited. A timer the caller had set is restored afterwards.
-    """
-    if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def alarm(signum: int, frame: object) -> None:
-        raise TimeoutError(f"took over {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    outer = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, *outer)  # (0, 0) when no timer was set
-        signal.signal(signal.SIGALRM, previous)
+def _user_stacklevel() -> int:
+    """The ``warnings`` stacklevel of the first frame outside kanlab, seen from the caller."""
+    frame, level, here = sys._getframe(1), 1, os.path.dirname(os.path.abspath(__file__))
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _simplified(e: sp.Expr, timeout: Optional[float]) -> sp.Expr:
     """``sympy.simplify(e)``, or ``e`` with a warning when that takes over ``timeout`` seconds."""
+    if timeout is None:
+        return sp.simplify(e)
     try:
-        with time_limit(timeout):
+        with time_limit(timeout) as token:
             return sp.simplify(e)
-    except TimeoutError:
+    except TimeLimitExceeded as err:
+        if err.token is not token:  # an outer limit: not ours to swallow
+            raise
         warnings.warn(f"sympy.simplify took over {timeout:g} s; the formula is returned unsimplified "
-                      "(pass simplify_timeout=None to wait)", RuntimeWarning, stacklevel=3)
+                      "(pass simplify_timeout=None to wait)", RuntimeWarning, stacklevel=_user_stacklevel())
         return e
 
 
@@ -128,11 +117,14 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
             (``.to_python()``). ``None`` (default): keep every constant.
         simplify_timeout: seconds ``sympy.simplify`` may take per output (it can run for many
             minutes on some expressions); past it the output stays unsimplified and a
-            ``RuntimeWarning`` says so. Acts in the main thread on Unix only; ``None``: no limit.
+            ``RuntimeWarning`` says so. Acts in the main thread on Unix only (see
+            :func:`kanlab.timelimit.time_limit`); ``None``: no limit.
 
     Raises ``ValueError`` if any active edge is still a spline (run ``auto_symbolic`` or
     ``fix_symbolic`` first, or prune it).
     """
+    if simplify_timeout is not None and not 0 < simplify_timeout < float("inf"):
+        raise ValueError(f"simplify_timeout must be positive and finite (None: no limit), got {simplify_timeout!r}")
     n_in = model.width[0]
     if var is None:
         variables = [sp.Symbol(f"x_{i + 1}") for i in range(n_in)]

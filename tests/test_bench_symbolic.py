@@ -142,4 +142,7 @@ def test_transforms_reach_the_data_and_the_check(name, fitted):
 
 def test_parse_seeds():
     assert bench.parse_seeds("0,1,2") == [0, 1, 2]
-    assert bench.parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    assert bench.parse_seeds("0-3, 7") == [0, 1, 2, 3, 7]
+    for bad in ("5-3", "", "0,1,", "-1", "1-2-3", "a"):
+        with pytest.raises(ValueError, match="--seeds"):
+            bench.parse_seeds(bad)
