@@ -197,8 +197,6 @@ def snap_constants(expr: sp.Expr, tol: float = 1e-2, zero: float = 2e-3) -> sp.E
 
 
 SIMPLIFY_SECONDS = 30
-
-
 STRUCTURE_TOL = 1e-8  # relative RMS error the freed constants must reach
 
 
@@ -228,14 +226,15 @@ def structure_error(expr: sp.Expr, target: sp.Expr, syms: List[sp.Symbol], boxes
     family, params, theta0 = free_constants(expr)
     evaluate = sp.lambdify([*params, *syms], family, "numpy")
     exact = sp.lambdify(syms, target, "numpy")
-    x = np.concatenate(boxes)
-    with np.errstate(all="ignore"):
-        t = np.broadcast_to(np.asarray(exact(*x.T), dtype=float), (x.shape[0],))
-    ok = np.isfinite(t)
-    sizes = [len(b) for b in boxes]
-    scale = np.repeat([np.sqrt(np.mean(t[i:i + n][ok[i:i + n]] ** 2)) + 1e-300
-                       for i, n in zip(np.cumsum([0] + sizes), sizes)], sizes)[ok]
-    x, t = x[ok], t[ok]
+    xs, ts, scales = [], [], []  # per box: its points where the target is finite, the target, its RMS
+    for b in boxes:
+        with np.errstate(all="ignore"):
+            t = np.broadcast_to(np.asarray(exact(*b.T), dtype=float), (b.shape[0],))
+        ok = np.isfinite(t)
+        xs.append(b[ok])
+        ts.append(t[ok])
+        scales.append(np.full(int(ok.sum()), np.sqrt(np.mean(t[ok] ** 2)) + 1e-300))
+    x, t, scale = np.concatenate(xs), np.concatenate(ts), np.concatenate(scales)
 
     def residual(theta: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):

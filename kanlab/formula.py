@@ -15,7 +15,7 @@ import numpy as np
 import sympy as sp
 
 from .symbolic_lib import get_symbolic
-from .timelimit import TimeLimitExceeded, time_limit
+from .timelimit import TimeLimitExceeded, check_seconds, time_limit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
@@ -123,8 +123,7 @@ def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round
     Raises ``ValueError`` if any active edge is still a spline (run ``auto_symbolic`` or
     ``fix_symbolic`` first, or prune it).
     """
-    if simplify_timeout is not None and not 0 < simplify_timeout < float("inf"):
-        raise ValueError(f"simplify_timeout must be positive and finite (None: no limit), got {simplify_timeout!r}")
+    check_seconds(simplify_timeout, "simplify_timeout")
     n_in = model.width[0]
     if var is None:
         variables = [sp.Symbol(f"x_{i + 1}") for i in range(n_in)]

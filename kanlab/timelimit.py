@@ -17,6 +17,12 @@ class TimeLimitExceeded(TimeoutError):
         self.token = token
 
 
+def check_seconds(seconds: Optional[float], name: str = "seconds") -> None:
+    """``ValueError`` unless ``seconds`` is None (no limit) or positive and finite."""
+    if seconds is not None and not 0 < seconds < math.inf:
+        raise ValueError(f"{name} must be positive and finite (None: no limit), got {seconds!r}")
+
+
 @contextlib.contextmanager
 def time_limit(seconds: Optional[float]) -> Iterator[Optional[object]]:
     """Raise :class:`TimeLimitExceeded` inside the block once ``seconds`` (> 0) have passed.
@@ -28,8 +34,7 @@ def time_limit(seconds: Optional[float]) -> Iterator[Optional[object]]:
     deadline (if it is due first, it stays in charge and this limit does not arm), and it is
     re-armed with its remaining time afterwards.
     """
-    if seconds is not None and not 0 < seconds < math.inf:
-        raise ValueError(f"seconds must be positive and finite (None: no limit), got {seconds!r}")
+    check_seconds(seconds)
     if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield None
         return
