@@ -1,4 +1,5 @@
-"""Command-line interface: ``kanlab demo`` and ``kanlab compare`` (also ``python -m kanlab ...``)."""
+"""Command-line interface: ``kanlab demo``, ``kanlab compare`` and ``kanlab --version`` (also
+``python -m kanlab ...``)."""
 from __future__ import annotations
 
 import argparse
@@ -74,7 +75,10 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="kanlab", description="Kolmogorov-Arnold Networks")
+    parser.add_argument("--version", action="version", version=f"kanlab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="fit f(x, y) = sin(x) exp(-y^2) and write its plots")
     demo.add_argument("--out", default="demo_output", help="folder for the PNGs (default: demo_output)")

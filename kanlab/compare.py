@@ -11,7 +11,11 @@ or RMSE and R^2 (regression)::
     runs = compare(data, hidden=(8,), steps=500)
     print(format_table(data, runs)); plot_comparison(data, runs, "compare.png")
 
-CSV rules: the first row names the columns; the target is ``target`` (default: the last column).
+CSV rules: the file is UTF-8 (a BOM, as Excel's "CSV UTF-8" writes, is fine); the delimiter is
+sniffed among ``,`` ``;`` tab and ``|``; in a ``;``-separated file, a column whose cells all parse
+as numbers once decimal commas become points (``3,5`` -> 3.5) is read that way (noted in
+``notes``; ``1.234,5`` with a thousands point stays text). The first row names the columns; the
+target is ``target`` (default: the last column).
 Numeric columns are used as they are; non-numeric feature columns are one-hot encoded (one
 column ``name=value`` per level, levels sorted). Empty cells and ``NA``, ``NaN``, ``?`` count as
 missing: rows with a missing value are an error unless ``dropna=True`` drops them. Task ``"auto"``
@@ -39,6 +43,8 @@ __all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_t
 
 TASKS = ("auto", "regression", "classification")
 _MISSING = {"", "na", "nan", "n/a", "null", "none", "?", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+_DELIMITERS = ",;\t|"  # the delimiters read_csv_table sniffs for
+_SNIFF_CHARS = 65536
 _MAX_LEVELS = 100  # a non-numeric feature with more levels is probably an identifier
 _MAX_CLASSES_AUTO = 20
 _CURVE_ROWS = 5000  # learning curves are evaluated on at most this many test rows
@@ -102,12 +108,39 @@ def infer_task(values: Sequence[str]) -> str:
     return "regression"
 
 
+def _read_rows(path: str) -> Tuple[List[List[str]], str]:
+    """The non-blank rows of a UTF-8 CSV file (a leading BOM is dropped) and its delimiter, sniffed
+    among ``,;\t|`` from the first 64 KiB (``,`` when the sniffer cannot tell)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            sample = fh.read(_SNIFF_CHARS)
+            fh.seek(0)
+            whole_lines = sample[:sample.rfind("\n") + 1] or sample  # a cut last line can mislead the sniffer
+            try:
+                delimiter = csv.Sniffer().sniff(whole_lines, delimiters=_DELIMITERS).delimiter
+            except csv.Error:
+                delimiter = ","
+            rows = [row for row in csv.reader(fh, delimiter=delimiter) if row and any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8 (Excel: 'CSV UTF-8')") from None
+    return rows, delimiter
+
+
+def _from_decimal_commas(col: List[str]) -> Optional[List[str]]:
+    """``col`` with decimal commas as points (``"3,5"`` -> ``"3.5"``) if that makes it numeric (some
+    cell has a comma, and every non-missing cell then parses; ``"1.234,5"`` does not), else ``None``."""
+    present = [cell for cell in col if cell.lower() not in _MISSING]
+    if not any("," in cell for cell in present) or any(_parse_float(cell.replace(",", ".")) is None for cell in present):
+        return None
+    return [cell.replace(",", ".") for cell in col]
+
+
 def read_csv_table(path: str, target: Optional[str] = None, task: str = "auto", test_fraction: float = 0.2,
                    seed: int = 0, dropna: bool = False) -> TabularData:
     """Read a CSV with a header row into a seeded random train/test split (see module doc).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for an unknown target
-    column, an empty table, missing values (without ``dropna``), a non-numeric regression target
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for a file that is not
+    UTF-8, an unknown target column, an empty table, missing values (without ``dropna``), a non-numeric regression target
     or a one-hot column with more than 100 levels.
     """
     if task not in TASKS:
@@ -116,8 +149,7 @@ def read_csv_table(path: str, target: Optional[str] = None, task: str = "auto", 
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such CSV file: {path!r}")
-    with open(path, newline="") as fh:
-        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
+    rows, delimiter = _read_rows(path)
     if len(rows) < 2:
         raise ValueError(f"{path}: needs a header row and at least one data row, found {len(rows)} row(s)")
     header = [name.strip() for name in rows[0]]
@@ -129,8 +161,17 @@ def read_csv_table(path: str, target: Optional[str] = None, task: str = "auto", 
     if target not in header:
         raise ValueError(f"{path}: unknown target column {target!r}; columns are {header}")
     columns = [[row[j].strip() for row in body] for j in range(len(header))]
-    missing = np.array([[cell.lower() in _MISSING for cell in col] for col in columns]).any(0)
     notes = []
+    if delimiter == ";":  # European CSV: decimal commas
+        converted = []
+        for j, col in enumerate(columns):
+            fixed = _from_decimal_commas(col)
+            if fixed is not None:
+                columns[j] = fixed
+                converted.append(header[j])
+        if converted:
+            notes.append(f"read decimal commas (3,5 = 3.5) in {', '.join(map(repr, converted))}")
+    missing = np.array([[cell.lower() in _MISSING for cell in col] for col in columns]).any(0)
     if missing.any():
         lines = (np.flatnonzero(missing) + 2).tolist()
         if not dropna:
@@ -362,13 +403,11 @@ def format_table(data: TabularData, runs: Sequence[ModelRun], budget: str = "") 
 def plot_comparison(data: TabularData, runs: Sequence[ModelRun], path: str) -> str:
     """Learning curves (test metric vs training seconds and vs steps) of both models to ``path``
     (PNG, or any format matplotlib infers from the suffix). Returns ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay as they are
 
     metric = "test accuracy" if data.task == "classification" else "test RMSE"
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for run in runs:
         label = f"{run.name} {run.width} ({run.params} params)"
         axes[0].plot(run.curve_seconds, run.curve, label=label)
@@ -385,5 +424,4 @@ def plot_comparison(data: TabularData, runs: Sequence[ModelRun], path: str) -> s
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -31,10 +31,7 @@ def run_demo(out_dir: str = "demo_output", steps: int = 100, seed: int = 0) -> D
     the KAN diagram ``kan_diagram.png`` into ``out_dir`` and returns the concatenated fit history
     (``train_loss``, ``test_loss``, ``stage_end``) plus ``formula``, the recovered formula's text.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the caller's backend (off-screen Agg with no display)
 
     os.makedirs(out_dir, exist_ok=True)
     dataset = create_dataset(target, n_var=2, ranges=[(-math.pi, math.pi), (-1.0, 1.0)],
@@ -92,10 +89,10 @@ def run_demo(out_dir: str = "demo_output", steps: int = 100, seed: int = 0) -> D
     cmp_png = os.path.join(out_dir, "function_comparison.png")
     fig.savefig(cmp_png, dpi=120)
     plt.close(fig)
-    model.plot(beta=10, in_vars=["x", "y"], out_vars=["f(x, y)"], title=f"KAN {model.width} on sin(x) exp(-y²)")
+    fig = model.plot(beta=10, in_vars=["x", "y"], out_vars=["f(x, y)"], title=f"KAN {model.width} on sin(x) exp(-y²)")
     diagram_png = os.path.join(out_dir, "kan_diagram.png")
-    plt.savefig(diagram_png, dpi=120, bbox_inches="tight")
-    plt.close("all")
+    fig.savefig(diagram_png, dpi=120, bbox_inches="tight")
+    plt.close(fig)
     print(f"wrote {loss_png}, {cmp_png} and {diagram_png}")
     history["formula"] = recover_product(dataset, out_dir, steps, seed)
     return history
@@ -123,9 +120,9 @@ def recover_product(dataset: Dict[str, torch.Tensor], out_dir: str, steps: int, 
     formula_rmse = float(((formula_fn(x_test) - y_test) ** 2).mean() ** 0.5)
     print(f"symbolic model: test RMSE {res['test_loss'][-1]:.3e}")
     print(f"f(x, y) = {formula}   (constants below 1e-3 dropped; the formula's test RMSE {formula_rmse:.3e})")
-    model.plot(beta=10, in_vars=["x", "y"], out_vars=["f(x, y)"], title=f"f(x, y) = {formula}")
+    fig = model.plot(beta=10, in_vars=["x", "y"], out_vars=["f(x, y)"], title=f"f(x, y) = {formula}")
     png = os.path.join(out_dir, "kan_product_symbolic.png")
-    plt.savefig(png, dpi=120, bbox_inches="tight")
-    plt.close("all")
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    plt.close(fig)
     print(f"wrote {png}")
     return str(formula)

@@ -1,7 +1,8 @@
 """Plots: the KAN diagram (:func:`plot_kan`), every edge of a layer (:func:`plot_activations`)
-and fit histories (:func:`plot_history`). Matplotlib is imported lazily; with no display it
-renders off-screen (Agg). Each function draws on a figure that becomes the current one (so
-``plt.savefig`` saves it) and returns it.
+and fit histories (:func:`plot_history`). Matplotlib is imported lazily and keeps its backend:
+the one the user set (``matplotlib.use``, ``MPLBACKEND``, matplotlibrc), else matplotlib's own
+choice, which is off-screen Agg where there is no display. Each function draws on a figure that
+becomes the current one (so ``plt.savefig`` saves it) and returns it.
 
 The diagram: node layers bottom (inputs) to top (outputs); every edge ``i -> j`` of layer ``l``
 is drawn as a line from node ``i`` to a small inset showing the edge's learned curve over the
@@ -28,10 +29,7 @@ _MULT_DROP = 0.03  # how far below a multiplication node its factor sub-nodes ar
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
-    if not os.environ.get("DISPLAY") and matplotlib.get_backend().lower() not in ("agg", "pdf", "svg"):
-        matplotlib.use("Agg")
+    """``matplotlib.pyplot``, on the backend the user (or matplotlib) chose: never switched here."""
     import matplotlib.pyplot as plt
 
     return plt

@@ -150,3 +150,67 @@ def test_infinite_cells_count_as_missing_and_names_ignore_case(tmp_path) -> None
     assert read_csv_table(str(path), dropna=True).X_train.shape[1] == 2  # 'a' stays numeric
     with pytest.raises(ValueError, match="unknown dataset 'nope'"):
         load_builtin("NOPE")
+
+
+def _rewrite(src: str, dst, delimiter: str = ",", bom: bool = False, decimal_comma: bool = False,
+             first: str = "") -> str:
+    """``src`` (a ``write_csv`` file) written again with another delimiter, optionally a UTF-8 BOM,
+    decimal commas in the numbers, and the first column renamed to ``first``."""
+    with open(src, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if first:
+        rows[0][0] = first
+    if decimal_comma:
+        rows = rows[:1] + [[cell.replace(".", ",") for cell in row] for row in rows[1:]]
+    with open(dst, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as fh:
+        csv.writer(fh, delimiter=delimiter).writerows(rows)
+    return str(dst)
+
+
+def _same_table(a: TabularData, b: TabularData) -> bool:
+    return (a.feature_names == b.feature_names and a.task == b.task and a.classes == b.classes
+            and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("X_train", "y_train", "X_test", "y_test")))
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("bom", [False, True])
+def test_csv_delimiter_and_bom_do_not_change_the_table(tmp_path, delimiter, bom) -> None:
+    base = write_csv(tmp_path / "base.csv", n=60)
+    want = read_csv_table(base, target="a")
+    path = _rewrite(base, tmp_path / "x.csv", delimiter, bom)
+    got = read_csv_table(path, target="a")  # the BOM sits on the first column's name
+    assert _same_table(got, want)
+    assert not any("decimal" in note for note in got.notes)
+
+
+def test_excel_csv_utf8_target_by_name(tmp_path, capsys) -> None:
+    from kanlab.cli import main
+
+    path = _rewrite(write_csv(tmp_path / "base.csv", n=60), tmp_path / "excel.csv", bom=True, first="price")
+    assert open(path, "rb").read(3) == b"\xef\xbb\xbf"
+    data = read_csv_table(path, target="price")
+    assert "price" not in data.feature_names and data.feature_names[0] == "b"
+    assert main(["compare", path, "--target", "price", "--steps", "2", "--out", str(tmp_path / "c.png")]) == 0
+
+
+def test_semicolon_csv_with_decimal_commas(tmp_path) -> None:
+    base = write_csv(tmp_path / "base.csv", n=60)
+    want = read_csv_table(base)
+    got = read_csv_table(_rewrite(base, tmp_path / "eu.csv", ";", bom=True, decimal_comma=True))
+    assert _same_table(got, want)
+    assert any("decimal commas" in note and "'a'" in note and "'y'" in note for note in got.notes)
+    # only ';' files: a quoted "3,5" in a ',' file is text, not 3.5
+    comma = tmp_path / "comma.csv"
+    comma.write_text('x,y\n"3,5",1\n"4,5",2\n"5,5",3\n"6,5",4\n')
+    assert read_csv_table(str(comma), task="regression").feature_names == ["x=3,5", "x=4,5", "x=5,5", "x=6,5"]
+    # a thousands point is ambiguous: the column stays text
+    thousands = tmp_path / "thousands.csv"
+    thousands.write_text("x;y\n1.234,5;1\n2.345,5;2\n3.456,5;3\n4.567,5;4\n")
+    assert read_csv_table(str(thousands), task="regression").feature_names[0] == "x=1.234,5"
+
+
+def test_csv_that_is_not_utf8_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("café,y\n1,2\n3,4\n5,6\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="not UTF-8.*CSV UTF-8"):
+        read_csv_table(str(path))

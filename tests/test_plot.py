@@ -1,14 +1,14 @@
 """Plots and per-edge views: the diagram, activation grids, histories, act_fun/get_fun."""
 import math
+import os
+import subprocess
+import sys
 
-import matplotlib
+import matplotlib.pyplot as plt  # Agg: tests/conftest.py sets MPLBACKEND
+import pytest
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from kanlab import KAN, create_dataset  # noqa: E402
+from kanlab import KAN, create_dataset
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +119,32 @@ def test_act_fun_and_get_fun_evaluate_edges(fitted) -> None:
         model.act_fun[2]
     with pytest.raises(ValueError, match=r"\(n, 1\)"):
         model.act_fun[0][0][0](torch.zeros(4, 2))
+
+
+_KEEP_BACKEND = """
+import sys
+import matplotlib
+matplotlib.use(sys.argv[1])
+import numpy as np
+from kanlab import KAN
+from kanlab.compare import ModelRun, TabularData, plot_comparison
+model = KAN([2, 3, 1], seed=0)
+model.plot()
+model.plot_activations(0)
+KAN.plot_history({"train_loss": [1.0, 0.5], "test_loss": [1.1, 0.6]})
+z = np.zeros((4, 2))
+run = ModelRun("KAN", [2, 1], 5, 2, 0.1, {"rmse": 1.0}, [1.0, 0.5], [1, 2], [0.0, 0.1])
+plot_comparison(TabularData("t", "regression", z, z[:, 0], z, z[:, 0], ["a", "b"]), [run], sys.argv[2])
+print(matplotlib.get_backend())
+"""
+
+
+@pytest.mark.parametrize("backend", ["ps", "svg"])
+def test_plotting_keeps_the_users_backend(tmp_path, backend) -> None:
+    """No display and a user-chosen backend (as on macOS/Windows): every kanlab plot keeps it."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    done = subprocess.run([sys.executable, "-c", _KEEP_BACKEND, backend, str(tmp_path / "c.png")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1].lower() == backend
+    assert (tmp_path / "c.png").stat().st_size > 1000
