@@ -1,52 +1,72 @@
-"""Checkpoints: config + state + cached data in one file, written atomically, read safely.
+"""Checkpoints: config + state + cached data in one file, written atomically, read as data only.
 
 The file is a ``torch.save`` of plain containers (str, numbers, lists, tensors) and is read with
-``torch.load(weights_only=True)``, so loading never unpickles arbitrary objects. Saving writes a
-temporary file in the target folder and renames it over the target, so an interrupted save never
-replaces a good checkpoint with a half-written one.
+``torch.load(weights_only=True)``, so loading never unpickles arbitrary objects. Everything that
+shapes the model is in it: the config (constructor options, ``fast`` and ``contraction``
+included), every layer's grid size and the full ``state_dict()`` (symbolic function names and
+``input_index`` included). Symbolic names are data too: they must be library names or expression
+strings that :func:`kanlab.symbolic_lib.parse_expression` accepts (it calls nothing).
+
+Loading checks the config against the stored tensors before building anything, so a crafted
+config cannot make it allocate more than the file holds; any damaged, truncated, foreign or
+inconsistent file raises ``ValueError`` naming the problem (``FileNotFoundError`` if it is missing).
+
+Saving writes a new temporary file in the target folder (created with mode ``0o666``, so the
+process umask applies as for any file, without touching the umask), fsyncs it, renames it over the
+target and fsyncs the folder: an interrupted save never replaces a good checkpoint with a
+half-written one.
+
+Format versions: 2 (this one) stores names and input ids in the state; 1 (names in a separate
+``symbolic_names`` list, no input ids, no ``fast``/``contraction``) is still read.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Union
+import secrets
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
+
+from .layer import _check_positive_int
+from .symbolic import encode_names, name_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
 
 FORMAT = "kanlab-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 
 
+# --------------------------------------------------------------------------- writing
 def save_checkpoint(model: "KAN", path: Union[str, os.PathLike]) -> None:
     """Write ``model`` (config, per-layer grid sizes, state, ``cache_data``/``cache_target``)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     payload: Dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
-        "config": json.dumps(model.config),
+        "config": json.dumps(dict(model.config, grid=model.grid)),  # refine keeps them equal; layer.refine may not
         "grid_sizes": [layer.grid_size for layer in model.layers],
         "state": {k: v.detach() for k, v in model.state_dict().items()},
         "cache_data": model.cache_data,
         "cache_target": model.cache_target,
-        # symbolic edges: affine params and active masks are in the state; their function names
-        # are stored as plain strings (library names or sympy expression strings)
-        "symbolic_names": [sym.names_flat() for sym in model.symbolic],
     }
-    fd, tmp = tempfile.mkstemp(prefix=".kanlab-", suffix=".tmp", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make checkpoints private to their writer
+    _write_atomic(os.fspath(path), lambda fh: torch.save(payload, fh))
+
+
+def _write_atomic(path: str, write: Callable[[Any], None]) -> None:
+    """Call ``write(fh)`` on a new file next to ``path``, make it durable, rename it over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".kanlab-{secrets.token_hex(8)}.tmp")
+    # O_EXCL: a fresh file of ours; mode 0o666 & ~umask, as open() gives any file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -54,8 +74,25 @@ def save_checkpoint(model: "KAN", path: Union[str, os.PathLike]) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_folder(folder)
 
 
+def _fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (POSIX). A no-op where folders cannot be opened
+    (Windows: no ``os.O_DIRECTORY``) or the file system does not sync folders (EINVAL)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        if err.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- reading
 def load_checkpoint(
     path: Union[str, os.PathLike],
     base_fun: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
@@ -65,10 +102,8 @@ def load_checkpoint(
 
     ``base_fun`` is required when the model was built with a custom callable (callables are not
     stored). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the problem
-    for a corrupt, truncated, foreign or mismatched checkpoint.
+    for a corrupt, truncated, foreign, crafted or mismatched checkpoint.
     """
-    from .model import KAN
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no checkpoint at {path!r}")
@@ -76,55 +111,129 @@ def load_checkpoint(
         payload = torch.load(path, map_location=map_location or "cpu", weights_only=True)
     except Exception as err:  # zip/pickle/EOF errors all mean the same thing to the user
         raise ValueError(f"checkpoint {path!r} is corrupt or truncated and cannot be read ({err})") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not a kanlab checkpoint (written by KAN.saveckpt)")
-    if payload.get("version") != VERSION:
-        raise ValueError(f"checkpoint {path!r} has format version {payload.get('version')}, this kanlab reads {VERSION}")
     try:
-        config = json.loads(payload["config"])
-        state, grid_sizes = payload["state"], [int(g) for g in payload["grid_sizes"]]
-        if not isinstance(config, dict) or not isinstance(state, dict):
-            raise TypeError("config and state must be mappings")
-        if not all(isinstance(v, torch.Tensor) for v in state.values()):
-            raise TypeError("state holds non-tensor entries")
-        for key in ("cache_data", "cache_target"):
-            if payload.get(key) is not None and not isinstance(payload[key], torch.Tensor):
-                raise TypeError(f"{key} is not a tensor")
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"checkpoint {path!r} is missing or has a damaged entry: {err}") from err
+        return _build(payload, base_fun, map_location)
+    except ValueError as err:
+        raise ValueError(f"checkpoint {path!r}: {err}") from err
+
+
+def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, torch.device, None]) -> "KAN":
+    """The model ``payload`` describes; ``ValueError`` for anything that does not fit."""
+    from .model import KAN
+
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError("not a kanlab checkpoint (written by KAN.saveckpt)")
+    version = payload.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
+        raise ValueError(f"format version {version!r}; this kanlab reads versions {list(READABLE_VERSIONS)}")
+    config, state, grid_sizes = _entries(payload)
+    if version == 1:
+        _upgrade_v1(payload, state)
+        config["grid"] = grid_sizes[0]  # version 1 kept config["grid"] as it was, even after layer.refine
+    _check_sizes(config, state, grid_sizes)
+    build = dict(config)  # the seed only shapes the (overwritten) initial values: leave the global RNG alone
+    build["seed"] = 0 if config.get("seed") is None else config["seed"]
     if config.get("base_fun") == "custom":
         if base_fun is None:
-            raise ValueError(f"checkpoint {path!r} was saved with a custom base_fun; pass it as base_fun=...")
-        config["base_fun"] = base_fun
-    coef = state.get("layers.0.coef")
-    dtype = coef.dtype if coef is not None else None
+            raise ValueError("it was saved with a custom base_fun; pass it as base_fun=...")
+        build["base_fun"] = base_fun
     try:
-        model = KAN(**config, device=map_location or "cpu", dtype=dtype)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"checkpoint {path!r} has an invalid config: {err}") from err
-    if len(grid_sizes) != len(model.layers):
-        raise ValueError(
-            f"checkpoint {path!r} lists {len(grid_sizes)} layer grids for a {len(model.layers)}-layer model"
-        )
+        model = KAN(**build, device=map_location or "cpu", dtype=state["layers.0.coef"].dtype)
+    except (TypeError, ValueError, RuntimeError, ArithmeticError) as err:
+        raise ValueError(f"invalid config: {err}") from err
+    model.config["seed"] = config.get("seed")
+    expected = model.state_dict()
+    for key, value in state.items():
+        if key in expected and value.dtype != expected[key].dtype:
+            raise ValueError(f"state entry {key} has dtype {value.dtype}, the model needs {expected[key].dtype}")
     try:
-        # checkpoints written before symbolic edges existed lack the symbolic.* entries
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("symbolic.")]
-        if missing or unexpected:
-            raise RuntimeError(f"missing keys {missing}, unexpected keys {unexpected}")
-    except RuntimeError as err:
-        raise ValueError(f"checkpoint {path!r} state does not match its config: {err}") from err
-    names = payload.get("symbolic_names")
-    if names is not None:
-        if not (isinstance(names, list) and len(names) == len(model.symbolic)
-                and all(isinstance(row, list) and all(isinstance(n, str) for n in row) for row in names)):
-            raise ValueError(f"checkpoint {path!r} has a damaged symbolic_names entry")
-        for sym, row in zip(model.symbolic, names):
-            sym.load_names(row)
-    if [layer.grid_size for layer in model.layers] != list(grid_sizes):
-        raise ValueError(f"checkpoint {path!r}: stored grid sizes {grid_sizes} disagree with its state")
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+        raise ValueError(f"state does not match its config or is damaged: {err}") from err
+    if [layer.grid_size for layer in model.layers] != grid_sizes:
+        raise ValueError(f"stored grid sizes {grid_sizes} disagree with its state")
     if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
-        raise ValueError(f"checkpoint {path!r} holds NaN or Inf parameters")
-    model.cache_data = payload.get("cache_data")
-    model.cache_target = payload.get("cache_target")
+        raise ValueError("it holds NaN or Inf parameters")
+    cache_data, cache_target = payload.get("cache_data"), payload.get("cache_target")
+    if cache_data is not None and not (cache_data.is_floating_point() and cache_data.ndim == 2
+                                       and cache_data.shape[1] == model.width[0]):
+        raise ValueError(f"cache_data must be a float (n, {model.width[0]}) tensor, got {cache_data.dtype} "
+                         f"{tuple(cache_data.shape)}")
+    model.cache_data, model.cache_target = cache_data, cache_target
     return model
+
+
+def _entries(payload: Dict[Any, Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], List[int]]:
+    """``(config, state, grid_sizes)`` of ``payload``, each of the right type; every tensor in the
+    payload (state and caches) must be a plain tensor no larger than the bytes stored for it."""
+    try:
+        config = json.loads(payload["config"])
+    except (KeyError, TypeError, ValueError, RecursionError) as err:
+        raise ValueError(f"missing or damaged config ({type(err).__name__}: {err})") from err
+    state, grid_sizes = payload.get("state"), payload.get("grid_sizes")
+    if not isinstance(config, dict):
+        raise ValueError(f"the config must be a JSON object, got {type(config).__name__}")
+    if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        raise ValueError("the state must map names to tensors")
+    if not (isinstance(grid_sizes, list) and grid_sizes and all(type(g) is int and g > 0 for g in grid_sizes)):
+        raise ValueError(f"grid_sizes must be a non-empty list of positive ints, got {grid_sizes!r:.100}")
+    tensors = dict(state, cache_data=payload.get("cache_data"), cache_target=payload.get("cache_target"))
+    for key, t in tensors.items():
+        if t is None and key.startswith("cache_"):
+            continue
+        if not isinstance(t, torch.Tensor) or t.layout != torch.strided:
+            raise ValueError(f"{key} is not a dense tensor (got {type(t).__name__})")
+        if t.numel() * t.element_size() > t.untyped_storage().nbytes():
+            raise ValueError(f"{key} claims shape {tuple(t.shape)} over only {t.untyped_storage().nbytes()} stored bytes")
+    return config, state, grid_sizes
+
+
+def _upgrade_v1(payload: Dict[Any, Any], state: Dict[str, torch.Tensor]) -> None:
+    """Version 1 kept symbolic names as row-major string lists beside the state: move them into
+    the state as the symbolic layers' extra state (input ids and fast/contraction take defaults)."""
+    names = payload.get("symbolic_names")
+    if names is None:  # written before symbolic edges existed
+        return
+    if not (isinstance(names, list) and all(isinstance(row, list) and all(isinstance(n, str) for n in row)
+                                            for row in names)):
+        raise ValueError("damaged symbolic_names entry (must be lists of strings)")
+    for l, row in enumerate(names):
+        active = state.get(f"symbolic.{l}.active")
+        if not (isinstance(active, torch.Tensor) and active.ndim == 2 and active.numel() == len(row)):
+            raise ValueError(f"symbolic_names[{l}] does not match symbolic.{l}.active")
+        n_in = active.shape[1]
+        grid = [row[j * n_in:(j + 1) * n_in] for j in range(active.shape[0])]
+        state[f"symbolic.{l}._extra_state"] = encode_names(name_table(grid, active))
+
+
+def _check_sizes(config: Dict[str, Any], state: Dict[str, torch.Tensor], grid_sizes: List[int]) -> None:
+    """Check the config's sizes against the stored coefficients ``layers.{l}.coef`` ``(n_sub(l + 1),
+    width[l], grid_sizes[l] + k)`` (and its ``grid`` against ``grid_sizes[0]``) before anything is
+    built, so building allocates no more than the file holds."""
+    from .model import _check_arity, _check_width
+
+    try:
+        nodes, mult, _ = _check_width(config.get("width"))
+        _check_positive_int("k", config.get("k"))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"invalid config: {err}") from err
+    depth, k = len(nodes) - 1, config["k"]
+    if len(grid_sizes) != depth:
+        raise ValueError(f"it lists {len(grid_sizes)} layer grids for a {depth}-layer width {config['width']}")
+    if config.get("grid") != grid_sizes[0]:
+        raise ValueError(f"config grid {config.get('grid')!r:.40} disagrees with layer 0's stored grid {grid_sizes[0]}")
+    coefs = [state.get(f"layers.{l}.coef") for l in range(depth)]
+    for l, (coef, grid) in enumerate(zip(coefs, grid_sizes)):
+        if not (isinstance(coef, torch.Tensor) and coef.ndim == 3 and coef.shape[1] == nodes[l]
+                and coef.shape[0] >= nodes[l + 1] and coef.shape[2] == grid + k):
+            shape = tuple(coef.shape) if isinstance(coef, torch.Tensor) else None
+            raise ValueError(f"config width {nodes[l]} -> {nodes[l + 1]}, grid {grid}, k {k} of layer {l} does "
+                             f"not match its stored coefficients layers.{l}.coef of shape {shape}")
+    try:
+        arity = _check_arity(config.get("mult_arity", 2), mult)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"invalid config: {err}") from err
+    n_sub = [nodes[l] - mult[l] + sum(arity[l]) for l in range(1, depth + 1)]
+    if n_sub != [int(c.shape[0]) for c in coefs]:
+        raise ValueError(f"config sub-node counts {n_sub} (width and mult_arity) do not match the stored "
+                         f"coefficients {[tuple(c.shape) for c in coefs]}")

@@ -22,6 +22,7 @@ The reference path (:func:`kanlab.splines.bspline_basis`) is what all of this is
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -35,33 +36,40 @@ __all__ = ["LocalBasis", "spline_linear", "choose_mode"]
 # LocalBasis.window's result: interval index, position in it, inside mask
 Located = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
-# relative tolerance under which a knot row counts as uniform
-_UNIFORM_RTOL = 1e-6
-
+# A knot row whose spacings all equal their mean to within _CARDINAL_ULPS ulps of it uses the one
+# cardinal piece matrix (its error from the knots' own rounding stays at that level);
+# within _NEAR_FRACTION of a spacing, its interval is found by arithmetic (one +-1 correction
+# against the stored knots) instead of searchsorted.
+_CARDINAL_ULPS = 8
+_NEAR_FRACTION = 0.125
 
 def _interval_polynomials(knots: torch.Tensor, k: int) -> torch.Tensor:
     """Power-basis coefficients of the ``k + 1`` non-zero B-splines on every knot interval.
 
     ``knots``: ``(in_dim, n_knots)``. Returns ``C`` ``(in_dim, n_knots - 1, k + 1, k + 1)`` in
     float64 with ``B_{j-k+m}(t_j + f (t_{j+1} - t_j)) = sum_d f^d C[i, j, d, m]``; basis indices
-    outside ``0..n_basis-1`` and zero-length intervals get zero coefficients. Computed by sampling
-    the exact (Cox-de Boor) basis at ``k + 1`` points per interval and solving the Vandermonde
-    system, which is exact up to round-off for polynomials of degree ``k``.
+    outside ``0..n_basis-1`` and zero-length intervals get zero coefficients. Each interval's
+    ``2k + 2`` surrounding knots are taken relative to ``t_j`` in units of its width (so knots far
+    from 0 lose nothing to rounding), the exact (Cox-de Boor) basis is sampled at ``k + 1``
+    points and the Vandermonde system solved: exact up to round-off for degree-``k`` pieces.
     """
     kn = knots.to(torch.float64)
     in_dim, n_knots = kn.shape
     n_int, n_basis = n_knots - 1, n_knots - k - 1
-    fq = (torch.arange(k + 1, dtype=torch.float64, device=kn.device) + 0.5) / (k + 1)  # (k+1,)
-    left, width = kn[:, :-1], kn[:, 1:] - kn[:, :-1]  # (in, n_int)
-    xq = left[..., None] + width[..., None] * fq  # (in, n_int, k+1)
-    basis = splines.bspline_basis(xq.reshape(in_dim, -1).T, kn, k)  # (n_int*(k+1), in, n_basis)
-    basis = basis.reshape(n_int, k + 1, in_dim, n_basis).permute(2, 0, 1, 3)  # (in, n_int, q, n)
+    ar = lambda n: torch.arange(n, dtype=torch.float64, device=kn.device)  # noqa: E731
+    h = (kn[:, -1:] - kn[:, :1]).clamp(min=1e-300) / n_int
+    padded = torch.cat([kn[:, :1] - h * ar(k).add(1).flip(0), kn, kn[:, -1:] + h * ar(k).add(1)], dim=1)
+    window = padded.unfold(1, 2 * k + 2, 1)  # (in, n_int, 2k+2): t_{j-k} .. t_{j+k+1}
+    width = kn[:, 1:] - kn[:, :-1]  # (in, n_int)
+    unit = torch.where(width > 0, width, torch.ones_like(width))
+    local = (window - kn[:, :-1, None]) / unit[..., None]  # interval j is [0, 1]
+    fq = (ar(k + 1) + 0.5) / (k + 1)  # (q,)
+    basis = splines.bspline_basis(fq[:, None].expand(-1, in_dim * n_int), local.reshape(-1, 2 * k + 2), k)
+    values = basis.reshape(k + 1, in_dim, n_int, k + 1).permute(1, 2, 0, 3)  # (in, n_int, q, m)
     idx = torch.arange(n_int, device=kn.device)[:, None] - k + torch.arange(k + 1, device=kn.device)  # (n_int, m)
-    valid = (idx >= 0) & (idx < n_basis)
-    local = torch.gather(basis, 3, idx.clamp(0, n_basis - 1)[None, :, None, :].expand(in_dim, -1, k + 1, -1))
-    local = local * valid[None, :, None, :]  # (in, n_int, q, m)
-    vander = fq[:, None] ** torch.arange(k + 1, dtype=torch.float64, device=kn.device)  # (q, d)
-    coef = torch.linalg.solve(vander, local)  # (in, n_int, d, m)
+    values = values * ((idx >= 0) & (idx < n_basis))[None, :, None, :]
+    vander = fq[:, None] ** ar(k + 1)  # (q, d)
+    coef = torch.linalg.solve(vander, values)  # (in, n_int, d, m)
     return coef * (width > 0)[..., None, None]
 
 
@@ -69,25 +77,33 @@ def _interval_polynomials(knots: torch.Tensor, k: int) -> torch.Tensor:
 class LocalBasis:
     """Everything needed to evaluate the ``k + 1`` non-zero basis functions of a knot grid.
 
-    Build with :meth:`from_knots`. Uniform grids (every row equally spaced; rows may differ) keep
-    ``origin`` and ``inv_h`` per input and one piece matrix ``pieces (k + 1, k + 1)``; adapted
-    grids keep ``knots``, ``inv_width (in_dim, n_intervals)`` and ``pieces (in_dim, n_intervals,
-    k + 1, k + 1)``. All tensors live on the knots' device and dtype.
+    Build with :meth:`from_knots`. Three independent choices, made per grid from its knots:
+
+    * ``uniform``: every row is equally spaced to within 1/8 of a spacing, so the interval of
+      ``x`` is ``floor((x - t_0) / h)`` corrected by one step against the stored knots (exact
+      even where that division rounds across a knot); otherwise ``searchsorted``.
+    * ``cardinal``: the knots are equally spaced to within a few ulps of the spacing, so one
+      piece matrix ``pieces (k + 1, k + 1)`` serves every interval (as Python floats in
+      ``consts``); otherwise per-interval pieces ``(in_dim, n_intervals, k + 1, k + 1)`` built
+      from the stored knots, so a float32 grid that is uniform only up to rounding still equals
+      the reference path to a few ulps.
+    * positions ``f`` in an interval always come from the stored knots, ``(x - t_j) *
+      inv_width[j]``, never from ``(x - t_0) / h - j`` (whose rounding grows with the interval
+      count: 1.5e-5 at 200 intervals in float32).
+
+    All tensors live on the knots' device and dtype.
     """
 
     k: int
     n_basis: int
     uniform: bool
+    cardinal: bool
     pieces: torch.Tensor
     knots: torch.Tensor
+    inv_width: torch.Tensor
     origin: Optional[torch.Tensor] = None
     inv_h: Optional[torch.Tensor] = None
-    inv_width: Optional[torch.Tensor] = None
     consts: Optional[list] = None
-    # uniform grids: positions from the stored knots (two gathers) instead of t = (x - t_0) / h,
-    # whose rounding (ulp of the interval count: 1.5e-5 at 200 intervals in float32) would
-    # dominate; set for reduced precision with more than 32 intervals
-    stored_positions: bool = False
 
     @staticmethod
     def from_knots(knots: torch.Tensor, k: int, force_adapted: bool = False) -> "LocalBasis":
@@ -95,43 +111,48 @@ class LocalBasis:
         uniform detection (tests use it to run the searchsorted path on uniform grids)."""
         kn = knots.detach()
         n_knots = kn.shape[1]
-        steps = kn[:, 1:] - kn[:, :-1]
-        h = (kn[:, -1] - kn[:, 0]) / (n_knots - 1)
-        # equal spacing up to a relative 1e-6 or the rounding of the knots' own dtype (a float32
-        # linspace over [-1, 1] with 200 intervals is off by ~1e-6 of a spacing)
-        tol = _UNIFORM_RTOL * h.abs() + 8 * torch.finfo(kn.dtype).eps * kn.abs().amax(1)
-        uniform = (not force_adapted) and bool(((steps - h[:, None]).abs() <= tol[:, None]).all() and (h > 0).all())
-        width = steps.to(torch.float64)
+        k64 = kn.to(torch.float64)
+        h = (k64[:, -1] - k64[:, 0]) / (n_knots - 1)  # (in,)
+        ideal = k64[:, :1] + h[:, None] * torch.arange(n_knots, dtype=torch.float64, device=kn.device)
+        dev = (k64 - ideal).abs().amax(1)  # (in,): distance from equally spaced knots
+        eps = torch.finfo(kn.dtype).eps
+        # spacings of a few ulps of the knots themselves cannot be told apart by arithmetic
+        resolvable = h > 64 * eps * k64.abs().amax(1)
+        uniform = (not force_adapted) and bool((resolvable & (dev <= _NEAR_FRACTION * h)).all())
+        width = k64[:, 1:] - k64[:, :-1]  # exact: float32 knots in float64, or float64 neighbours
+        # the basis depends on the knots only through their differences
+        cardinal = uniform and bool(((width - h[:, None]).abs().amax(1) <= _CARDINAL_ULPS * eps * h).all())
         inv_width = torch.where(width > 0, 1.0 / torch.where(width > 0, width, 1.0), 0.0).to(kn.dtype)
-        if uniform:
+        if cardinal:
             unit = torch.arange(2 * k + 2, dtype=torch.float64, device=kn.device)[None]
             pieces = _interval_polynomials(unit, k)[0, k]  # the middle interval: all k+1 functions exist
-            return LocalBasis(
-                k, n_knots - k - 1, True, pieces.to(kn.dtype), kn,
-                origin=kn[:, 0].clone(), inv_h=1.0 / h, inv_width=inv_width, consts=pieces.tolist(),
-                stored_positions=kn.dtype != torch.float64 and n_knots - 1 > 32,
-            )
-        pieces = _interval_polynomials(kn, k)
-        return LocalBasis(k, n_knots - k - 1, False, pieces.to(kn.dtype), kn, inv_width=inv_width)
+            consts = pieces.tolist()
+        else:
+            pieces, consts = _interval_polynomials(kn, k), None
+        origin, inv_h = (kn[:, 0].clone(), (1.0 / h).to(kn.dtype)) if uniform else (None, None)
+        return LocalBasis(k, n_knots - k - 1, uniform, cardinal, pieces.to(kn.dtype), kn, inv_width,
+                          origin=origin, inv_h=inv_h, consts=consts)
 
     def window(self, x: torch.Tensor) -> Located:
         """Locate ``x`` ``(batch, in_dim)`` in the knots: the interval index ``j`` clamped to the
         knot range ``(batch, in_dim)`` (long), the fractional position ``f`` in it ``(batch,
-        in_dim, 1)`` (differentiable in ``x``, finite everywhere) and the mask ``inside``
-        ``(batch, in_dim, 1)`` (1 where ``t_0 <= x < t_last``, else 0)."""
+        in_dim, 1)`` (differentiable in ``x``) and the mask ``inside`` ``(batch, in_dim, 1)`` (1
+        where ``t_0 <= x < t_last``, else 0). ``x`` is clamped to the knot range first, so huge
+        inputs cannot overflow (float16 at 30000, float32 at 2e38); a NaN input stays NaN in
+        ``f`` and so in every basis value."""
         n_int = self.knots.shape[1] - 1
-        if self.uniform:  # the interval by arithmetic; rounding may put x a hair outside it (harmless)
-            t = (x - self.origin) * self.inv_h
-            j = torch.floor(t.detach())
-            f, j = t - j, j.long()  # f in [0, 1) wherever x is
+        lo_knot, hi_knot = self.knots[:, 0], self.knots[:, -1]
+        inside = ((x >= lo_knot) & (x < hi_knot)).unsqueeze(-1)
+        xc = torch.minimum(torch.maximum(x, lo_knot), hi_knot)  # NaN propagates
+        rows = torch.arange(x.shape[1], device=x.device)
+        if self.uniform:  # the interval by arithmetic, then one step against the stored knots
+            j = torch.floor((xc.detach() - self.origin) * self.inv_h).nan_to_num(0.0).long().clamp(0, n_int - 1)
+            below = xc.detach() < self.knots[rows, j]
+            above = xc.detach() >= self.knots[rows, j + 1]
+            j = (j - below.long() + above.long()).clamp(0, n_int - 1)
         else:
-            j = torch.searchsorted(self.knots, x.detach().T.contiguous(), right=True).T - 1
-        inside = ((j >= 0) & (j < n_int)).unsqueeze(-1)
-        j = j.clamp(0, n_int - 1)
-        if not self.uniform or self.stored_positions:  # f from the stored knots
-            rows = torch.arange(x.shape[1], device=x.device)
-            f = (x - self.knots[rows, j]) * self.inv_width[rows, j]
-            f = torch.where(inside[..., 0], f, torch.zeros_like(f))  # far outside f^d would overflow
+            j = (torch.searchsorted(self.knots, xc.detach().T.contiguous(), right=True).T - 1).clamp(0, n_int - 1)
+        f = (xc - self.knots[rows, j]) * self.inv_width[rows, j]
         return j, f.unsqueeze(-1), inside.to(x.dtype)
 
     def local(self, j: torch.Tensor, f: torch.Tensor, inside: torch.Tensor, deriv: int = 0) -> torch.Tensor:
@@ -140,7 +161,7 @@ class LocalBasis:
         vanishes there, as in the reference path). Functions with index outside ``0..n_basis-1``
         are included; the padded layout (:meth:`padded_index`) drops them."""
         k = self.k
-        if self.uniform:  # constant pieces: k + 1 Horner chains on contiguous (batch, in_dim) tensors
+        if self.cardinal:  # constant pieces: k + 1 Horner chains on contiguous (batch, in_dim) tensors
             f2 = f.squeeze(-1)
             cols = []
             for m in range(k + 1):
@@ -148,7 +169,7 @@ class LocalBasis:
                 for d in range(k - 1, deriv - 1, -1):
                     acc = acc * f2 + self.consts[d][m] * _falling(d, deriv)
                 cols.append(acc if isinstance(acc, torch.Tensor) else torch.full_like(f2, acc))
-            vals, scale = torch.stack(cols, dim=-1), self.inv_h[:, None]
+            vals, scale = torch.stack(cols, dim=-1), self.inv_h[:, None]  # type: ignore[index]
         else:
             rows = torch.arange(j.shape[1], device=j.device)
             pieces, scale = self.pieces[rows, j], self.inv_width[rows, j][..., None]  # (b, in, d, m)
@@ -180,7 +201,7 @@ class LocalBasis:
         k, nb = self.k, self.n_basis
         if not torch.compiler.is_compiling():
             padded = vals.new_zeros(x.shape[0], nb + 2 * k, x.shape[1])
-            padded.scatter_(1, self.padded_index(j), vals.transpose(1, 2))
+            padded = padded.scatter(1, self.padded_index(j), vals.transpose(1, 2))  # out of place: vmap
             if extra_row is None:
                 return padded[:, k : k + nb]
             return torch.cat([padded[:, k : k + nb], extra_row.unsqueeze(1)], dim=1)
@@ -358,29 +379,76 @@ def _backward_rows(
 
 
 class _SplineLinear(torch.autograd.Function):
-    """``y = features(x) @ w.T`` saving only ``x`` and ``w``; differentiable backward."""
+    """``y = features(x) @ w.T`` saving only ``x`` and ``w``; differentiable backward. Written in
+    functorch style (``setup_context``, generated vmap rule), so ``torch.func.vmap``, ``jacrev``
+    and ``hessian`` work through it."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, x, w, plan, mode, base):  # type: ignore[override]
+    def forward(x, w, plan, mode, base, autocast_off):  # type: ignore[override]
+        with _autocast_off(x, autocast_off):
+            chunks = _row_chunks(x.shape[0], _per_row(plan, mode, x.shape[1], w.shape[0]), x.device)
+            if len(chunks) == 1:
+                return _forward_rows(plan, x, w, mode, base)
+            return torch.cat([_forward_rows(plan, x[c], w, mode, base) for c in chunks])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def, override]
+        x, w, ctx.plan, ctx.mode, ctx.base, ctx.autocast_off = inputs
         ctx.save_for_backward(x, w)
-        ctx.plan, ctx.mode, ctx.base = plan, mode, base
-        chunks = _row_chunks(x.shape[0], _per_row(plan, mode, x.shape[1], w.shape[0]), x.device)
-        if len(chunks) == 1:
-            return _forward_rows(plan, x, w, mode, base)
-        return torch.cat([_forward_rows(plan, x[c], w, mode, base) for c in chunks])
 
     @staticmethod
     def backward(ctx, gy):  # type: ignore[override]
         x, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]), x.device)
-        gxs, gw = [], None
-        for c in chunks:
-            gx_c, gw_c = _backward_rows(ctx.plan, x[c], w, gy[c], ctx.mode, ctx.base, need_x, need_w)
-            gxs.append(gx_c)
-            gw = gw_c if gw is None else gw + gw_c
+        with _autocast_off(x, ctx.autocast_off):
+            gy = gy.to(x.dtype)
+            chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]), x.device)
+            gxs, gw = [], None
+            for c in chunks:
+                gx_c, gw_c = _backward_rows(ctx.plan, x[c], w, gy[c], ctx.mode, ctx.base, need_x, need_w)
+                gxs.append(gx_c)
+                gw = gw_c if gw is None else gw + gw_c
         gx = (gxs[0] if len(gxs) == 1 else torch.cat(gxs)) if need_x else None
-        return gx, gw, None, None, None
+        return gx, gw, None, None, None, None
+
+
+class _SplineLinearFwdAD(_SplineLinear):
+    """:class:`_SplineLinear` plus forward-mode AD (``torch.func.jacfwd``, ``hessian``). A
+    separate class because ``torch.compile`` refuses autograd Functions that define ``jvp``."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def, override]
+        _SplineLinear.setup_context(ctx, inputs, output)
+        ctx.save_for_forward(inputs[0], inputs[1])
+
+    @staticmethod
+    def jvp(ctx, dx, dw, *_):  # type: ignore[no-untyped-def, override]
+        """Forward mode (``torch.func.jacfwd``, ``hessian``): ``features'(x) dx @ w.T +
+        features(x) @ dw.T``, in differentiable operations."""
+        x, w = ctx.saved_tensors
+        out = None
+        with _autocast_off(x, ctx.autocast_off):
+            if dw is not None:
+                out = _SplineLinear.apply(x, dw, ctx.plan, ctx.mode, ctx.base, False)
+            if dx is not None:
+                b, in_dim = x.shape
+                slope = _features(ctx.plan, x, ctx.base, 1).reshape(b, -1, in_dim)  # any mode
+                term = (slope * dx.unsqueeze(1)).reshape(b, -1) @ w.T
+                out = term if out is None else out + term
+        return out
+
+
+# device types torch.autocast knows (others, e.g. "meta", have no autocast state to query)
+_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu", "xla")
+
+
+def _autocast_off(x: torch.Tensor, off: bool) -> Any:
+    """A context that disables autocast on ``x``'s device when ``off`` (the spline product runs
+    in the parameters' precision under ``torch.autocast``, as ``custom_fwd(cast_inputs=...)``
+    would do), else a no-op."""
+    return torch.autocast(x.device.type, enabled=False) if off else contextlib.nullcontext()
 
 
 def spline_linear(
@@ -403,4 +471,9 @@ def spline_linear(
     rows = plan.n_basis + (base is not None)
     if x.ndim != 2 or w.ndim != 2 or w.shape[1] != rows * x.shape[1]:
         raise ValueError(f"expected x (batch, in) and w (out, {rows} * in), got {tuple(x.shape)} and {tuple(w.shape)}")
-    return _SplineLinear.apply(x, w, plan, mode, base)
+    autocast = x.device.type in _AUTOCAST_DEVICES and torch.is_autocast_enabled(x.device.type)
+    if autocast:  # B-spline pieces in bfloat16 would be off by ~1e-2: compute in w's precision
+        dtype = torch.promote_types(x.dtype, w.dtype)
+        x, w = x.to(dtype), w.to(dtype)
+    fn = _SplineLinear if torch.compiler.is_compiling() else _SplineLinearFwdAD
+    return fn.apply(x, w, plan, mode, base, autocast)

@@ -44,7 +44,8 @@ class KANLayer(nn.Module):
         scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1, 1)) / sqrt(in_dim)``.
         scale_spline: initial ``scale_spline`` before the ``1 / sqrt(in_dim)`` factor.
         base_fun: residual function ``b``: 'silu', 'identity', 'zero' or a callable.
-        sp_trainable, sb_trainable: whether ``scale_spline`` / ``scale_base`` are trained.
+        sp_trainable, sb_trainable: whether ``scale_spline`` / ``scale_base`` are trained
+            (``scale_base`` never is with ``base_fun='zero'``, where it is unused).
         generator: random generator for the initialisation (None: torch's global one).
         fast: use the fast path (:mod:`kanlab.kernels`: local basis, memory-lean fused product);
             ``False`` runs the plain reference path (autograd through the local de Boor basis).
@@ -107,7 +108,7 @@ class KANLayer(nn.Module):
         inv_sqrt = 1.0 / math.sqrt(in_dim)
         self.scale_base = nn.Parameter(
             (scale_base_mu + scale_base_sigma * uniform(out_dim, in_dim)) * inv_sqrt,
-            requires_grad=sb_trainable,
+            requires_grad=sb_trainable and self.base_fun_name != "zero",  # unused: DDP needs no grad
         )
         self.scale_spline = nn.Parameter(
             torch.full((out_dim, in_dim), scale_spline * inv_sqrt, **kw), requires_grad=sp_trainable
@@ -137,6 +138,20 @@ class KANLayer(nn.Module):
         (grid updates, loading, device or dtype moves). Knots edited by hand need a call too."""
         meta = self.knots.device.type == "meta"  # no values to test for uniformity: adapted path
         self._plan = kernels.LocalBasis.from_knots(self.knots, self.spline_order, force_adapted=meta)
+        self._plan_knots = self.knots.detach().clone()
+        self._plan_key = (self.knots.data_ptr(), self.knots._version)
+
+    def _check_plan(self) -> None:
+        """Rebuild the plan if the knots were written in place with new values since it was built
+        (DDP's buffer broadcast, ``knots.copy_(...)``): it must never describe old knots. A write of
+        the same values (DDP broadcasts every forward) only costs one comparison."""
+        key = (self.knots.data_ptr(), self.knots._version)
+        if torch.compiler.is_compiling() or key == self._plan_key:
+            return
+        if torch.equal(self.knots, self._plan_knots):
+            self._plan_key = key
+        else:
+            self._refresh_plan()
 
     def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
         out = super()._apply(fn, *args, **kwargs)
@@ -146,15 +161,20 @@ class KANLayer(nn.Module):
     def basis(self, x: torch.Tensor) -> torch.Tensor:
         """B-spline basis at ``x`` ``(batch, in_dim)`` -> ``(batch, in_dim, n_basis)``."""
         if self.fast:
+            self._check_plan()
             return self._plan.dense(x)
         return splines.bspline_basis_local(x, self.knots, self.spline_order)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, in_dim) -> (batch, out_dim)``: node sums of the masked edge functions."""
+        """``(*, in_dim) -> (*, out_dim)`` like ``nn.Linear`` (any leading dims, none included):
+        node sums of the masked edge functions."""
+        if x.ndim != 2:  # flatten the leading dims, run on (batch, in_dim), restore them
+            return self.forward(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_dim)
         w_spline = self.coef * (self.scale_spline * self.mask).unsqueeze(-1)  # (out, in, n_basis)
         if not self.fast:
             y = self.basis(x).reshape(x.shape[0], -1) @ w_spline.reshape(self.out_dim, -1).T
         else:
+            self._check_plan()
             mode = self.contraction
             if mode == "auto":
                 mode = kernels.choose_mode(self.n_basis, self.spline_order)
@@ -186,35 +206,32 @@ class KANLayer(nn.Module):
     def set_grid(self, grid_points: torch.Tensor, fit_x: torch.Tensor) -> None:
         """Move to new grid points ``(in_dim, G' + 1)`` keeping the spline on ``fit_x``.
 
-        The coefficients are refitted by least squares so that every edge's spline part agrees
-        with the old one at the samples ``fit_x`` ``(n, in_dim)``; ``G'`` may differ from
-        ``grid_size`` (grid extension).
+        The coefficients are refitted by least squares on all the samples ``fit_x`` ``(n,
+        in_dim)`` so that every edge's spline part agrees with the old one there
+        (:func:`~kanlab.splines.refit_matrix`: float64 QR, the old spline's exact basis); ``G'``
+        may differ from ``grid_size`` (grid extension).
         """
-        old = self.spline_values(fit_x)  # (n, out, in)
         new_knots = splines.extend_grid(grid_points.to(self.knots), self.spline_order)
-        coef = splines.fit_coef(fit_x, old, new_knots, self.spline_order)
+        refit = splines.refit_matrix(fit_x, self.knots, new_knots, self.spline_order)  # (in, n_new, n_old)
+        coef = torch.einsum("inm,oim->oin", refit, self.coef.to(refit.dtype)).to(self.coef.dtype)
         self.grid_size = grid_points.shape[1] - 1
         self.knots = new_knots
         self._refresh_plan()
         if coef.shape == self.coef.shape:  # in place: optimizers keep tracking the parameter
             self.coef.copy_(coef)
         else:
-            self.coef = nn.Parameter(coef.to(self.coef), requires_grad=self.coef.requires_grad)
+            self.coef = nn.Parameter(coef, requires_grad=self.coef.requires_grad)
 
     @torch.no_grad()
     def update_grid_from_samples(self, x: torch.Tensor, grid_size: Optional[int] = None) -> None:
         """Adapt the grid to the samples ``x`` ``(batch, in_dim)`` (pykan's ``grid_eps`` blend).
 
-        With ``grid_size`` the grid also changes resolution. The function is kept on ``x``.
+        With ``grid_size`` the grid also changes resolution. The function is kept on ``x`` (least
+        squares on all its rows).
         """
         g = self.grid_size if grid_size is None else grid_size
         _check_positive_int("grid_size", g)
-        self.set_grid(splines.grid_points_from_samples(x, g, self.grid_eps), splines.quantile_rows(x, self._n_fit(g)))
-
-    def _n_fit(self, grid_size: int) -> int:
-        """Rows per input for least-squares refits: plenty for ``grid_size + k`` coefficients,
-        bounded so a grid update on 60k samples of a 784-input layer stays small."""
-        return max(256, 32 * (grid_size + self.spline_order))
+        self.set_grid(splines.grid_points_from_samples(x, g, self.grid_eps), x)
 
     @torch.no_grad()
     def refine(self, grid_size: int, x: Optional[torch.Tensor] = None) -> None:
@@ -233,7 +250,7 @@ class KANLayer(nn.Module):
         n_fit = max(4 * (grid_size + self.spline_order), 64)
         fit_x = _interp_points(self.grid, n_fit - 1).T.contiguous()  # (n_fit, in)
         if x is not None:
-            x = splines.quantile_rows(x.to(fit_x), self._n_fit(grid_size))
+            x = x.to(fit_x)
             fit_x = torch.cat([fit_x, x], dim=0)
             if bool(((x < lo) | (x > hi)).any()):
                 self.set_grid(splines.grid_points_from_samples(fit_x, grid_size, self.grid_eps), fit_x)

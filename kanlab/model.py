@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .edges import ActFun
-from . import kernels
+from . import distributed, kernels
 from .layer import BaseFun, KANLayer, _check_positive_int
 from .symbolic import SymbolicLayer
 
@@ -55,7 +55,9 @@ class KAN(nn.Module):
             size), ``"dense"`` or ``"sparse"``.
         device, dtype: where and in which float type parameters live.
 
-    Shapes: ``forward`` maps ``(batch, width[0]) -> (batch, width[-1])``.
+    Shapes: ``forward`` maps ``(*, width[0]) -> (*, width[-1])`` like ``nn.Linear`` (``(batch,
+    width[0])``, ``(B, T, width[0])`` or one ``(width[0],)`` sample); the methods that take data
+    (``fit``, ``update_grid``, ``refine``, ``attribute``, ``plot``) take ``(batch, width[0])``.
     """
 
     def __init__(
@@ -99,7 +101,7 @@ class KAN(nn.Module):
             base_fun=base_fun if isinstance(base_fun, str) else "custom",
             noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
             scale_sp=scale_sp, grid_eps=grid_eps, grid_range=[float(v) for v in grid_range],
-            sp_trainable=sp_trainable, sb_trainable=sb_trainable,
+            sp_trainable=sp_trainable, sb_trainable=sb_trainable, fast=bool(fast), contraction=contraction,
         )
         self.layers = nn.ModuleList(
             KANLayer(
@@ -117,6 +119,8 @@ class KAN(nn.Module):
             SymbolicLayer(self.width[i], self.n_sub(i + 1), device=device, dtype=dtype)
             for i in range(len(self.width) - 1)
         )
+        # original input column of each input node (prune_input keeps a subset): model state, saved
+        self.register_buffer("input_index", torch.arange(self.width[0], device=device))
         self.cache_data: Optional[torch.Tensor] = None
         self.cache_target: Optional[torch.Tensor] = None
 
@@ -144,6 +148,30 @@ class KAN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"width={self.config['width']}, grid={self.grid}, k={self.k}"
+
+    @property
+    def input_id(self) -> List[int]:
+        """Original input index of each input node ``(width[0],)`` as a list: ``[0, 1, ...]``, or the
+        kept columns after :meth:`prune_input`. Stored in the ``input_index`` buffer (so it is saved)."""
+        return self.input_index.tolist()
+
+    @input_id.setter
+    def input_id(self, ids: Sequence[int]) -> None:
+        ids = torch.as_tensor(ids, dtype=torch.long, device=self.input_index.device)
+        _check_input_index(ids, self.width[0])
+        self.input_index.copy_(ids)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,  # type: ignore[override]
+                              unexpected_keys, error_msgs):
+        key = prefix + "input_index"  # absent from state dicts written before it was state: the identity
+        ids = state_dict.setdefault(key, torch.arange(self.width[0], device=self.input_index.device))
+        if isinstance(ids, torch.Tensor) and not ids.is_meta:
+            try:
+                _check_input_index(ids, self.width[0])
+            except ValueError as err:
+                error_msgs.append(f"{key}: {err}")
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     # ------------------------------------------------------------------ nodes
     def n_sum(self, l: int) -> int:
@@ -174,15 +202,24 @@ class KAN(nn.Module):
         return torch.cat([sub[:, :n_sum]] + products, dim=1)
 
     # ------------------------------------------------------------------ forward
-    def check_input(self, x: torch.Tensor, name: str = "input") -> None:
-        """Raise a clear error unless ``x`` is a finite ``(batch >= 1, width[0])`` float tensor."""
+    def check_input(self, x: torch.Tensor, name: str = "input", leading_dims: bool = False) -> None:
+        """Raise a clear error unless ``x`` is a finite ``(batch >= 1, width[0])`` float tensor on
+        the model's device and dtype; with ``leading_dims`` (``forward``), ``(*, width[0])`` like
+        ``nn.Linear``'s input: any leading dims, none included, but no empty one.
+
+        The finiteness check is data-dependent control flow: it is skipped where ``x`` is traced
+        or transformed (``torch.jit.trace``, ``torch.compile``/``export``, ``torch.func``)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.width[0]:
+        if leading_dims:
+            if x.ndim < 1 or x.shape[-1] != self.width[0]:
+                raise ValueError(f"{name} must have shape (..., {self.width[0]}) (like nn.Linear: any leading "
+                                 f"dims), got {tuple(x.shape)}")
+        elif x.ndim != 2 or x.shape[1] != self.width[0]:
             raise ValueError(
                 f"{name} must have shape (batch, {self.width[0]}), got {tuple(x.shape)}"
             )
-        if x.shape[0] == 0:
+        if x.numel() == 0:
             raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)})")
         if x.device != self.device:
             raise ValueError(f"{name} is on {x.device} but the model is on {self.device}; move one with .to()")
@@ -191,8 +228,7 @@ class KAN(nn.Module):
                 f"{name} has dtype {x.dtype} but the model is {self.dtype}; "
                 f"convert with x.to({self.dtype}) or the model with .to({x.dtype})"
             )
-        # a data-dependent check would break torch.compile graphs: compiled models skip it
-        if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+        if not _is_traced(x) and not bool(torch.isfinite(x).all()):
             raise ValueError(f"{name} contains NaN or Inf values")
 
     def layer_forward(self, l: int, x: torch.Tensor) -> torch.Tensor:
@@ -210,11 +246,14 @@ class KAN(nn.Module):
         return phi + sym.edge_activations(x) if sym.n_active else phi
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(batch, width[0]) -> (batch, width[-1])``."""
-        self.check_input(x)
+        """``(*, width[0]) -> (*, width[-1])`` like ``nn.Linear``: ``(batch, width[0])``, ``(B, T,
+        width[0])`` or a single ``(width[0],)`` sample. The layers run on ``(prod(*), width[0])``."""
+        self.check_input(x, leading_dims=True)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.width[0])
         for l in range(self.depth):
             x = self.layer_forward(l, x)
-        return x
+        return x.reshape(*lead, self.width[-1])
 
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, List[torch.Tensor]]:
         """Output plus every layer's edge activations ``(batch, n_sub(l + 1), width[l])``."""
@@ -242,13 +281,25 @@ class KAN(nn.Module):
         """Adapt every layer's grid to the activations ``x`` ``(batch, width[0])`` produces.
 
         Layer by layer, so each layer's new grid follows its (unchanged) input distribution; the
-        model computes the same function on ``x`` up to the least-squares residual.
+        model computes the same function on ``x`` up to the least-squares residual (fitted on
+        every row). Under ``torch.distributed``, call it on every rank with that rank's shard:
+        the shards are gathered, so all ranks get the same grids and coefficients, those of the
+        whole data (see :mod:`kanlab.distributed`).
         """
         self.check_input(x, "x")
+        x = distributed.gather_rows(x)
         for l, layer in enumerate(self.layers):
             layer.update_grid_from_samples(x)
             x = self.layer_forward(l, x)
+        self._sync_grids()
         return self
+
+    def _sync_grids(self) -> None:
+        """After a grid change under ``torch.distributed``: rank 0's layers everywhere."""
+        if distributed.world_size() > 1:
+            distributed.broadcast_state(self.layers)
+            for layer in self.layers:
+                layer._refresh_plan()
 
     update_grid = update_grid_from_samples
 
@@ -266,6 +317,9 @@ class KAN(nn.Module):
         integer ``grid_factor`` reproduces the function exactly; otherwise coefficients are the
         least-squares fit on the grid range plus the layer inputs of ``x`` (default: ``cache_data``,
         the last ``fit``'s training inputs). ``fit`` re-adapts grids to the data at its start.
+        Under ``torch.distributed``, call it on every rank (each with its shard as ``x``, or all
+        without): the ranks end identical; the coefficients change shape, so wrap the model in a
+        new ``DistributedDataParallel`` afterwards (a warning says so).
         """
         if (new_grid is None) == (grid_factor is None):
             raise ValueError("refine needs exactly one of new_grid (int) or grid_factor (number)")
@@ -276,12 +330,16 @@ class KAN(nn.Module):
         _check_positive_int("new_grid", new_grid)
         if x is None and self.cache_data is not None:  # the cache stays where fit left it
             x = self.cache_data.to(device=self.device, dtype=self.dtype)
+        shapes = [layer.coef.shape for layer in self.layers]
         if x is None:
             for layer in self.layers:
                 layer.refine(int(new_grid))
         else:
-            for layer, inp in zip(self.layers, self._layer_inputs(x)):
+            for layer, inp in zip(self.layers, self._layer_inputs(distributed.gather_rows(x))):
                 layer.refine(int(new_grid), inp)
+        self._sync_grids()
+        if shapes != [layer.coef.shape for layer in self.layers]:
+            distributed.warn_rewrap()
         self.config["grid"] = int(new_grid)
         return self
 
@@ -392,10 +450,21 @@ class KAN(nn.Module):
 
     @property
     def feature_score(self) -> torch.Tensor:
-        """Input importance ``(width[0],)`` from :meth:`attribute` (computed on first use)."""
+        """Input importance ``(width[0],)`` from :meth:`attribute` (computed on first use from the
+        last fit's inputs). ``AttributeError`` before there are scores or data to compute them, so
+        ``hasattr(model, "feature_score")`` is ``False`` on an untrained model."""
         if getattr(self, "_scores", None) is None:
+            if self.cache_data is None:
+                raise AttributeError(_NO_FEATURE_SCORE)
             self.attribute()
         return self._scores["node_scores"][0]
+
+    def __getattr__(self, name: str) -> Any:
+        # nn.Module.__getattr__ runs when a property raises AttributeError and would replace its
+        # message with "'KAN' object has no attribute ..."; keep feature_score's explanation
+        if name == "feature_score":
+            raise AttributeError(_NO_FEATURE_SCORE)
+        return super().__getattr__(name)
 
     def prune(self, node_th: float = 1e-2, edge_th: float = 3e-2) -> "KAN":
         """A smaller copy without unimportant hidden nodes, then with unimportant edges masked."""
@@ -455,6 +524,25 @@ class KAN(nn.Module):
         from .plot import plot_history
 
         return plot_history(results, **kwargs)
+
+
+_NO_FEATURE_SCORE = ("feature_score is not computed yet and there is no cached data to compute it from: "
+                     "call model.attribute(x) or fit first")
+
+
+def _is_traced(x: torch.Tensor) -> bool:
+    """Whether ``x`` flows through ``torch.jit.trace``, ``torch.compile``/``export`` or a
+    ``torch.func`` transform (vmap, grad, jacrev: functorch-wrapped tensors), where a
+    data-dependent check such as ``bool(tensor)`` would fail or be baked into the graph."""
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch._C._functorch.is_functorch_wrapped_tensor(x))
+
+
+def _check_input_index(ids: torch.Tensor, n_inputs: int) -> None:
+    """``ValueError`` unless ``ids`` is an integer tensor of ``n_inputs`` distinct non-negative indices."""
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool or ids.shape != (n_inputs,) \
+            or bool((ids < 0).any()) or ids.unique().numel() != n_inputs:
+        raise ValueError(f"input ids must be {n_inputs} distinct non-negative integers, got {ids.tolist()!r:.200}")
 
 
 def _check_width(width: Any) -> tuple[List[int], List[int], List[Any]]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import torch
 
-from .symbolic import check_edge
+from .symbolic import check_edge, encode_names, name_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import KAN
@@ -65,7 +65,8 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
     """A new model with only the nodes ``keep[l]`` of every node layer ``l = 0..depth``.
 
     Every kept edge's knots, coefficients, scales, mask and symbolic state are copied; data
-    caches keep the kept input columns. ``input_id`` records the original input indices.
+    caches keep the kept input columns. ``input_id`` (the ``input_index`` buffer) records the
+    original input indices.
     """
     from .model import KAN
 
@@ -97,18 +98,17 @@ def subset(model: "KAN", keep: Sequence[Sequence[int]]) -> "KAN":
             state[f"layers.{l}.{name}"] = getattr(layer, name)[o][:, i]
         state[f"symbolic.{l}.active"] = sym.active[o][:, i]
         state[f"symbolic.{l}.affine"] = sym.affine[o][:, i]
+        names = [[sym.names[j][n] for n in i.tolist()] for j in o.tolist()]
+        state[f"symbolic.{l}._extra_state"] = encode_names(name_table(names, state[f"symbolic.{l}.active"]))
+    state["input_index"] = model.input_index[idx[0]]
     new.load_state_dict(state)
     for l in range(model.depth):
-        names = model.symbolic[l].names
-        new.symbolic[l].load_names([names[j][i] for j in subs[l + 1].tolist() for i in idx[l].tolist()])
         new.layers[l].grid_eps = model.layers[l].grid_eps
     new.config["grid"] = model.config.get("grid")
     if model.cache_data is not None:
         new.cache_data = model.cache_data[:, idx[0].to(model.cache_data.device)]
     if model.cache_target is not None:
         new.cache_target = model.cache_target[:, idx[-1].to(model.cache_target.device)]
-    old_ids = getattr(model, "input_id", list(range(model.width[0])))
-    new.input_id = [old_ids[n] for n in idx[0].tolist()]
     return new
 
 

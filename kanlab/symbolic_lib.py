@@ -9,17 +9,27 @@ then exact on the data.
 
 Names: pykan's 29 (``x, x^2 .. x^5, 1/x .. 1/x^5, sqrt, x^0.5, x^1.5, 1/sqrt(x), 1/x^0.5, exp, log,
 abs, sin, cos, tan, tanh, sgn, arcsin, arccos, arctan, arctanh, 0, gaussian``) plus ``sigmoid``
-(also spelled ``1/(1+exp(-x))``) and ``cosh``. :func:`add_symbolic` registers more, and any
-univariate sympy expression string in ``x`` (``"x*exp(-x)"``, ``"besselj(0, x)"``) is accepted
-wherever a name is: it is parsed once and lambdified to torch.
+(also spelled ``1/(1+exp(-x))``) and ``cosh``. :func:`add_symbolic` registers more, and an
+expression string in ``x`` (``"x*exp(-x)"``, ``"x^2 + erf(x)"``) is accepted wherever a name is: it
+is parsed once and lambdified to torch.
+
+Expression strings are data, never code (checkpoints store them): :func:`parse_expression` reads them
+with Python's ``ast`` and builds the sympy expression itself from numbers, ``x``, ``pi``, ``E``,
+``+ - * / ** ^``, unary signs and calls of the functions in :data:`EXPRESSION_FUNCTIONS`; anything
+else (other names, attributes, lambdas, strings, keywords, subscripts) is refused with ``ValueError``.
+``sympy.sympify`` (which runs ``eval``) is never called.
 """
 from __future__ import annotations
 
+import ast
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import sympy
 
 TorchFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -163,19 +173,97 @@ def add_symbolic(name: str, torch_fn: TorchFn, sympy_fn: Callable, complexity: f
     return entry
 
 
+EXPRESSION_FUNCTIONS = (
+    "sin", "cos", "tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "asinh", "acosh", "atanh", "arcsinh", "arccosh", "arctanh", "exp", "log", "ln", "sqrt", "cbrt",
+    "abs", "Abs", "sign", "erf", "loggamma", "floor", "ceiling",
+)
+"""Function names an expression string may call (those sympy's torch printer supports)."""
+
+_MAX_EXPRESSION_CHARS = 200
+_MAX_EXPONENT = 1000  # |numeric exponent|; also bounds exact powers such as 10**10**10 (below)
+_MAX_EXACT_BITS = 10_000
+
+
+def _sympy_tables() -> Tuple[Dict[str, Callable], Dict[str, object]]:
+    """``(functions, constants)`` an expression string may use, as sympy objects."""
+    import sympy as sp
+
+    aliases = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
+               "arctanh": "atanh", "ln": "log", "abs": "Abs"}
+    funcs = {name: getattr(sp, aliases.get(name, name)) for name in EXPRESSION_FUNCTIONS}
+    return funcs, {"x": sp.Symbol("x"), "pi": sp.pi, "E": sp.E}
+
+
+def _power(base: "sympy.Expr", exponent: "sympy.Expr") -> "sympy.Expr":
+    """``base ** exponent``, refusing numeric exponents that would make sympy compute huge exact numbers."""
+    if exponent.is_Number:
+        if abs(exponent) > _MAX_EXPONENT:
+            raise ValueError(f"exponent {exponent} is too large (at most {_MAX_EXPONENT} in magnitude)")
+        if base.is_Rational:
+            bits = max(abs(base.p).bit_length(), base.q.bit_length())
+            if bits * abs(exponent) > _MAX_EXACT_BITS:
+                raise ValueError(f"{base}**{exponent} is too large an exact number")
+    return base ** exponent
+
+
+def parse_expression(text: str) -> "sympy.Expr":
+    """The sympy expression of ``text`` (``^`` means ``**``), built node by node from Python's ``ast``.
+
+    Accepts int/float literals, the names ``x``, ``pi``, ``E``, binary ``+ - * / **``, unary ``+ -``
+    and calls (positional arguments only) of :data:`EXPRESSION_FUNCTIONS`. Raises ``ValueError``
+    naming the first refused part for anything else; nothing in ``text`` is evaluated as Python.
+    """
+    import sympy as sp
+
+    if len(text) > _MAX_EXPRESSION_CHARS:
+        raise ValueError(f"{_unknown_message(text[:40] + '...')} (an expression may have at most "
+                         f"{_MAX_EXPRESSION_CHARS} characters, got {len(text)})")
+    try:
+        tree = ast.parse(text.replace("^", "**"), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as err:  # ValueError: NUL bytes
+        raise ValueError(f"{_unknown_message(text)} (not an expression: {err})") from err
+    funcs, constants = _sympy_tables()
+    binary = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+              ast.Div: lambda a, b: a / b, ast.Pow: _power}
+
+    def build(node: ast.AST) -> "sp.Expr":
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return sp.Integer(node.value) if isinstance(node.value, int) else sp.Float(node.value)
+        if isinstance(node, ast.Name) and node.id in constants:
+            return constants[node.id]  # type: ignore[return-value]
+        if isinstance(node, ast.Name):
+            raise ValueError(f"{node.id!r} is not x, pi, E or an allowed function: an expression must depend "
+                             "on x only")
+        if isinstance(node, ast.BinOp) and type(node.op) in binary:
+            return binary[type(node.op)](build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            value = build(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in funcs
+                and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+            return funcs[node.func.id](*(build(a) for a in node.args))
+        raise ValueError(f"{type(node).__name__} {ast.unparse(node)!r} is not allowed")
+
+    try:
+        expr = build(tree.body)
+    except ValueError as err:
+        raise ValueError(f"{_unknown_message(text)} ({err})") from err
+    except Exception as err:  # noqa: BLE001 -- sympy rejecting the pieces (wrong arity, recursion) means "not usable"
+        raise ValueError(f"{_unknown_message(text)} (sympy cannot build it: {type(err).__name__}: {err})") from err
+    if not isinstance(expr, sp.Expr) or expr.has(sp.I, sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise ValueError(f"{_unknown_message(text)} (it must be a finite real expression, got {expr})")
+    return expr
+
+
 def _parse_expression(text: str) -> SymbolicFunction:
-    """A univariate sympy expression string in ``x`` as a library entry (parsed once, cached)."""
+    """An expression string in ``x`` (see :func:`parse_expression`) as a library entry (parsed once, cached)."""
     if text in _PARSED:
         return _PARSED[text]
     import sympy as sp
 
     x = sp.Symbol("x")
-    try:
-        expr = sp.sympify(text.replace("^", "**"), locals={"x": x})
-    except (sp.SympifyError, SyntaxError, TypeError, AttributeError) as err:
-        raise ValueError(_unknown_message(text)) from err
-    if not isinstance(expr, sp.Expr) or expr.free_symbols - {x}:
-        raise ValueError(_unknown_message(text) + f" (as an expression it must depend on x only, got {expr})")
+    expr = parse_expression(text)
     try:
         fn = sp.lambdify(x, expr, modules="torch")
     except Exception as err:  # noqa: BLE001 -- any lambdify failure means "not usable"
@@ -202,7 +290,8 @@ def _parse_expression(text: str) -> SymbolicFunction:
 
 def _unknown_message(name: object) -> str:
     return (f"unknown symbolic function {name!r}: use one of {library_names()}, a name registered "
-            "with add_symbolic, or a sympy expression string in x such as 'x*exp(-x)'")
+            "with add_symbolic, or an expression string in x such as 'x*exp(-x)' made of numbers, x, pi, E, "
+            f"+ - * / ** and calls of {', '.join(EXPRESSION_FUNCTIONS)}")
 
 
 def get_symbolic(name: Union[str, SymbolicFunction]) -> SymbolicFunction:
@@ -252,5 +341,6 @@ def in_domain(entry: SymbolicFunction, u: torch.Tensor, margin: float = 0.0) -> 
 
 
 __all__: Sequence[str] = [
-    "SymbolicFunction", "add_symbolic", "get_symbolic", "in_domain", "library_names", "resolve_library",
+    "EXPRESSION_FUNCTIONS", "SymbolicFunction", "add_symbolic", "get_symbolic", "in_domain", "library_names",
+    "parse_expression", "resolve_library",
 ]

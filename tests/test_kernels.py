@@ -1,6 +1,9 @@
 """The fast path (kanlab/kernels.py) against the reference Cox-de Boor path."""
+import math
+
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 
 from kanlab import KAN, KANLayer, kernels, splines
 
@@ -191,13 +194,127 @@ def test_row_chunks_give_the_same_values_and_gradients(monkeypatch, contraction:
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.parametrize("grid", [5, 50, 200])
-def test_float32_uniform_grids_stay_on_the_closed_form_and_accurate(grid: int) -> None:
-    """A float32 linspace grid is uniform only up to rounding: it must still take the closed form
-    (no searchsorted), and positions are taken from the stored knots so large grids keep float32
-    accuracy (``(x - t_0) / h`` would lose ~1e-5 at grid 200)."""
-    layer = KANLayer(6, 2, grid, 3)
-    assert layer._plan.uniform
-    x = torch.rand(2000, 6) * 2.2 - 1.1
+# ------------------------------------------------------------------ fast == reference, to the ulp
+ULPS = 16  # bound on |fast - reference| in units of the dtype's eps (basis values lie in [0, 1])
+
+
+def knots_and_points(draw, dtype: torch.dtype, kind: str, k: int, grid: int) -> tuple:
+    """A knot row of the given kind and points on it, next to every knot (one ulp either side)
+    and random, in ``dtype``. Kinds: uniform (offset and scaled linspace), jittered (uniform up to
+    a fraction of a spacing), heavy (quantiles of a Cauchy sample), repeated (knots merged)."""
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    lo = draw(st.sampled_from([-1.0, 0.0, 100.0, -3e4]))
+    span = draw(st.sampled_from([2.0, 1e-3, 7.0]))
+    pts = torch.linspace(lo, lo + span, grid + 1, dtype=torch.float64)
+    if kind == "jittered":
+        pts = pts + (torch.rand(grid + 1, generator=gen, dtype=torch.float64) - 0.5) * span / grid * 0.2
+    elif kind == "heavy":
+        sample = torch.distributions.Cauchy(lo, span).sample((4000,)).double()
+        pts = torch.quantile(sample, torch.linspace(0, 1, grid + 1, dtype=torch.float64))
+    elif kind == "repeated":
+        pts[grid // 2 + 1] = pts[grid // 2]
+    knots = splines.extend_grid(pts[None].to(dtype), k)
+    kn = knots[0]
+    inside = kn[0] + (kn[-1] - kn[0]) * torch.rand(500, generator=gen, dtype=torch.float64).to(dtype)
+    near = torch.cat([kn, torch.nextafter(kn, kn - 1), torch.nextafter(kn, kn + 1)])
+    return knots, torch.cat([near, inside])[:, None]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       kind=st.sampled_from(["uniform", "jittered", "heavy", "repeated"]),
+       k=st.integers(1, 4), grid=st.sampled_from([3, 5, 20, 200, 1000]))
+def test_fast_basis_equals_reference_to_the_ulp(data, dtype, kind, k, grid) -> None:
+    """Whatever path the plan takes (cardinal pieces, arithmetic or searchsorted location),
+    every basis value equals the exact basis of the same stored knots within ULPS ulps, also one
+    ulp beside each knot (where a rounded ``floor((x - t_0) / h)`` picks the wrong interval) and
+    never below 0 by more than that."""
+    knots, x = knots_and_points(data.draw, dtype, kind, k, grid)
+    plan = kernels.LocalBasis.from_knots(knots, k)
+    exact = splines.bspline_basis(x.double(), knots.double(), k)
+    err = (plan.dense(x).double() - exact).abs().max().item()
+    assert err <= ULPS * torch.finfo(dtype).eps, (plan.uniform, getattr(plan, "cardinal", None), err)
+
+
+def test_float32_grids_uniform_only_up_to_rounding_find_intervals_by_arithmetic() -> None:
+    """float32 linspace grids keep the searchsorted-free location; small ones the cardinal pieces."""
+    for grid in (5, 50, 200, 1000):
+        plan = KANLayer(2, 1, grid, 3)._plan
+        assert plan.uniform and plan.cardinal == (grid <= 20)
+
+
+def test_grids_with_steps_below_the_knots_resolution_are_not_uniform() -> None:
+    """A float32 column taking the values {1.0, 1.0000001}: the adapted grid's spacing is below one
+    ulp of its knots, so it must not be treated as uniform (the fast path was 0.52 off)."""
+    layer = KANLayer(1, 1, 5, 3)
+    layer.update_grid_from_samples(torch.tensor([[1.0], [1.0000001]] * 50))
+    assert not layer._plan.uniform
+    kn = layer.knots[0]
+    x = torch.cat([kn, torch.nextafter(kn, kn - 1), torch.nextafter(kn, kn + 1), torch.linspace(0.9999, 1.0002, 1001)])
+    x = x.unsqueeze(1)
     exact = splines.bspline_basis(x.double(), layer.knots.double(), 3)
-    assert (layer.basis(x).double() - exact).abs().max() < 3e-6
+    assert (layer.basis(x).double() - exact).abs().max() <= ULPS * torch.finfo(torch.float32).eps
+
+
+@pytest.mark.parametrize("dtype, value", [(torch.float16, 3e4), (torch.float16, -6e4), (torch.bfloat16, 2e38),
+                                          (torch.float32, 2e38), (torch.float32, -3e38), (torch.float64, 1e300)])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_huge_finite_inputs_give_the_base_term_not_nan(dtype, value, adapted: bool) -> None:
+    """Beyond the knots the spline part is 0: the output is the reference's finite base term."""
+    layer = KANLayer(2, 3, 5, 3, dtype=dtype, base_fun="identity")
+    if adapted:
+        layer.update_grid_from_samples((torch.randn(200, 2, dtype=torch.float64) ** 3).to(dtype))
+    x = torch.tensor([[value, 0.5]], dtype=dtype)
+    fast = layer(x)
+    layer.fast = False
+    assert torch.isfinite(fast).all()
+    torch.testing.assert_close(fast, layer(x))
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+@pytest.mark.parametrize("base_fun", ["silu", "zero"])
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("contraction", ["dense", "sparse"])
+def test_nan_in_is_nan_out(adapted: bool, base_fun: str, fast: bool, contraction: str) -> None:
+    """A NaN input must not be masked into a plausible number by the 'outside the grid' logic."""
+    layer = KANLayer(2, 3, 5, 3, base_fun=base_fun, fast=fast, contraction=contraction)
+    if adapted:
+        layer.update_grid_from_samples(torch.randn(200, 2) ** 3)
+    y = layer(torch.tensor([[math.nan, 0.5], [0.1, 0.5]]))
+    assert torch.isnan(y[0]).all() and torch.isfinite(y[1]).all()
+
+
+# ------------------------------------------------------------------ torch.func and autocast
+@pytest.mark.parametrize("contraction", ["dense", "sparse"])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_torch_func_jacobians_and_hessians_equal_the_reference(contraction: str, adapted: bool) -> None:
+    """``vmap(jacrev(model))`` and ``vmap(hessian(model))`` (physics-informed losses) work on the
+    fast path's autograd Function and equal the reference path."""
+    from torch.func import hessian, jacrev, vmap
+
+    x = torch.rand(9, 2, dtype=F64) * 2.4 - 1.2
+    samples = torch.randn(300, 2, dtype=F64)
+    out = []
+    for fast in (True, False):
+        model = KAN([2, 3, 2], grid=6, seed=1, dtype=F64, fast=fast, contraction=contraction)
+        if adapted:
+            model.update_grid_from_samples(samples)
+        out.append((vmap(jacrev(model))(x), vmap(hessian(model))(x)))
+    for a, b in zip(*out):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+    assert out[0][1].shape == (9, 2, 2, 2)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_autocast_bfloat16_training_step(fast: bool) -> None:
+    """A forward and backward under ``torch.autocast('cpu', bfloat16)`` runs and stays close to
+    float32 (the spline product itself runs in the parameters' precision)."""
+    model = KAN([3, 4, 2], seed=0, fast=fast)
+    x = torch.rand(64, 3) * 2 - 1
+    ref = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+        loss = y.float().square().mean()
+    loss.backward()  # outside the region, as torch.amp recommends
+    assert all(p.grad is not None and p.grad.dtype == p.dtype for p in model.layers.parameters() if p.requires_grad)
+    torch.testing.assert_close(y.float(), ref, atol=0.05, rtol=0.05)

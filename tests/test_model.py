@@ -54,9 +54,11 @@ def test_width_must_be_a_list() -> None:
 @pytest.mark.parametrize(
     "x, err, match",
     [
-        (torch.rand(4, 3), ValueError, r"shape \(batch, 2\)"),
-        (torch.rand(4), ValueError, r"shape \(batch, 2\)"),
+        (torch.rand(4, 3), ValueError, r"shape \(\.\.\., 2\)"),
+        (torch.rand(4), ValueError, r"shape \(\.\.\., 2\)"),
+        (torch.tensor(1.0), ValueError, r"shape \(\.\.\., 2\)"),
         (torch.rand(0, 2), ValueError, "empty batch"),
+        (torch.rand(3, 0, 2), ValueError, "empty batch"),
         (torch.tensor([[0.0, float("nan")]]), ValueError, "NaN or Inf"),
         (torch.tensor([[0.0, float("inf")]]), ValueError, "NaN or Inf"),
         (torch.rand(4, 2, dtype=torch.float64), TypeError, "dtype"),
@@ -76,7 +78,7 @@ def test_device_mismatch_is_named() -> None:
 
 def test_float64_end_to_end() -> None:
     model = KAN([2, 3, 1], dtype=torch.float64, seed=0)
-    assert all(t.dtype == torch.float64 for t in model.state_dict().values())
+    assert all(t.dtype == torch.float64 for t in model.state_dict().values() if t.is_floating_point())
     model32 = KAN([2, 3, 1], seed=0).double()
     x = torch.rand(8, 2, dtype=torch.float64)
     assert model(x).dtype == torch.float64
@@ -163,3 +165,70 @@ def test_speed_returns_model_and_train_is_not_shadowed() -> None:
     assert model.speed() is model
     assert model.train(False) is model and not model.training
     assert model.train() is model and model.training
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_leading_dims_like_nn_linear(fast: bool) -> None:
+    """``(*, in) -> (*, out)``: any leading dims give the flattened batch's output reshaped, with
+    the same gradients, for KAN (sum and multiplication nodes) and a bare KANLayer."""
+    from kanlab import KANLayer
+
+    torch.manual_seed(0)
+    for module, n_in, n_out in [(KAN([3, 4, 2], seed=0, fast=fast), 3, 2),
+                                (KAN([2, [1, 1], 1], seed=1, fast=fast), 2, 1),
+                                (KANLayer(3, 5, fast=fast), 3, 5)]:
+        x = (torch.rand(4, 5, n_in) * 2 - 1).requires_grad_()
+        flat = x.detach().reshape(-1, n_in).requires_grad_()
+        y, y_flat = module(x), module(flat)
+        assert y.shape == (4, 5, n_out)
+        assert torch.equal(y, y_flat.reshape(4, 5, n_out))
+        w = torch.randn(4, 5, n_out)  # a loss that weighs every output differently
+        params = [p for p in module.parameters() if p.requires_grad]
+        (g_x, *g_p), (g_flat, *g_p_flat) = (
+            torch.autograd.grad((out.reshape(4, 5, n_out) * w).sum(), [inp, *params], allow_unused=True)
+            for out, inp in ((y, x), (y_flat, flat)))
+        assert g_x.abs().sum() > 0 and torch.equal(g_x, g_flat.reshape(4, 5, n_in))
+        assert any(g is not None for g in g_p)
+        assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(g_p, g_p_flat))
+        one = x.detach()[1, 2]  # a single sample (in,) -> (out,), like nn.Linear
+        assert torch.equal(module(one), module(one[None])[0]) and module(one).shape == (n_out,)
+        assert module(x.detach()[:, :1]).shape == (4, 1, n_out)
+
+
+def test_feature_score_is_absent_not_an_error_before_scores() -> None:
+    model = KAN([2, 3, 1], seed=0)
+    assert not hasattr(model, "feature_score")  # a property must not raise anything else
+    with pytest.raises(AttributeError, match=r"call model\.attribute\(x\) or fit first"):
+        model.feature_score
+    scores = model.attribute(torch.rand(64, 2))
+    assert hasattr(model, "feature_score") and torch.equal(model.feature_score, scores["node_scores"][0])
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):  # other names: nn.Module's error
+        model.nope
+
+
+def test_jit_trace_of_a_fresh_model_matches_eager() -> None:
+    torch.manual_seed(0)
+    model = KAN([2, 3, 1], seed=0)
+    x = torch.rand(16, 2) * 2 - 1
+    traced = torch.jit.trace(model, x)
+    for batch in (x, torch.rand(5, 2) * 4 - 2):  # another batch size and points outside the grid
+        assert torch.allclose(traced(batch), model(batch), rtol=0, atol=1e-6)
+
+
+def test_torch_func_vmap_jacrev_and_hessian_match_autograd() -> None:
+    """Per-sample derivatives (PINN style) through torch.func transforms: inputs are wrapped
+    tensors there, so the data-dependent NaN check must stand aside. The reference path (the fast
+    path's custom Function is kanlab.kernels' business)."""
+    torch.manual_seed(0)
+    model = KAN([2, 3, 1], seed=0, fast=False, dtype=torch.float64)
+    x = torch.rand(8, 2, dtype=torch.float64) * 2 - 1
+    jac = torch.func.vmap(torch.func.jacrev(model))(x)  # (8, 1, 2)
+    rows_are_independent = torch.autograd.functional.jacobian(lambda v: model(v).sum(0), x)  # (1, 8, 2)
+    assert jac.shape == (8, 1, 2) and jac.abs().max() > 1e-2
+    assert torch.allclose(jac, rows_are_independent.transpose(0, 1), rtol=0, atol=1e-12)
+    hess = torch.func.vmap(torch.func.hessian(lambda v: model(v)[0]))(x)  # (8, 2, 2)
+    loop = torch.stack([torch.autograd.functional.hessian(lambda v: model(v[None]).sum(), xi) for xi in x])
+    assert hess.shape == (8, 2, 2) and hess.abs().max() > 1e-3
+    assert torch.allclose(hess, loop, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="NaN"):  # eager calls still check
+        model(torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
