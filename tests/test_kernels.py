@@ -318,3 +318,18 @@ def test_autocast_bfloat16_training_step(fast: bool) -> None:
     loss.backward()  # outside the region, as torch.amp recommends
     assert all(p.grad is not None and p.grad.dtype == p.dtype for p in model.layers.parameters() if p.requires_grad)
     torch.testing.assert_close(y.float(), ref, atol=0.05, rtol=0.05)
+
+
+def test_plan_follows_knots_written_in_place() -> None:
+    """DDP's buffer broadcast (and ``knots.copy_``) write the knots in place: the next forward must
+    use the new knots, not the plan of the old ones."""
+    layer = KANLayer(2, 3, 5, 3, dtype=F64)
+    other = KANLayer(2, 3, 5, 3, dtype=F64)
+    other.update_grid_from_samples(torch.randn(500, 2, dtype=F64) ** 3)
+    x = torch.rand(50, 2, dtype=F64) * 2 - 1
+    layer(x)  # plan built for the uniform knots
+    with torch.no_grad():
+        layer.knots.copy_(other.knots)
+    fast = layer(x)
+    layer.fast = False
+    torch.testing.assert_close(fast, layer(x), atol=1e-12, rtol=0)

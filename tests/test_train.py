@@ -58,16 +58,26 @@ def test_lamb_regulariser_sparsifies() -> None:
     assert norms[:, 1:].max() < 0.1 * norms[:, 0].max()
 
 
-def test_regulariser_formula() -> None:
-    model = KAN([2, 2, 1], seed=0, dtype=torch.float64)
-    x = torch.rand(100, 2, dtype=torch.float64)
+def test_regulariser_value_by_hand() -> None:
+    """Edges with known activations: phi_0 = x and phi_1 = 3x on x = +-0.5 (identity base, no
+    spline), so the per-edge L1 norms are 0.5 and 1.5: L1 = 2, p = (1/4, 3/4),
+    entropy = -(1/4 ln 1/4 + 3/4 ln 3/4) = 0.562335; with lamb_l1 = 1, lamb_entropy = 2 the
+    regulariser is 3.124670, and lamb_coef adds the mean |coef| of each edge."""
+    model = KAN([2, 1], seed=0, base_fun="identity", dtype=torch.float64)
+    layer = model.layers[0]
+    with torch.no_grad():
+        layer.coef.zero_()
+        layer.scale_base.copy_(torch.tensor([[1.0, 3.0]], dtype=torch.float64))
+    x = torch.tensor([[0.5, -0.5], [-0.5, 0.5]], dtype=torch.float64)
     _, acts = model.forward_with_activations(x)
-    expected = 0.0
-    for phi in acts:
-        norms = phi.abs().mean(0)
-        p = norms / norms.sum()
-        expected += norms.sum() - 2.0 * (p * torch.log(p)).sum()
-    torch.testing.assert_close(regularizer(acts, model.layers, 1.0, 2.0), expected, atol=1e-9, rtol=1e-9)
+    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert math.isclose(regularizer(acts, model.layers, 1.0, 2.0).item(), 2.0 + 2.0 * entropy, rel_tol=1e-9)
+    with torch.no_grad():
+        layer.coef.fill_(-0.2)
+    _, acts = model.forward_with_activations(x)
+    with_coef = regularizer(acts, model.layers, 0.0, 0.0, lamb_coef=1.0).item()
+    l1_only = regularizer(acts, model.layers, 0.0, 0.0).item()
+    assert l1_only == 0.0 and math.isclose(with_coef, 2 * 0.2, rel_tol=1e-9)
 
 
 def test_grid_update_inside_fit_moves_knots_to_data() -> None:
@@ -182,22 +192,45 @@ def test_fit_grid_schedule_stops_when_test_loss_rises_and_restores_best() -> Non
     assert math.isclose(rmse, best["test_loss"], rel_tol=1e-5)
 
 
-@pytest.mark.parametrize("opt, lr", [("Adam", 0.1), ("LBFGS", 1.0)])
-def test_nan_rollback_restores_a_state_with_finite_loss(opt, lr) -> None:
-    # the loss itself becomes NaN once the model's mean output crosses 0.5
-    dataset = xy_dataset()
-    model = KAN([2, 1], seed=0)
+def poisoned_mse(after_calls: int):
+    """An MSE loss that returns NaN from its ``after_calls``-th call on (a step gone wrong)."""
+    calls = [0]
 
     def loss_fn(pred, y):
-        return torch.log(0.5 - pred.mean()) + torch.mean((pred - 3.0) ** 2)
+        calls[0] += 1
+        loss = torch.mean((pred - y) ** 2)
+        return loss * math.nan if calls[0] > after_calls else loss
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model.fit(dataset, opt=opt, lr=lr, steps=300, loss_fn=loss_fn, update_grid=False, progress=False)
-    if opt == "Adam":  # Adam steps into the NaN region; LBFGS's line search may avoid it altogether
-        assert any("NaN/Inf" in str(w.message) for w in caught)
+    return loss_fn
+
+
+def test_nan_rollback_restores_the_last_good_state_exactly() -> None:
+    """Adam evaluates the loss once per step. With NaN from call 11 on, step 10 starts from a NaN
+    objective, so step 9 produced the bad state: fit must warn and restore the state before step
+    9, i.e. exactly the model that 9 clean steps give (a test that passed without a rollback
+    would not see this)."""
+    full = xy_dataset()
+    dataset = {"train_input": full["train_input"], "train_label": full["train_label"]}  # no test loss calls
+    model = KAN([2, 1], seed=0)
+    with pytest.warns(RuntimeWarning, match="NaN/Inf"):
+        model.fit(dataset, opt="Adam", lr=0.1, steps=50, loss_fn=poisoned_mse(10), update_grid=False, progress=False)
+    clean = KAN([2, 1], seed=0)
+    clean.fit(dataset, opt="Adam", lr=0.1, steps=9, loss_fn=poisoned_mse(10**9), update_grid=False, progress=False)
+    for name, value in clean.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+def test_nan_inside_lbfgs_is_rolled_back() -> None:
+    """LBFGS evaluates the loss several times per step: NaN from call 30 on must stop fit with the
+    warning and leave finite parameters whose loss is one fit recorded."""
+    dataset = xy_dataset()
+    model = KAN([2, 1], seed=0)
+    with pytest.warns(RuntimeWarning, match="NaN/Inf"):
+        res = model.fit(dataset, opt="LBFGS", steps=50, loss_fn=poisoned_mse(30), update_grid=False, progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
     with torch.no_grad():
-        assert torch.isfinite(loss_fn(model(dataset["train_input"]), dataset["train_label"]))
+        loss = torch.mean((model(dataset["train_input"]) - dataset["train_label"]) ** 2).item()
+    assert 0 < len(res["train_loss"]) < 50 and math.isfinite(loss)
 
 
 def test_refine_after_fit_keeps_function_and_follows_dtype() -> None:
