@@ -38,8 +38,8 @@ Located = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 # A knot row whose spacings all equal their mean to within _CARDINAL_ULPS ulps of it uses the one
 # cardinal piece matrix (its error from the knots' own rounding stays at that level);
-# within _NEAR_FRACTION of a spacing, its interval is found by arithmetic (one +-1 correction
-# against the stored knots) instead of searchsorted.
+# within _NEAR_FRACTION of a spacing, its interval is found by arithmetic (the nearest knot, one
+# comparison with its stored value) instead of searchsorted.
 _CARDINAL_ULPS = 8
 _NEAR_FRACTION = 0.125
 
@@ -56,19 +56,17 @@ def _interval_polynomials(knots: torch.Tensor, k: int) -> torch.Tensor:
     kn = knots.to(torch.float64)
     in_dim, n_knots = kn.shape
     n_int, n_basis = n_knots - 1, n_knots - k - 1
-    ar = lambda n: torch.arange(n, dtype=torch.float64, device=kn.device)  # noqa: E731
-    h = (kn[:, -1:] - kn[:, :1]).clamp(min=1e-300) / n_int
-    padded = torch.cat([kn[:, :1] - h * ar(k).add(1).flip(0), kn, kn[:, -1:] + h * ar(k).add(1)], dim=1)
-    window = padded.unfold(1, 2 * k + 2, 1)  # (in, n_int, 2k+2): t_{j-k} .. t_{j+k+1}
+    window = splines.extend_grid(kn, k).unfold(1, 2 * k + 2, 1)  # (in, n_int, 2k+2): t_{j-k} .. t_{j+k+1}
     width = kn[:, 1:] - kn[:, :-1]  # (in, n_int)
     unit = torch.where(width > 0, width, torch.ones_like(width))
     local = (window - kn[:, :-1, None]) / unit[..., None]  # interval j is [0, 1]
-    fq = (ar(k + 1) + 0.5) / (k + 1)  # (q,)
+    powers = torch.arange(k + 1, dtype=torch.float64, device=kn.device)
+    fq = (powers + 0.5) / (k + 1)  # (q,)
     basis = splines.bspline_basis(fq[:, None].expand(-1, in_dim * n_int), local.reshape(-1, 2 * k + 2), k)
     values = basis.reshape(k + 1, in_dim, n_int, k + 1).permute(1, 2, 0, 3)  # (in, n_int, q, m)
     idx = torch.arange(n_int, device=kn.device)[:, None] - k + torch.arange(k + 1, device=kn.device)  # (n_int, m)
     values = values * ((idx >= 0) & (idx < n_basis))[None, :, None, :]
-    vander = fq[:, None] ** ar(k + 1)  # (q, d)
+    vander = fq[:, None] ** powers  # (q, d)
     coef = torch.linalg.solve(vander, values)  # (in, n_int, d, m)
     return coef * (width > 0)[..., None, None]
 
@@ -79,8 +77,8 @@ class LocalBasis:
 
     Build with :meth:`from_knots`. Three independent choices, made per grid from its knots:
 
-    * ``uniform``: every row is equally spaced to within 1/8 of a spacing, so the interval of
-      ``x`` is ``floor((x - t_0) / h)`` corrected by one step against the stored knots (exact
+    * ``uniform``: every row is equally spaced to within 1/8 of a spacing, so the nearest knot
+      ``round((x - t_0) / h)`` and one comparison with its stored value give the interval (exact
       even where that division rounds across a knot); otherwise ``searchsorted``.
     * ``cardinal``: the knots are equally spaced to within a few ulps of the spacing, so one
       piece matrix ``pieces (k + 1, k + 1)`` serves every interval (as Python floats in
@@ -88,8 +86,9 @@ class LocalBasis:
       from the stored knots, so a float32 grid that is uniform only up to rounding still equals
       the reference path to a few ulps.
     * positions ``f`` in an interval always come from the stored knots, ``(x - t_j) *
-      inv_width[j]``, never from ``(x - t_0) / h - j`` (whose rounding grows with the interval
-      count: 1.5e-5 at 200 intervals in float32).
+      inv_width[j]`` (on uniform grids ``(x - t_{j+1}) * inv_width[j] + 1`` when ``x`` lies just
+      below the nearest knot ``t_{j+1}``), never from ``(x - t_0) / h - j`` (whose rounding grows
+      with the interval count: 1.5e-5 at 200 intervals in float32).
 
     All tensors live on the knots' device and dtype.
     """
@@ -143,16 +142,21 @@ class LocalBasis:
         n_int = self.knots.shape[1] - 1
         lo_knot, hi_knot = self.knots[:, 0], self.knots[:, -1]
         inside = ((x >= lo_knot) & (x < hi_knot)).unsqueeze(-1)
-        xc = torch.minimum(torch.maximum(x, lo_knot), hi_knot)  # NaN propagates
+        xc = torch.clamp(x, lo_knot, hi_knot)  # NaN propagates
         rows = torch.arange(x.shape[1], device=x.device)
-        if self.uniform:  # the interval by arithmetic, then one step against the stored knots
-            j = torch.floor((xc.detach() - self.origin) * self.inv_h).nan_to_num(0.0).long().clamp(0, n_int - 1)
-            below = xc.detach() < self.knots[rows, j]
-            above = xc.detach() >= self.knots[rows, j + 1]
-            j = (j - below.long() + above.long()).clamp(0, n_int - 1)
+        if self.uniform:
+            # the nearest knot m by arithmetic: knots lie within h/8 of equally spaced, so x lies in
+            # interval m - 1 or m, and one comparison with the stored t_m tells which
+            m = torch.round((xc.detach() - self.origin) * self.inv_h).nan_to_num(0.0).long().clamp(0, n_int)
+            knot = self.knots[rows, m]
+            below = xc.detach() < knot
+            j = (m - below.long()).clamp(0, n_int - 1)
+            # (x - t_{m-1}) / w = (x - t_m) / w + 1; cardinal spacings equal h to 8 ulps: no gather
+            inv_w = self.inv_h if self.cardinal else self.inv_width[rows, j]
+            f = (xc - knot) * inv_w + below.to(x.dtype)
         else:
             j = (torch.searchsorted(self.knots, xc.detach().T.contiguous(), right=True).T - 1).clamp(0, n_int - 1)
-        f = (xc - self.knots[rows, j]) * self.inv_width[rows, j]
+            f = (xc - self.knots[rows, j]) * self.inv_width[rows, j]
         return j, f.unsqueeze(-1), inside.to(x.dtype)
 
     def local(self, j: torch.Tensor, f: torch.Tensor, inside: torch.Tensor, deriv: int = 0) -> torch.Tensor:
@@ -201,7 +205,11 @@ class LocalBasis:
         k, nb = self.k, self.n_basis
         if not torch.compiler.is_compiling():
             padded = vals.new_zeros(x.shape[0], nb + 2 * k, x.shape[1])
-            padded = padded.scatter(1, self.padded_index(j), vals.transpose(1, 2))  # out of place: vmap
+            index, src = self.padded_index(j), vals.transpose(1, 2)
+            if torch._C._functorch.is_functorch_wrapped_tensor(src):  # vmap cannot write into an unbatched buffer
+                padded = padded.scatter(1, index, src)
+            else:  # in place: no second buffer on the hot path
+                padded.scatter_(1, index, src)
             if extra_row is None:
                 return padded[:, k : k + nb]
             return torch.cat([padded[:, k : k + nb], extra_row.unsqueeze(1)], dim=1)

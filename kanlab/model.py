@@ -291,15 +291,8 @@ class KAN(nn.Module):
         for l, layer in enumerate(self.layers):
             layer.update_grid_from_samples(x)
             x = self.layer_forward(l, x)
-        self._sync_grids()
+        distributed.broadcast_state(self.layers)  # layers rebuild their plans for knots written in place
         return self
-
-    def _sync_grids(self) -> None:
-        """After a grid change under ``torch.distributed``: rank 0's layers everywhere."""
-        if distributed.world_size() > 1:
-            distributed.broadcast_state(self.layers)
-            for layer in self.layers:
-                layer._refresh_plan()
 
     update_grid = update_grid_from_samples
 
@@ -337,7 +330,7 @@ class KAN(nn.Module):
         else:
             for layer, inp in zip(self.layers, self._layer_inputs(distributed.gather_rows(x))):
                 layer.refine(int(new_grid), inp)
-        self._sync_grids()
+        distributed.broadcast_state(self.layers)
         if shapes != [layer.coef.shape for layer in self.layers]:
             distributed.warn_rewrap()
         self.config["grid"] = int(new_grid)

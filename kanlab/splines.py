@@ -121,9 +121,7 @@ def bspline_basis_local(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.T
     """
     in_dim, n_knots = knots.shape
     n_basis = n_knots - k - 1
-    h = (knots[:, -1:] - knots[:, :1]) / (n_knots - 1)
-    steps = torch.arange(1, k + 1, dtype=knots.dtype, device=knots.device)
-    padded = torch.cat([knots[:, :1] - h * steps.flip(0), knots, knots[:, -1:] + h * steps], dim=1)
+    padded = extend_grid(knots, k)
     span = torch.searchsorted(padded, x.detach().T.contiguous(), right=True).T - 1  # (batch, in), padded index
     inside = ((span >= k) & (span <= n_knots + k - 2)).unsqueeze(-1)  # t_0 <= x < t_last
     span = span.clamp(k, n_knots + k - 2)

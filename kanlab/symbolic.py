@@ -298,7 +298,7 @@ class SymbolicLayer(nn.Module):
         init[..., 0] = 1.0
         self.affine = nn.Parameter(init, requires_grad=False)  # trainable once an edge is active
         self.names: List[List[str]] = [["0"] * in_dim for _ in range(out_dim)]
-        self._table: NameTable = {}  # none active
+        self._table: NameTable = {}  # none active; cached: fit's clone_state reads state_dict() every step
         self._groups: List[Tuple[SymbolicFunction, torch.Tensor, torch.Tensor]] = []
 
     def extra_repr(self) -> str:
