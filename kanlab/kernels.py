@@ -9,7 +9,7 @@ knot interval, and contracts them with the coefficients without keeping the basi
   per-interval polynomials ``(in_dim, n_intervals, k + 1, k + 1)``. On the knots' interval
   ``[t_j, t_{j+1})`` with ``f = (x - t_j) / (t_{j+1} - t_j)`` the non-zero basis values are
   ``B_{j-k+m}(x) = sum_d f^d C[j, d, m]`` for ``m = 0..k``. Uniform grids need no search (the
-  interval is ``floor((x - t_0) / h)``), adapted ones one ``searchsorted``.
+  nearest knot ``round((x - t_0) / h)`` and one comparison), adapted ones one ``searchsorted``.
 * :func:`spline_linear` computes ``y[b, o] = sum_{i,n} B_n(x[b, i]) w[o, i * n_basis + n]`` through
   a custom ``autograd.Function`` that saves only ``x`` and ``w`` and recomputes the local basis in
   backward. Its backward is written in differentiable tensor operations, so second derivatives
