@@ -62,3 +62,16 @@ def test_compare_clear_errors(tmp_path, capsys) -> None:
     for bad in (["--hidden", "0"], ["--steps", "0"], ["--seconds", "-1"]):
         with pytest.raises(SystemExit):
             main(["compare", csv_path, *bad])
+
+
+def test_one_thread_restores_the_callers_thread_count() -> None:
+    import torch
+
+    from kanlab.demo import one_thread
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with one_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
