@@ -35,31 +35,31 @@ test-slow: dev
 
 bench-toy: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/toy_functions.py
+	$(PY) -m benchmarks.toy_functions
 
 bench-symbolic: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/symbolic.py
+	$(PY) -m benchmarks.symbolic
 
 # one thread, then all threads (ratios to the dense-matmul bound; see BENCHMARKS.md)
 bench-speed: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
-	$(PY) benchmarks/speed.py --threads 1
-	$(PY) benchmarks/speed.py --threads 0
+	$(PY) -m benchmarks.speed --threads 1
+	$(PY) -m benchmarks.speed --threads 0
 
 # the mission document's claims, KAN vs MLP on one core; rewrites CLAIMS.md's sections (~30 min)
 bench-claims: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_functions.py
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_pde.py
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_tabular.py
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.claims_functions
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.claims_pde
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.claims_tabular
 
 # the same in minutes, smaller budgets, printed only (CLAIMS.md untouched)
 bench-claims-quick: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_functions.py --quick --out ''
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_pde.py --quick --out ''
-	OMP_NUM_THREADS=1 $(PY) benchmarks/claims_tabular.py --quick --out ''
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.claims_functions --quick --out ''
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.claims_pde --quick --out ''
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.claims_tabular --quick --out ''
 
 clean:
 	rm -rf $(VENV) $(OUT) build *.egg-info

@@ -13,16 +13,14 @@ the KAN's parameter count trained for the KAN's number of LBFGS steps but at lea
 KAN's wall time. pykan is not run here (too slow for this budget; see
 benchmarks/toy_functions.py for kanlab vs pykan on the toy functions).
 
-    OMP_NUM_THREADS=1 python benchmarks/claims_functions.py --quick   # ~2.5 min on one core
-    OMP_NUM_THREADS=1 python benchmarks/claims_functions.py           # ~7 min on one core (391 s measured)
-    python benchmarks/claims_functions.py --quick --claims 2 --out ''  # one claim, no CLAIMS.md
+    OMP_NUM_THREADS=1 python -m benchmarks.claims_functions --quick   # ~2.5 min on one core
+    OMP_NUM_THREADS=1 python -m benchmarks.claims_functions           # ~7 min on one core (391 s measured)
+    python -m benchmarks.claims_functions --quick --claims 2 --out ''  # one claim, no CLAIMS.md
 """
 from __future__ import annotations
 
 import argparse
 import math
-import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -30,14 +28,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from kanlab import KAN  # noqa: E402
-from kanlab.train import best_of_seeds  # noqa: E402
-from kanlab.datasets import (FEYNMAN_KAN_PAPER, SPECIAL_FUNCTIONS, TOY_FUNCTIONS, feynman_dataset,  # noqa: E402
+from kanlab import KAN
+from kanlab.datasets import (FEYNMAN_KAN_PAPER, SPECIAL_FUNCTIONS, TOY_FUNCTIONS, feynman_dataset,
                              feynman_equation, special_dataset, toy_dataset)
-from kanlab.datasets.toy import TOY_TITLES  # noqa: E402
-from common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_params, mlp_widths_for_params, write_section  # noqa: E402
-from kanlab.supervised import train_module  # noqa: E402
+from kanlab.datasets.toy import TOY_TITLES
+from kanlab.supervised import train_module
+from kanlab.train import best_of_seeds
+
+from .common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_params, mlp_widths_for_params, write_section
 
 Data = Dict[str, torch.Tensor]
 SEED = 0  # data, KAN and MLP seed everywhere
@@ -116,12 +114,13 @@ def kan_schedule(width: List[int], data: Data, grids: Sequence[int], steps: int,
     model, _, _ = best_of_seeds(lambda s: KAN(width, grid=grids[0], k=3, seed=s), data, list(seeds),
                                 opt="LBFGS", steps=steps, progress=False)
     points = []
-    for i, g in enumerate(grids):
-        if i > 0:
-            model.refine(g)
-            model.fit(data, opt="LBFGS", steps=steps, progress=False)
-        points.append({"grid": g, "params": model.num_parameters(),
+
+    def point(_: Optional[dict] = None) -> None:
+        points.append({"grid": model.grid, "params": model.num_parameters(),
                        "rmse": rmse(model, data["test_input"], data["test_label"])})
+
+    point()
+    model.fit_grid_schedule(data, grids[1:], steps=steps, stop_on_rise=None, on_grid=point, opt="LBFGS", progress=False)
     return points, time.perf_counter() - start
 
 
@@ -373,7 +372,7 @@ def main() -> None:
     unknown = [c for c in chosen if c not in SECTIONS]
     if unknown:
         parser.error(f"unknown claims {unknown}; accepted: {', '.join(SECTIONS)}")
-    command = ("OMP_NUM_THREADS=1 python benchmarks/claims_functions.py" + (" --quick" if args.quick else "")
+    command = ("OMP_NUM_THREADS=1 python -m benchmarks.claims_functions" + (" --quick" if args.quick else "")
                + ("" if args.claims == "1,2,3" else f" --claims {args.claims}"))
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch's first-optimiser import before timing
     start = time.perf_counter()

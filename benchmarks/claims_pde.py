@@ -7,27 +7,24 @@ forward-mode Laplacian); the MLP (tanh) runs Adam then LBFGS, as is customary fo
 KAN's wall time. Also measured: the cost of one loss-and-gradient evaluation per model and
 Laplacian method. Prints a table and writes ``## 4. Poisson PINN`` of CLAIMS.md.
 
-    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/claims_pde.py [--quick] [--out '']
+    OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python -m benchmarks.claims_pde [--quick] [--out '']
 """
 from __future__ import annotations
 
 import argparse
 import math
-import os
-import sys
 import time
 from typing import Dict, List
 
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kanlab import KAN
+from kanlab.optim import LBFGS
+from kanlab.pde import PoissonLoss, mesh, relative_l2, sample_boundary, sample_interior, solve_poisson
+from kanlab.loop import train_loop
 
-import common  # noqa: E402
-from kanlab import KAN  # noqa: E402
-from kanlab.optim import LBFGS  # noqa: E402
-from kanlab.pde import PoissonLoss, mesh, relative_l2, sample_boundary, sample_interior, solve_poisson  # noqa: E402
+from . import common
 
 PI = math.pi
 D = torch.float64
@@ -69,36 +66,23 @@ def run_kan(cfg: Dict, seed: int, k: int) -> Dict:
 def run_mlp(cfg: Dict, seed: int, budget_s: float, adam_frac: float = 0.3) -> Dict:
     """tanh MLP [2,100,100,100,1]: Adam (lr 1e-3) for ``adam_frac`` of the budget, then LBFGS.
     The budget is process CPU time (one thread): on a shared machine wall time varies with load."""
+
     torch.manual_seed(seed)
     model = common.mlp([2, 100, 100, 100, 1], act=nn.Tanh).to(D)
     x_in = sample_interior(cfg["n_interior"], method="grid", seed=seed, dtype=D)
     x_bd = sample_boundary(cfg["n_boundary"], method="grid", seed=seed, dtype=D)
     loss = PoissonLoss(x_in, x_bd, source, exact, alpha=cfg["alpha"], method="autograd")
     x_test = mesh(cfg["n_test"], dtype=D)
-    params = [p for p in model.parameters()]
-    start, cpu, adam_steps, lbfgs_steps = time.perf_counter(), time.process_time(), 0, 0
-    adam = torch.optim.Adam(params, lr=1e-3)
-    while time.process_time() - cpu < adam_frac * budget_s:
-        adam.zero_grad()
-        value = loss(model)
-        value.backward()
-        adam.step()
-        adam_steps += 1
-    lbfgs = LBFGS(params, lr=1.0, history_size=50, tolerance_grad=1e-32, tolerance_change=1e-32)
-
-    def closure() -> torch.Tensor:
-        lbfgs.zero_grad()
-        value = loss(model)
-        value.backward()
-        return value
-
-    while time.process_time() - cpu < budget_s:
-        lbfgs.step(closure)
-        lbfgs_steps += 1
+    start, cpu = time.perf_counter(), time.process_time()
+    budget = dict(steps=10**9, clock=time.process_time, progress=False)  # steps: until the CPU-time budget ends
+    adam = train_loop(model, lambda: loss(model), opt="Adam", lr=1e-3, seconds=adam_frac * budget_s, **budget)
+    lbfgs = LBFGS(list(model.parameters()), lr=1.0, history_size=50, tolerance_grad=1e-32, tolerance_change=1e-32)
+    rest = train_loop(model, lambda: loss(model), opt=lbfgs, seconds=max(budget_s - (time.process_time() - cpu), 0.0),
+                      **budget)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"model": "MLP [2,100,100,100,1] tanh", "params": common.mlp_params([2, 100, 100, 100, 1]),
             "seconds": seconds, "cpu": cpu, "rel_l2": relative_l2(model, exact, x_test), "best_rel_l2": math.nan,
-            "steps": f"{adam_steps} Adam + {lbfgs_steps} LBFGS"}
+            "steps": f"{adam.n_iter} Adam + {rest.n_iter} LBFGS"}
 
 
 def eval_costs(cfg: Dict, repeats: int = 10) -> List[Dict]:
@@ -169,7 +153,7 @@ def main() -> None:
     print("\n".join(cost_lines))
     print("KAN stages:", trace)
     print("verdict:", verdict)
-    cmd = "OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python benchmarks/claims_pde.py" + (" --quick" if args.quick else "")
+    cmd = "OMP_NUM_THREADS=1 taskset -c 0 .venv/bin/python -m benchmarks.claims_pde" + (" --quick" if args.quick else "")
     text = f"""## 4. Poisson PINN
 
 **Claim** (KAN paper Sec. 3.4; issue 5): a 2-layer width-10 KAN solves 2-d Poisson ~100x more accurately

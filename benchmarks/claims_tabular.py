@@ -15,22 +15,20 @@ the measured time ratio, the learning-rate decay spread over the longer run). Cl
 cross-entropy on logits; accuracy is measured on the test split once, after training. Inputs are
 standardised with the training split's statistics (images: (x - 0.5) / 0.5, as the sample does).
 Every run is AdamW with mini-batches drawn as shuffled epochs; the total learning-rate decay is the
-sample's (0.8 per epoch over 10 epochs, x0.107), spread over each run's epochs. The loop is written
-here (not ``kanlab.supervised.train_module``) for the per-epoch learning-rate schedule.
+sample's (0.8 per epoch over 10 epochs, x0.107), spread over each run's epochs (``kanlab.loop.train_loop``
+with an ExponentialLR as its per-epoch scheduler).
 
 The KANs run uncompiled: ``KAN.compile()`` saved ~10% per MNIST step on one core but its compile
 time (tens of seconds) eats that within this budget.
 
-    OMP_NUM_THREADS=1 python benchmarks/claims_tabular.py --quick   # < 3 min on one core
-    OMP_NUM_THREADS=1 python benchmarks/claims_tabular.py           # ~15-20 min on one core
-    python benchmarks/claims_tabular.py --quick --claims 6 --out ''  # one claim, no CLAIMS.md
+    OMP_NUM_THREADS=1 python -m benchmarks.claims_tabular --quick   # < 3 min on one core
+    OMP_NUM_THREADS=1 python -m benchmarks.claims_tabular           # ~15-20 min on one core
+    python -m benchmarks.claims_tabular --quick --claims 6 --out ''  # one claim, no CLAIMS.md
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -39,10 +37,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from kanlab import KAN  # noqa: E402
-from kanlab.datasets import load_tabular, poker_hands, standardize  # noqa: E402
-from common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_widths_for_params, write_section  # noqa: E402
+from kanlab import KAN
+from kanlab.datasets import load_tabular, poker_hands, standardize
+from kanlab.loop import train_loop
+
+from .common import CLAIMS, CLAIMS_HEADER, machine, mlp, mlp_widths_for_params, write_section
 
 SEED = 0
 TOTAL_DECAY = 0.8 ** 10  # the sample's ExponentialLR(0.8) over its 10 epochs
@@ -117,27 +116,18 @@ def get_data(task: Task, quick: bool) -> Tuple[torch.Tensor, ...]:
 
 def train_epochs(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, batch: int,
                  lr: float, seed: int) -> Dict[str, float]:
-    """AdamW (weight decay 1e-4) on shuffled mini-batches, the learning rate decaying by
-    ``TOTAL_DECAY`` over ``epochs``. Returns the training seconds and the last epoch's mean loss."""
+    """AdamW (weight decay 1e-4) on shuffled mini-batches (seeded epochs), the learning rate
+    decaying by ``TOTAL_DECAY`` over ``epochs`` (an ExponentialLR stepped per epoch), through
+    ``kanlab.loop.train_loop`` without the per-step state copy (it would weigh on the MLP's short
+    steps and skew the time ratio). Returns the training seconds and the last epoch's mean loss."""
+
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=TOTAL_DECAY ** (1.0 / epochs))
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    start, loss_sum = time.perf_counter(), 0.0
-    for _ in range(epochs):
-        perm = torch.randperm(x.shape[0], generator=gen)
-        loss_sum, n_batches = 0.0, 0
-        for i in range(0, x.shape[0], batch):
-            idx = perm[i:i + batch]
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            loss.backward()
-            opt.step()
-            loss_sum, n_batches = loss_sum + loss.item(), n_batches + 1
-        sched.step()
-        if not math.isfinite(loss_sum):
-            break
-    return {"seconds": time.perf_counter() - start, "loss": loss_sum / max(n_batches, 1)}
+    per_epoch = -(-x.shape[0] // batch)
+    res = train_loop(model, lambda xb, yb: F.cross_entropy(model(xb), yb), (x, y), opt=opt, steps=epochs * per_epoch,
+                     batch_size=batch, seed=seed, rollback=False, progress=False,
+                     scheduler=torch.optim.lr_scheduler.ExponentialLR(opt, gamma=TOTAL_DECAY ** (1.0 / epochs)))
+    last = res.loss_curve[-per_epoch:]
+    return {"seconds": res.seconds, "loss": sum(last) / max(len(last), 1)}
 
 
 @torch.no_grad()
@@ -275,7 +265,7 @@ def main() -> None:
     chosen = [c for c in args.claims.split(",") if c]
     if [c for c in chosen if c not in ("5", "6")]:
         parser.error(f"--claims takes a subset of 5,6, got {args.claims!r}")
-    command = ("OMP_NUM_THREADS=1 python benchmarks/claims_tabular.py" + (" --quick" if args.quick else "")
+    command = ("OMP_NUM_THREADS=1 python -m benchmarks.claims_tabular" + (" --quick" if args.quick else "")
                + ("" if args.claims == "5,6" else f" --claims {args.claims}")
                + (f" --only {args.only}" if args.only else ""))
     only = set(args.only.split(",")) - {""}

@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import platform
 import re
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from kanlab.compare import mlp, mlp_params, mlp_width_for_params as mlp_widths_for_params  # noqa: E402
+from kanlab.compare import mlp, mlp_params, mlp_width_for_params as mlp_widths_for_params
 
 __all__ = ["CLAIMS", "CLAIMS_HEADER", "write_section", "machine", "mlp", "mlp_params", "mlp_widths_for_params"]
 

@@ -1,19 +1,17 @@
 """Eager (uncompiled) training-step time of a few KAN configs, one thread, median of 20.
 
-``python benchmarks/eager_step.py``: a quick check of the default path's per-step cost, for
+``python -m benchmarks.eager_step``: a quick check of the default path's per-step cost, for
 comparing two commits on the same machine (absolute times are noise on shared machines; run
 both commits back to back). "adapted" configs first move the grids to normal samples.
 """
 from __future__ import annotations
 
-import os
-import sys
+import argparse
 import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kanlab import KAN  # noqa: E402
+from kanlab import KAN
 
 CONFIGS = [([784, 64, 10], 5, False), ([784, 64, 10], 5, True), ([2, 5, 1], 5, False), ([2, 5, 1], 5, True),
            ([64, 64, 64], 50, False), ([64, 64, 64], 200, False)]
@@ -44,6 +42,7 @@ def step_ms(width: list, grid: int, adapted: bool, batch: int = 256, reps: int =
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help only
     torch.set_num_threads(1)
     print("| width | grid | grids | ms per step |\n|---|---|---|---|")
     for width, grid, adapted in CONFIGS:

@@ -1,8 +1,8 @@
 """Side-by-side speed and memory of KAN implementations, as ratios measured in one run.
 
-    python benchmarks/speed.py                      # all configs, 1 thread, CPU
-    python benchmarks/speed.py --threads 0          # all threads
-    python benchmarks/speed.py --device cuda        # on a GPU
+    python -m benchmarks.speed                      # all configs, 1 thread, CPU
+    python -m benchmarks.speed --threads 0          # all threads
+    python -m benchmarks.speed --device cuda        # on a GPU
 
 Implementations (rows): kanlab's fast path eager and under ``torch.compile``, kanlab's reference
 path (``fast=False``), pykan 0.2.8 after ``speed()``, inkan 0.5.2 (``torch.compile``d basis, one
@@ -219,8 +219,10 @@ def memory_child(impl: str, name: str, device: str) -> None:
 
 def measure_memory(impl: str, name: str, device: str, threads: int) -> Optional[float]:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS=str(max(threads, 1)))
-    cmd = [sys.executable, __file__, "--memory-child", impl, name, "--device", device, "--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    cmd = [sys.executable, "-m", "benchmarks.speed", "--memory-child", impl, name, "--device", device,
+           "--threads", str(threads)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `benchmarks` is a package
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800, cwd=root)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)["peak_bytes"] / 2**20

@@ -9,7 +9,8 @@ powers, ``1/f`` for a sum of reciprocals, as AI Feynman tries), for both librari
 formula is mapped back (``exp``, ``1/``) before the check.
 
 *recovered* means the formula matches the target to 1e-2 relative RMS error on the training box
-and has the target's structure, by one of two tests (the *how* column says which passed):
+and has the target's structure, by one of two tests (the *how* column says which passed; both
+are :func:`kanlab.recovery.check_recovery`):
 
 - *exact*: sympy says the rounded formula equals the target once its constants are snapped (each
   to the nearest p/q times 1, pi, sqrt(2), sqrt(pi) or sqrt(2 pi) within 1e-2 relative; below
@@ -21,11 +22,11 @@ and has the target's structure, by one of two tests (the *how* column says which
   polynomial for a 1/x, a function of x + y for one of x^2 + y^2) cannot get there. This test is
   for formulas whose constants are exact only in combination (c1 * (c2 / x) with c1 c2 = 1).
 
-    python benchmarks/symbolic.py                  # every target, kanlab and pykan
-    python benchmarks/symbolic.py --no-pykan       # kanlab only
-    python benchmarks/symbolic.py --targets xy,I.29.4 --out ""   # a subset, no BENCHMARKS.md update
-    python benchmarks/symbolic.py --targets II.6.15a --no-pykan --seeds 0-11 --per-seed   # each seed alone
-    python benchmarks/symbolic.py --targets II.6.15a --no-pykan --seeds 0-11 --per-seed --lamb 1e-3
+    python -m benchmarks.symbolic                  # every target, kanlab and pykan
+    python -m benchmarks.symbolic --no-pykan       # kanlab only
+    python -m benchmarks.symbolic --targets xy,I.29.4 --out ""   # a subset, no BENCHMARKS.md update
+    python -m benchmarks.symbolic --targets II.6.15a --no-pykan --seeds 0-11 --per-seed   # each seed alone
+    python -m benchmarks.symbolic --targets II.6.15a --no-pykan --seeds 0-11 --per-seed --lamb 1e-3
 """
 from __future__ import annotations
 
@@ -47,12 +48,12 @@ import numpy as np
 import sympy as sp
 import torch
 
+from kanlab import KAN, create_dataset
+from kanlab.recovery import Recovery, check_recovery
+
+from .common import write_section
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
-from kanlab import KAN, create_dataset  # noqa: E402
-from kanlab.timelimit import time_limit  # noqa: E402
-from common import write_section  # noqa: E402
 
 FEYNMAN = ("I.6.2a", "I.12.11", "I.27.6", "II.6.15a", "I.29.4")
 
@@ -139,141 +140,14 @@ def target_expr(r: Recipe) -> Tuple[sp.Expr, List[sp.Symbol]]:
 
 
 # ------------------------------------------------------------------ recovery check
-def _box(r: Recipe, widen: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    cols = []
-    for lo, hi in r.ranges:
-        pad = widen * (hi - lo) / 2
-        lo2, hi2 = lo - pad, hi + pad
-        if lo > 0:  # positive variables stay positive (logs, roots)
-            lo2 = max(lo2, lo / (1 + widen))
-        cols.append(rng.uniform(lo2, hi2, n))
-    return np.stack(cols, axis=1)
-
-
-def _rel_err(expr: sp.Expr, target: sp.Expr, syms: List[sp.Symbol], x: np.ndarray) -> float:
-    with np.errstate(all="ignore"):
-        f = np.broadcast_to(np.asarray(sp.lambdify(syms, expr, "numpy")(*x.T), dtype=complex), (x.shape[0],))
-        t = np.asarray(sp.lambdify(syms, target, "numpy")(*x.T), dtype=complex)
-    ok = np.isfinite(t) & (np.abs(t.imag) < 1e-12)
-    if ok.sum() < x.shape[0] // 2:
-        return math.inf
-    diff = f[ok] - t[ok]
-    if not np.isfinite(diff).all():
-        return math.inf
-    return float(np.sqrt(np.mean(np.abs(diff) ** 2)) / (np.sqrt(np.mean(np.abs(t[ok]) ** 2)) + 1e-12))
-
-
-def _nice_constants() -> List[Tuple[float, sp.Expr]]:
-    """Candidate exact constants: p/q (q <= 6, p <= 24) times 1, pi, sqrt(2), sqrt(pi),
-    sqrt(2 pi) or their reciprocals."""
-    bases = [sp.Integer(1), sp.pi, 1 / sp.pi, sp.sqrt(2), 1 / sp.sqrt(2), sp.sqrt(sp.pi), 1 / sp.sqrt(sp.pi),
-             sp.sqrt(2 * sp.pi), 1 / sp.sqrt(2 * sp.pi)]
-    out = []
-    for base in bases:
-        for q in range(1, 7):
-            for p in range(1, 25):
-                if math.gcd(p, q) == 1:
-                    c = sp.Rational(p, q) * base
-                    out.append((float(c), c))
-    return out
-
-
-_NICE = _nice_constants()
-
-
-def snap_constants(expr: sp.Expr, tol: float = 1e-2, zero: float = 2e-3) -> sp.Expr:
-    """Replace each float by the nearest candidate constant if within ``tol`` relative (floats
-    below ``zero`` in magnitude become 0); floats with no candidate stay."""
-    repl = {}
-    for f in expr.atoms(sp.Float):
-        v = float(f)
-        if abs(v) < zero:
-            repl[f] = sp.Integer(0)
-            continue
-        err, val, exact = min((abs(abs(v) - val) / abs(v), val, exact) for val, exact in _NICE)
-        if err <= tol:
-            repl[f] = exact if v > 0 else -exact
-    return expr.xreplace(repl)
-
-
-SIMPLIFY_SECONDS = 30
-STRUCTURE_TOL = 1e-8  # relative RMS error the freed constants must reach
-
-
-def free_constants(expr: sp.Expr) -> Tuple[sp.Expr, List[sp.Symbol], np.ndarray]:
-    """``expr`` with each occurrence of a float replaced by its own symbol (two equal values stay
-    two parameters), the symbols, and the floats' values in the same order."""
-    params: List[sp.Symbol] = []
-    values: List[float] = []
-
-    def free(e: sp.Expr) -> sp.Expr:
-        if isinstance(e, sp.Float):
-            params.append(sp.Dummy(f"c{len(params)}"))
-            values.append(float(e))
-            return params[-1]
-        return e.func(*[free(a) for a in e.args]) if e.args else e
-
-    return free(expr), params, np.array(values)
-
-
-def structure_error(expr: sp.Expr, target: sp.Expr, syms: List[sp.Symbol], boxes: List[np.ndarray]) -> float:
-    """The largest relative RMS error (:func:`_rel_err`) over ``boxes`` left once every constant of
-    ``expr`` is refitted to ``target`` by least squares, starting from its value ``c`` and kept
-    within ``[c - |c| - 1e-2, c + |c| + 1e-2]``: a constant may move to 0 or double, but a term the
-    formula carries at 1e-6 cannot grow into the missing part of a look-alike."""
-    from scipy.optimize import least_squares  # benchmark-only dependency
-
-    family, params, theta0 = free_constants(expr)
-    evaluate = sp.lambdify([*params, *syms], family, "numpy")
-    exact = sp.lambdify(syms, target, "numpy")
-    xs, ts, scales = [], [], []  # per box: its points where the target is finite, the target, its RMS
-    for b in boxes:
-        with np.errstate(all="ignore"):
-            t = np.broadcast_to(np.asarray(exact(*b.T), dtype=float), (b.shape[0],))
-        ok = np.isfinite(t)
-        xs.append(b[ok])
-        ts.append(t[ok])
-        scales.append(np.full(int(ok.sum()), np.sqrt(np.mean(t[ok] ** 2)) + 1e-300))
-    x, t, scale = np.concatenate(xs), np.concatenate(ts), np.concatenate(scales)
-
-    def residual(theta: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            d = (np.broadcast_to(np.asarray(evaluate(*theta, *x.T), dtype=float), t.shape) - t) / scale
-        return np.where(np.isfinite(d), d, 1e3)  # a formula undefined somewhere is far off there
-
-    theta = theta0
-    if len(params):
-        reach = np.abs(theta0) + 1e-2
-        theta = least_squares(residual, theta0, bounds=(theta0 - reach, theta0 + reach), x_scale="jac",
-                              xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=200 * (len(params) + 1)).x
-    refit = family.xreplace({p: sp.Float(v) for p, v in zip(params, theta)})
-    return max(_rel_err(refit, target, syms, b) for b in boxes)
-
-
-def recovered(expr: Optional[sp.Expr], r: Recipe) -> Tuple[bool, str, float]:
-    """(recovered?, 'exact'/'structure'/'', relative RMS error on the training box)."""
+def recovered(expr: Optional[sp.Expr], r: Recipe) -> Recovery:
+    """``(recovered?, 'exact'/'structure'/'', relative RMS error on the training box)``: the
+    formula checked against the recipe's target on its box by :func:`kanlab.recovery.check_recovery`
+    (``expr=None``, a crashed workflow, is not recovered)."""
     if expr is None:
-        return False, "", math.inf
+        return Recovery(False, "", math.inf)
     target, syms = target_expr(r)
-    expr = expr.subs({sp.Symbol(v): s for v, s in zip(r.variables, syms)})
-    rng = np.random.default_rng(0)
-    err_in = _rel_err(expr, target, syms, _box(r, 0.0, 2000, rng))
-    if err_in >= 1e-2:  # too far off to be the target with constants within 1e-2
-        return False, "", err_in
-    if sp.count_ops(expr) <= 80:  # sympy.simplify on long expressions can take minutes
-        try:
-            with time_limit(SIMPLIFY_SECONDS):  # trigsimp's factoring can run for many minutes
-                for form in (expr, sp.expand(expr)):  # expanded: polynomial identities cancel term by term
-                    if sp.count_ops(form) > 80:
-                        continue
-                    snapped = snap_constants(form)
-                    if sp.simplify(snapped - target) == 0:
-                        return True, "exact", err_in
-        except Exception:  # noqa: BLE001 -- sympy may fail on odd expressions (or time out): use numbers
-            pass
-    boxes = [_box(r, 0.0, 1000, rng), _box(r, 0.5, 1000, rng)]
-    ok = structure_error(expr, target, syms, boxes) < STRUCTURE_TOL
-    return ok, ("structure" if ok else ""), err_in
+    return check_recovery(expr, target, syms, r.ranges)
 
 
 # ------------------------------------------------------------------ the two workflows
@@ -295,9 +169,7 @@ def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr
     model.fit(ds, opt="LBFGS", steps=r.steps, lamb=r.lamb, progress=False)
     if r.prune:
         model = model.prune()
-    for g in r.grids[1:]:
-        model.refine(g)
-        model.fit(ds, opt="LBFGS", steps=r.steps, progress=False)
+    model.fit_grid_schedule(ds, r.grids[1:], steps=r.steps, stop_on_rise=None, opt="LBFGS", progress=False)
     start = time.perf_counter()
     model.auto_symbolic(lib=r.lib, verbose=False)
     t_auto = time.perf_counter() - start
@@ -431,7 +303,7 @@ def main() -> None:
     if args.per_seed:
         per_seed(todo, impls, seeds)
         return
-    cmd = "python benchmarks/symbolic.py" + (f" --targets {args.targets}" if args.targets else "") + \
+    cmd = "python -m benchmarks.symbolic" + (f" --targets {args.targets}" if args.targets else "") + \
           (" --no-pykan" if args.no_pykan else "") + f" --seeds {args.seeds}" + \
           (f" --lamb {args.lamb:g}" if args.lamb is not None else "")
     lines = ["## Symbolic recovery (kanlab vs pykan 0.2.8)", "",

@@ -8,10 +8,10 @@ returns a fresh model with speed mode off, and needs ``save_act`` back on becaus
 activations that speed mode stops saving). Prints test RMSE and wall time per grid and writes the
 tables to BENCHMARKS.md (section "Toy functions").
 
-    python benchmarks/toy_functions.py                 # 200 steps per grid, grids 3..100
-    python benchmarks/toy_functions.py --steps 50      # quicker
-    python benchmarks/toy_functions.py --no-pykan      # kanlab only
-    python benchmarks/toy_functions.py --seeds 0       # no restarts
+    python -m benchmarks.toy_functions                 # 200 steps per grid, grids 3..100
+    python -m benchmarks.toy_functions --steps 50      # quicker
+    python -m benchmarks.toy_functions --no-pykan      # kanlab only
+    python -m benchmarks.toy_functions --seeds 0       # no restarts
 """
 from __future__ import annotations
 
@@ -21,17 +21,16 @@ import io
 import math
 import os
 import platform
-import sys
 import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from kanlab import KAN, create_dataset  # noqa: E402
-from kanlab.datasets.toy import TOY_FUNCTIONS, TOY_TITLES  # noqa: E402
-from kanlab.train import best_of_seeds, fit_grid_schedule  # noqa: E402
-from common import write_section  # noqa: E402
+from kanlab import KAN, create_dataset
+from kanlab.datasets.toy import TOY_FUNCTIONS, TOY_TITLES
+from kanlab.train import best_of_seeds, fit_grid_schedule
+
+from .common import write_section
 
 Target = Callable[[torch.Tensor], torch.Tensor]
 
@@ -42,8 +41,9 @@ FUNCTIONS: Dict[str, Tuple[str, Target, List[int]]] = {
 
 def run_schedule(build: Callable[[int], object], refine: Callable, fit_kwargs: dict, dataset, grids: List[int],
                  steps: int, seeds: List[int]) -> Tuple[List[Tuple[float, float]], int]:
-    """The same recipe for every implementation: ``best_of_seeds`` at the first grid (chosen on
-    the training loss), then refine + fit per grid. Returns (test RMSE, seconds) per grid, seed."""
+    """The recipe :func:`run_kanlab` runs, for pykan (whose ``refine`` returns a new model):
+    ``best_of_seeds`` at the first grid (chosen on the training loss), then refine + fit per grid.
+    Returns (test RMSE, seconds) per grid, seed."""
     start = time.perf_counter()
     model, res, seed = best_of_seeds(build, dataset, seeds, opt="LBFGS", steps=steps, **fit_kwargs)
     out = [(float(res["test_loss"][-1]), time.perf_counter() - start)]
@@ -55,9 +55,16 @@ def run_schedule(build: Callable[[int], object], refine: Callable, fit_kwargs: d
     return out, seed
 
 
-def run_kanlab(width: List[int], dataset, grids: List[int], steps: int, seeds: List[int]):
-    return run_schedule(kan_builder(width, grids[0]), lambda m, g: m.refine(g),
-                        {"progress": False}, dataset, grids, steps, seeds)
+def run_kanlab(width: List[int], dataset, grids: List[int], steps: int,
+               seeds: List[int]) -> Tuple[List[Tuple[float, float]], int]:
+    """``best_of_seeds`` at the first grid (chosen on the training loss), then ``fit_grid_schedule``
+    over the rest without stopping. Returns (test RMSE, seconds) per grid, seed."""
+    start = time.perf_counter()
+    model, res, seed = best_of_seeds(kan_builder(width, grids[0]), dataset, seeds, opt="LBFGS", steps=steps,
+                                     progress=False)
+    out = [(float(res["test_loss"][-1]), time.perf_counter() - start)]
+    rows = fit_grid_schedule(model, dataset, grids[1:], steps=steps, stop_on_rise=None, opt="LBFGS", progress=False)
+    return out + [(float(row["test_loss"]), row["seconds"]) for row in rows], seed
 
 
 def test_rmse(model: KAN, dataset) -> float:
@@ -89,7 +96,7 @@ def run_kanlab_sparse(width: List[int], dataset, grids: List[int], steps: int) -
     Returns (final test RMSE, grid, seed)."""
     model, _, seed = best_of_seeds(kan_builder(width, grids[0]), dataset, SPARSE_SEEDS,
                                    opt="LBFGS", steps=steps, lamb=1e-3, progress=False)
-    model.refine(grids[1]).fit(dataset, opt="LBFGS", steps=steps, lamb=1e-3, progress=False)
+    fit_grid_schedule(model, dataset, grids[1:2], steps=steps, stop_on_rise=None, opt="LBFGS", lamb=1e-3, progress=False)
     fit_grid_schedule(model, dataset, grids[2:], steps=steps, stop_on_rise=0.1, opt="LBFGS", progress=False)
     rmse = test_rmse(model, dataset)
     return rmse, model.grid, seed
@@ -137,7 +144,7 @@ def main() -> None:
     seeds = [int(v) for v in args.seeds.split(",")]
     impls = [("kanlab", run_kanlab)] + ([] if args.no_pykan else [("pykan", run_pykan)])
 
-    header = (f"Command: `python benchmarks/toy_functions.py --steps {args.steps} --grids {args.grids}"
+    header = (f"Command: `python -m benchmarks.toy_functions --steps {args.steps} --grids {args.grids}"
               f"{'' if args.functions == ','.join(FUNCTIONS) else ' --functions ' + args.functions}"
               f"{' --no-pykan' if args.no_pykan else ''} --seeds {args.seeds}`  \n"
               f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "

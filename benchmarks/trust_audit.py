@@ -1,21 +1,20 @@
 """The trust audit (issue 11): each silent-wrong-result case, measured on the current code.
 
 Prints one row per case with the measured figure and the bound it must meet. Run with
-``python benchmarks/trust_audit.py`` (about 30 s on one core); the figures before the fixes are
+``python -m benchmarks.trust_audit`` (about 30 s on one core); the figures before the fixes are
 in BENCHMARKS.md next to this table.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
-import sys
 import tempfile
 from typing import Callable, List, Tuple
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from kanlab import KAN, KANLayer, create_dataset, splines  # noqa: E402
+from kanlab import KAN, KANLayer, create_dataset, splines
 
 Row = Tuple[str, float, str]
 
@@ -146,4 +145,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help only
     main()

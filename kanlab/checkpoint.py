@@ -25,15 +25,13 @@ import errno
 import json
 import os
 import secrets
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 import torch
 
-from .layer import _check_positive_int
-from .symbolic import encode_names, name_table
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import KAN
+from .network import KANNetwork, _check_arity, _check_width
+from .symbolic_layer import encode_names, name_table
+from .validation import check_positive_int
 
 FORMAT = "kanlab-checkpoint"
 VERSION = 2
@@ -43,7 +41,7 @@ __all__ = ["save_checkpoint", "load_checkpoint"]
 
 
 # --------------------------------------------------------------------------- writing
-def save_checkpoint(model: "KAN", path: Union[str, os.PathLike]) -> None:
+def save_checkpoint(model: KANNetwork, path: Union[str, os.PathLike]) -> None:
     """Write ``model`` (config, per-layer grid sizes, state, ``cache_data``/``cache_target``)."""
     payload: Dict[str, Any] = {
         "format": FORMAT,
@@ -97,8 +95,10 @@ def load_checkpoint(
     path: Union[str, os.PathLike],
     base_fun: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     map_location: Union[str, torch.device, None] = None,
-) -> "KAN":
-    """Rebuild a :class:`~kanlab.model.KAN` from :func:`save_checkpoint`'s file.
+    cls: Optional[Type[KANNetwork]] = None,
+) -> KANNetwork:
+    """Rebuild a model from :func:`save_checkpoint`'s file, as an instance of ``cls`` (default
+    :class:`~kanlab.network.KANNetwork`; ``KAN.loadckpt`` passes :class:`~kanlab.model.KAN`).
 
     ``base_fun`` is required when the model was built with a custom callable (callables are not
     stored). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the problem
@@ -112,15 +112,14 @@ def load_checkpoint(
     except Exception as err:  # zip/pickle/EOF errors all mean the same thing to the user
         raise ValueError(f"checkpoint {path!r} is corrupt or truncated and cannot be read ({err})") from err
     try:
-        return _build(payload, base_fun, map_location)
+        return _build(payload, base_fun, map_location, cls or KANNetwork)
     except ValueError as err:
         raise ValueError(f"checkpoint {path!r}: {err}") from err
 
 
-def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, torch.device, None]) -> "KAN":
-    """The model ``payload`` describes; ``ValueError`` for anything that does not fit."""
-    from .model import KAN
-
+def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, torch.device, None],
+           cls: Type[KANNetwork]) -> KANNetwork:
+    """The ``cls`` model ``payload`` describes; ``ValueError`` for anything that does not fit."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError("not a kanlab checkpoint (written by KAN.saveckpt)")
     version = payload.get("version")
@@ -138,7 +137,7 @@ def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, 
             raise ValueError("it was saved with a custom base_fun; pass it as base_fun=...")
         build["base_fun"] = base_fun
     try:
-        model = KAN(**build, device=map_location or "cpu", dtype=state["layers.0.coef"].dtype)
+        model = cls(**build, device=map_location or "cpu", dtype=state["layers.0.coef"].dtype)
     except (TypeError, ValueError, RuntimeError, ArithmeticError) as err:
         raise ValueError(f"invalid config: {err}") from err
     model.config["seed"] = config.get("seed")
@@ -159,7 +158,7 @@ def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, 
                                        and cache_data.shape[1] == model.width[0]):
         raise ValueError(f"cache_data must be a float (n, {model.width[0]}) tensor, got {cache_data.dtype} "
                          f"{tuple(cache_data.shape)}")
-    model.cache_data, model.cache_target = cache_data, cache_target
+    model.remember_data(cache_data, cache_target)
     return model
 
 
@@ -210,11 +209,9 @@ def _check_sizes(config: Dict[str, Any], state: Dict[str, torch.Tensor], grid_si
     """Check the config's sizes against the stored coefficients ``layers.{l}.coef`` ``(n_sub(l + 1),
     width[l], grid_sizes[l] + k)`` (and its ``grid`` against ``grid_sizes[0]``) before anything is
     built, so building allocates no more than the file holds."""
-    from .model import _check_arity, _check_width
-
     try:
         nodes, mult, _ = _check_width(config.get("width"))
-        _check_positive_int("k", config.get("k"))
+        check_positive_int("k", config.get("k"))
     except (TypeError, ValueError) as err:
         raise ValueError(f"invalid config: {err}") from err
     depth, k = len(nodes) - 1, config["k"]

@@ -3,8 +3,8 @@
 Reads a CSV (:func:`read_csv_table`) or a built-in dataset (:func:`load_builtin`, from
 :func:`kanlab.datasets.load_tabular`), trains a KAN and an MLP with (nearly) the same number of
 parameters under the same budget (optimiser, learning rate, batch schedule, step count and/or
-wall-time) with :func:`kanlab.supervised.train_module`, and reports test accuracy (classification)
-or RMSE and R^2 (regression)::
+wall-time) with :func:`kanlab.supervised.train_module` (over :func:`kanlab.loop.train_loop`), and
+reports test accuracy (classification) or RMSE and R^2 (regression)::
 
     from kanlab.compare import read_csv_table, compare, format_table, plot_comparison
     data = read_csv_table("my.csv", target="price")
@@ -35,8 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .loop import default_lr
 from .model import KAN
-from .supervised import OPTIMIZERS, Standardizer, default_lr, grid_update_hook, train_module
+from .optim import OPTIMIZERS
+from .preprocessing import Standardizer
+from .supervised import grid_update_hook, train_module
 
 __all__ = ["TabularData", "ModelRun", "read_csv_table", "load_builtin", "infer_task", "mlp", "mlp_params", "mlp_width_for_params",
            "resolve_batch_size", "describe_budget", "compare", "format_table", "plot_comparison"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import time
 from typing import Any, Dict, Iterator
 
 import torch
@@ -58,16 +57,14 @@ def run_demo(out_dir: str = "demo_output", steps: int = 100, seed: int = 0) -> D
     history: Dict[str, Any] = {"train_loss": [], "test_loss": [], "stage_end": []}
     print(f"kanlab demo: f(x, y) = sin(x) exp(-y^2), KAN {model.width}, {steps} LBFGS steps per grid")
     print(f"{'grid':>5} {'train RMSE':>12} {'test RMSE':>12} {'time (s)':>9}")
-    for i, grid in enumerate(GRIDS):
-        if i > 0:
-            model.refine(grid)
-        start = time.perf_counter()
-        res = model.fit(dataset, opt="LBFGS", steps=steps, progress=False)
-        history["train_loss"] += res["train_loss"]
-        history["test_loss"] += res["test_loss"]
+
+    def report(row: Dict[str, Any]) -> None:
+        history["train_loss"] += row["history"]["train_loss"]
+        history["test_loss"] += row["history"]["test_loss"]
         history["stage_end"].append(len(history["train_loss"]))
-        print(f"{grid:>5} {res['train_loss'][-1]:>12.3e} {res['test_loss'][-1]:>12.3e} "
-              f"{time.perf_counter() - start:>9.1f}")
+        print(f"{row['grid']:>5} {row['train_loss']:>12.3e} {row['test_loss']:>12.3e} {row['seconds']:>9.1f}")
+
+    model.fit_grid_schedule(dataset, GRIDS, steps=steps, stop_on_rise=None, on_grid=report, opt="LBFGS", progress=False)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.semilogy(history["train_loss"], label="train RMSE")
@@ -125,10 +122,8 @@ def recover_product(dataset: Dict[str, torch.Tensor], out_dir: str, steps: int, 
     print("\nthe product, recovered: KAN([2, [0, 1], 1], base_fun='identity'), best of 3 starts")
     model, _, _ = best_of_seeds(lambda s: KAN([2, [0, 1], 1], grid=PRODUCT_GRIDS[0], k=3, seed=s, base_fun="identity"),
                                 dataset, [seed, seed + 1, seed + 2], opt="LBFGS", steps=steps, lamb=1e-3, progress=False)
-    for grid in PRODUCT_GRIDS[1:]:
-        model.refine(grid)
-        res = model.fit(dataset, opt="LBFGS", steps=steps, progress=False)
-        print(f"grid {grid:>3}: test RMSE {res['test_loss'][-1]:.3e}")
+    model.fit_grid_schedule(dataset, PRODUCT_GRIDS[1:], steps=steps, stop_on_rise=None, opt="LBFGS", progress=False,
+                            on_grid=lambda row: print(f"grid {row['grid']:>3}: test RMSE {row['test_loss']:.3e}"))
     model.auto_symbolic(lib=PRODUCT_LIB, verbose=False)
     res = model.fit(dataset, opt="LBFGS", steps=max(1, steps // 2), update_grid=False, progress=False)
     result = model.symbolic_formula(var=["x", "y"], zero_below=1e-3)

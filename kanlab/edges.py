@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 import torch
 
+from .validation import check_index
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import KAN
+    from .network import KANNetwork
 
 Index = Union[int, slice, Tuple[slice, Union[int, slice]]]
 
 
-def eval_edge(model: "KAN", l: int, i: int, j: int, x: torch.Tensor) -> torch.Tensor:
+def eval_edge(model: KANNetwork, l: int, i: int, j: int, x: torch.Tensor) -> torch.Tensor:
     """Edge ``i -> j`` of layer ``l`` at the values ``x`` ``(n,)`` -> ``(n,)``."""
     x = torch.as_tensor(x, device=model.device, dtype=model.dtype).reshape(-1)
     full = x.new_zeros(x.shape[0], model.width[l])
@@ -29,10 +31,8 @@ def eval_edge(model: "KAN", l: int, i: int, j: int, x: torch.Tensor) -> torch.Te
 class EdgeFunction:
     """Edge ``i -> j`` of layer ``l`` as a callable: ``(n, 1) -> (n, 1)`` or ``(n,) -> (n,)``."""
 
-    def __init__(self, model: "KAN", l: int, i: int, j: int) -> None:
-        from .symbolic import check_edge
-
-        check_edge(model, l, i, j)
+    def __init__(self, model: KANNetwork, l: int, i: int, j: int) -> None:
+        model.check_edge(l, i, j)
         self.model, self.l, self.i, self.j = model, l, i, j
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +49,7 @@ class EdgeFunction:
 class NodeFunctions:
     """The edges feeding output node ``j`` of layer ``l``; index by input ``i`` (see module doc)."""
 
-    def __init__(self, model: "KAN", l: int, j: int) -> None:
+    def __init__(self, model: KANNetwork, l: int, j: int) -> None:
         self.model, self.l, self.j = model, l, j
 
     def __len__(self) -> int:
@@ -63,15 +63,14 @@ class NodeFunctions:
 class LayerFunctions:
     """Layer ``l``'s edge functions: ``[j]`` is output node ``j``'s row, ``submodules`` every edge."""
 
-    def __init__(self, model: "KAN", l: int) -> None:
+    def __init__(self, model: KANNetwork, l: int) -> None:
         self.model, self.l = model, l
 
     def __len__(self) -> int:
         return self.model.n_sub(self.l + 1)
 
     def __getitem__(self, j: int) -> NodeFunctions:
-        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < len(self):
-            raise IndexError(f"output node {j!r} out of range for layer {self.l} (0..{len(self) - 1})")
+        j = check_index("output node", j, len(self), where=f" for layer {self.l}", sep=" ")
         return NodeFunctions(self.model, self.l, j)
 
     @property
@@ -84,16 +83,14 @@ class LayerFunctions:
 class ActFun:
     """``model.act_fun``: ``act_fun[l]`` is :class:`LayerFunctions` for layer ``l``."""
 
-    def __init__(self, model: "KAN") -> None:
+    def __init__(self, model: KANNetwork) -> None:
         self.model = model
 
     def __len__(self) -> int:
         return self.model.depth
 
     def __getitem__(self, l: int) -> LayerFunctions:
-        if isinstance(l, bool) or not isinstance(l, int) or not 0 <= l < len(self):
-            raise IndexError(f"layer {l!r} out of range (0..{len(self) - 1})")
-        return LayerFunctions(self.model, l)
+        return LayerFunctions(self.model, check_index("layer", l, len(self), sep=" "))
 
 
 def _input_index(index: Index, n_in: int) -> int:
@@ -107,33 +104,28 @@ def _input_index(index: Index, n_in: int) -> int:
         if len(picked) != 1:
             raise IndexError(f"the slice {index!r} must select exactly one of {n_in} inputs")
         return picked[0]
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_in:
-        raise IndexError(f"input {index!r} out of range (0..{n_in - 1})")
-    return index
+    return check_index("input", index, n_in, sep=" ")
 
 
 @torch.no_grad()
-def get_fun(model: "KAN", l: int, i: int, j: int, n: int = 200,
+def get_fun(model: KANNetwork, l: int, i: int, j: int, n: int = 200,
             x: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(xs (n,), ys (n,))``: edge ``i -> j`` of layer ``l`` on ``n`` points spanning the inputs
     it sees on the data (``x``, default ``model.cache_data``), or its grid range without data."""
-    from .symbolic import check_edge
-
-    check_edge(model, l, i, j)
+    model.check_edge(l, i, j)
     lo, hi = input_range(model, l, i, x)
     xs = torch.linspace(lo, hi, n, device=model.device, dtype=model.dtype)
     return xs, eval_edge(model, l, i, j, xs)
 
 
-def input_range(model: "KAN", l: int, i: int, x: Optional[torch.Tensor] = None) -> Tuple[float, float]:
-    """Range of input ``i`` of layer ``l`` on the data (default ``cache_data``) or the grid range."""
-    data = x if x is not None else model.cache_data
-    if data is not None:
-        col = model._layer_inputs(data.to(device=model.device, dtype=model.dtype))[l][:, i]
+def input_range(model: KANNetwork, l: int, i: int, x: Optional[torch.Tensor] = None) -> Tuple[float, float]:
+    """Range of input ``i`` of layer ``l`` on the data (default ``cache_data``), or without data
+    the range its basis represents (``KANLayer.domain``; B-splines: the grid range)."""
+    if x is not None or model.cache_data is not None:
+        col = model.layer_inputs(model.data(x))[l][:, i]
         lo, hi = float(col.min()), float(col.max())
     else:
-        grid = model.layers[l].grid[i]
-        lo, hi = float(grid[0]), float(grid[-1])
+        lo, hi = (float(v) for v in model.layers[l].domain[i])
     if hi - lo < 1e-8:
         lo, hi = lo - 0.5, hi + 0.5
     return lo, hi

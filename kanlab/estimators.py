@@ -8,13 +8,13 @@ learned state ends in ``_``, and both work in a ``Pipeline``, ``GridSearchCV`` a
     clf.fit(X_train, y_train).score(X_test, y_test)
 
 Inputs are standardised inside (and targets too, for the regressor), so raw features can be passed
-in. Training is :func:`kanlab.supervised.train_module`: deterministic given ``random_state``.
+in. Training is :func:`kanlab.supervised.train_module` (over :func:`kanlab.loop.train_loop`): deterministic
+given ``random_state``.
 Needs scikit-learn (>= 1.6); ``import kanlab`` does not.
 """
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -30,9 +30,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 
+from .loop import default_lr
 from .model import KAN
-from .supervised import OPTIMIZERS, Standardizer, default_lr, grid_update_hook, train_module
+from .optim import OPTIMIZERS
+from .preprocessing import Standardizer
+from .supervised import grid_update_hook, train_module
 from .train import regularizer
+from .validation import check_int, check_optional_int, check_optional_real, check_real, is_int
 
 __all__ = ["KANRegressor", "KANClassifier"]
 
@@ -71,36 +75,27 @@ class _KANEstimator(BaseEstimator):
     # ------------------------------------------------------------------ checks
     def _check_params(self) -> None:
         hidden = self.hidden_layer_sizes
-        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+        if is_int(hidden):
             hidden = (hidden,)
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) or not all(
-                isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden):
+                is_int(h) and h >= 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints such as (8,) (or () for "
                              f"no hidden layer), got {self.hidden_layer_sizes!r}")
         for name in ("grid", "k", "max_iter"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_int(name, getattr(self, name), low=1)
         if self.opt not in OPTIMIZERS:
             raise ValueError(f"opt must be one of {OPTIMIZERS}, got {self.opt!r}")
-        if self.lr is not None and not (isinstance(self.lr, numbers.Real) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number or None (1.0 for LBFGS, 0.01 for Adam), got {self.lr!r}")
-        if self.batch_size is not None and (isinstance(self.batch_size, bool)
-                                            or not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be a positive int or None (full batch), got {self.batch_size!r}")
-        if not (isinstance(self.lamb, numbers.Real) and self.lamb >= 0):
-            raise ValueError(f"lamb must be a non-negative number, got {self.lamb!r}")
-        if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if self.n_iter_no_change is not None and (isinstance(self.n_iter_no_change, bool) or not isinstance(
-                self.n_iter_no_change, numbers.Integral) or self.n_iter_no_change < 1):
-            raise ValueError(f"n_iter_no_change must be a positive int or None, got {self.n_iter_no_change!r}")
-        if not (isinstance(self.tol, numbers.Real) and self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+        check_optional_real("lr", self.lr, low=0, low_inclusive=False, note="1.0 for LBFGS, 0.01 for Adam")
+        check_optional_int("batch_size", self.batch_size, low=1, note="full batch")
+        check_real("lamb", self.lamb, low=0, finite=False)
+        check_real("validation_fraction", self.validation_fraction, low=0, low_inclusive=False,
+                   high=1, high_inclusive=False)
+        check_optional_int("n_iter_no_change", self.n_iter_no_change, low=1)
+        check_real("tol", self.tol, low=0, finite=False)
 
     def _hidden(self) -> Tuple[int, ...]:
         hidden = self.hidden_layer_sizes
-        return (int(hidden),) if isinstance(hidden, numbers.Integral) else tuple(int(h) for h in hidden)
+        return (int(hidden),) if is_int(hidden) else tuple(int(h) for h in hidden)
 
     def _device(self) -> torch.device:
         return torch.device(self.device if self.device is not None else "cpu")

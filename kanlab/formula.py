@@ -18,7 +18,7 @@ from .symbolic_lib import get_symbolic
 from .timelimit import TimeLimitExceeded, check_seconds, time_limit
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import KAN
+    from .network import KANNetwork
 
 _SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes
 
@@ -95,14 +95,14 @@ def round_floats(expr: sp.Expr, digits: Optional[int], zero_below: Optional[floa
     return expr.xreplace(repl)
 
 
-def _nodes(model: "KAN", l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
+def _nodes(model: KANNetwork, l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
     """Node expressions of node layer ``l`` from its sub-node sums (see ``KAN.nodes``)."""
     n_sum, owner = model.n_sum(l), model.node_of_sub(l)
     return sub[:n_sum] + [sp.Mul(*[e for e, o in zip(sub, owner) if o == node])
                           for node in range(n_sum, model.width[l])]
 
 
-def symbolic_formula(model: "KAN", var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
+def symbolic_formula(model: KANNetwork, var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
                      simplify: bool = True, zero_below: Optional[float] = None,
                      simplify_timeout: Optional[float] = 10.0) -> SymbolicFormula:
     """Compose the symbolic edges into one sympy expression per output.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +35,8 @@ __all__ = ["LocalBasis", "spline_linear", "choose_mode"]
 
 # LocalBasis.window's result: interval index, position in it, inside mask
 Located = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+# a residual base function folded into the product as one more basis row: (b, b'), elementwise
+BaseRow = Tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
 # A knot row whose spacings all equal their mean to within _CARDINAL_ULPS ulps of it uses the one
 # cardinal piece matrix (its error from the knots' own rounding stays at that level);
@@ -264,24 +266,14 @@ def compile_options(in_dims: Sequence[int], device: torch.device) -> Dict[str, A
     return {}
 
 
-# ------------------------------------------------------------------ residual base rows
-# the named residual functions with known derivatives (``KANLayer``'s names besides "zero"):
-# they can join the spline product as one more basis row
-BASE_FUNS = {"silu": F.silu, "identity": lambda x: x}
-_BASE_DERIVS = {
-    "silu": lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x))),
-    "identity": torch.ones_like,
-}
-FOLDABLE_BASES = tuple(BASE_FUNS)
-
-
+# ------------------------------------------------------------------ the fused product
 def _features(
-    plan: LocalBasis, x: torch.Tensor, base: Optional[str], deriv: int = 0, located: Optional[Located] = None
+    plan: LocalBasis, x: torch.Tensor, base: Optional[BaseRow], deriv: int = 0, located: Optional[Located] = None
 ) -> torch.Tensor:
     """``(batch, (n_basis [+ 1]) * in_dim)``: the basis-major dense basis, with the base
-    function (or its derivative) as one more row when ``base`` is given. ``located``: ``x``'s
-    :meth:`LocalBasis.window`, when the caller already has it."""
-    row = None if base is None else (_BASE_DERIVS[base] if deriv else BASE_FUNS[base])(x)
+    function (``deriv`` 0) or its derivative (``deriv`` 1) as one more row when ``base`` is
+    given. ``located``: ``x``'s :meth:`LocalBasis.window`, when the caller already has it."""
+    row = None if base is None else base[deriv](x)
     return plan.dense_t(x, deriv, row, located).reshape(x.shape[0], -1)
 
 
@@ -352,7 +344,9 @@ def _per_row(plan: LocalBasis, mode: str, in_dim: int, out_dim: int) -> int:
     return 2 * (plan.k + 1) * in_dim * out_dim
 
 
-def _forward_rows(plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, mode: str, base: Optional[str]) -> torch.Tensor:
+def _forward_rows(
+    plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, mode: str, base: Optional[BaseRow]
+) -> torch.Tensor:
     if mode == "dense":
         return _features(plan, x, base) @ w.T
     j, f, inside = plan.window(x)
@@ -361,7 +355,7 @@ def _forward_rows(plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, mode: str,
 
 
 def _backward_rows(
-    plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, mode: str, base: Optional[str],
+    plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, mode: str, base: Optional[BaseRow],
     need_x: bool, need_w: bool,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
     """``(grad_x (b, in), grad_w (out, rows * in))`` of one chunk of rows."""
@@ -393,7 +387,7 @@ def _backward_rows(
     return gx, gw
 
 
-def _spline_forward(x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str, base: Optional[str],
+def _spline_forward(x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str, base: Optional[BaseRow],
                     autocast_off: bool) -> torch.Tensor:
     """``features(x) @ w.T`` in row chunks (the forward of both autograd Functions below)."""
     with _autocast_off(x, autocast_off):
@@ -403,7 +397,7 @@ def _spline_forward(x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: st
         return torch.cat([_forward_rows(plan, x[c], w, mode, base) for c in chunks])
 
 
-def _save(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str, base: Optional[str],
+def _save(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str, base: Optional[BaseRow],
           autocast_off: bool) -> None:
     ctx.plan, ctx.mode, ctx.base, ctx.autocast_off = plan, mode, base, autocast_off
     ctx.save_for_backward(x, w)
@@ -480,10 +474,11 @@ def _autocast_off(x: torch.Tensor, off: bool) -> Any:
 
 
 def spline_linear(
-    x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str = "auto", base: Optional[str] = None
+    x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str = "auto", base: Optional[BaseRow] = None
 ) -> torch.Tensor:
-    """``y[b, o] = sum_{n, i} B_n(x[b, i]) w[o, n * in_dim + i]`` (+ ``base(x[b, i]) w[o,
-    n_basis * in_dim + i]`` when ``base`` is ``"silu"`` or ``"identity"``, dense mode only).
+    """``y[b, o] = sum_{n, i} B_n(x[b, i]) w[o, n * in_dim + i]`` (+ ``b(x[b, i]) w[o,
+    n_basis * in_dim + i]`` when ``base = (b, b')``, a base function and its derivative, is
+    given: :data:`kanlab.bases.BASE_FUNCTIONS`' entries with derivatives; dense mode only).
 
     ``x``: ``(batch, in_dim)``; ``w``: ``(out, (n_basis [+ 1]) * in_dim)``, basis-major (row
     ``n`` of every input, then the next). Returns ``(batch, out)``. ``mode``: ``"dense"``,
@@ -494,8 +489,8 @@ def spline_linear(
         mode = choose_mode(plan.n_basis, plan.k)
     if mode not in ("dense", "sparse"):
         raise ValueError(f"mode must be 'auto', 'dense' or 'sparse', got {mode!r}")
-    if base is not None and (mode != "dense" or base not in FOLDABLE_BASES):
-        raise ValueError(f"base {base!r} can only be folded into the dense mode, one of {FOLDABLE_BASES}")
+    if base is not None and mode != "dense":
+        raise ValueError(f"a base function can only be folded into the dense mode, got mode {mode!r}")
     rows = plan.n_basis + (base is not None)
     if x.ndim != 2 or w.ndim != 2 or w.shape[1] != rows * x.shape[1]:
         raise ValueError(f"expected x (batch, in) and w (out, {rows} * in), got {tuple(x.shape)} and {tuple(w.shape)}")

@@ -21,7 +21,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
+
+from .validation import check_int
 
 __all__ = [
     "box_ranges", "sample_interior", "sample_boundary", "mesh", "gradient", "laplacian",
@@ -38,8 +39,7 @@ _METHODS = ("random", "grid", "sobol")
 # ---------------------------------------------------------------------- sampling
 def box_ranges(ranges: Ranges = (-1.0, 1.0), dim: int = 2) -> List[Tuple[float, float]]:
     """Normalise a box: one ``(lo, hi)`` pair for every dimension, or ``dim`` pairs."""
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be a positive int, got {dim!r}")
+    dim = check_int("dim", dim, low=1)
     pairs = list(ranges)
     if len(pairs) == 2 and all(isinstance(v, (int, float)) for v in pairs):
         pairs = [tuple(pairs)] * dim
@@ -56,8 +56,7 @@ def _unit_points(n: int, dim: int, method: str, seed: Optional[int]) -> torch.Te
     """``n`` points in ``[0, 1]^dim`` (float64, CPU): random, cell-centred grid or scrambled Sobol."""
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    n = check_int("n", n, low=0)
     if dim == 0 or n == 0:
         return torch.zeros(n, dim, dtype=torch.float64)
     if method == "random":
@@ -147,8 +146,7 @@ def mesh(
     dtype: Optional[torch.dtype] = None,
 ) -> torch.Tensor:
     """All nodes of a uniform mesh including the boundary, ``(n_per_side**dim, dim)`` (test points)."""
-    if isinstance(n_per_side, bool) or not isinstance(n_per_side, int) or n_per_side < 2:
-        raise ValueError(f"n_per_side must be an int >= 2, got {n_per_side!r}")
+    n_per_side = check_int("n_per_side", n_per_side, low=2)
     box = box_ranges(ranges, dim)
     axes = [torch.linspace(lo, hi, n_per_side, dtype=torch.float64) for lo, hi in box]
     pts = torch.cartesian_prod(*axes).reshape(-1, dim)
@@ -191,37 +189,27 @@ def laplacian(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> to
     return lap
 
 
-def _base_derivs(name: str, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A base function's value, first and second derivative at ``z`` (any shape)."""
-    if name == "silu":
-        s = torch.sigmoid(z)
-        return z * s, s * (1 + z * (1 - s)), s * (1 - s) * (2 + z * (1 - 2 * s))
-    if name == "identity":
-        return z, torch.ones_like(z), torch.zeros_like(z)
-    zero = torch.zeros_like(z)  # "zero"
-    return zero, zero, zero
-
-
 def kan_supports_forward_laplacian(model: Any) -> bool:
-    """Whether :func:`kan_laplacian` handles ``model``: a kanlab ``KAN`` whose layers use a named
-    base function ('silu', 'identity', 'zero') and that has no active symbolic edge and no
-    multiplication node (those go through autograd)."""
+    """Whether :func:`kan_laplacian` handles ``model``: a kanlab ``KAN`` whose layers know their
+    base function's derivatives (:attr:`KANLayer.has_derivatives <kanlab.layer.KANLayer.has_derivatives>`:
+    'silu', 'identity', 'zero') and that has no active symbolic edge and no multiplication node
+    (those go through autograd)."""
     from .model import KAN
 
-    return (isinstance(model, KAN) and all(l.base_fun_name in ("silu", "identity", "zero") for l in model.layers)
+    return (isinstance(model, KAN) and all(l.has_derivatives for l in model.layers)
             and not any(s.n_active for s in model.symbolic) and not any(model.mult_width))
 
 
-def _local_values(layer: Any, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The layer's non-zero basis functions at ``z`` ``(batch, in)`` and their first and second
-    derivatives, the base function's appended: ``(3, k + 2, in, batch)`` (batch last: reductions
-    run over leading dimensions, which is what vectorizes), and their slots ``(k + 1, in, batch)``
-    in the coefficients padded by ``k`` on both sides."""
-    plan = layer._plan
-    located = plan.window(z)
-    vals = torch.stack([torch.cat([plan.local(*located, deriv=r), b.unsqueeze(-1)], dim=-1)
-                        for r, b in enumerate(_base_derivs(layer.base_fun_name, z))])  # (3, batch, in, m)
-    return vals.permute(0, 3, 2, 1).contiguous(), plan.padded_index(located[0]).permute(1, 2, 0).contiguous()
+def _state_key(x: torch.Tensor, layer: Any) -> Tuple[Any, ...]:
+    """What the first layer's :meth:`~kanlab.layer.KANLayer.local_derivatives` at ``x`` depends on:
+    ``x`` and the layer's buffers (B-splines: the knots), by identity and version."""
+    return (x, x._version, *[(b, b._version) for b in layer.buffers()])
+
+
+def _same_state(a: Tuple[Any, ...], b: Tuple[Any, ...]) -> bool:
+    # held references, not addresses: a freed grid's memory may come back as a new grid
+    return (len(a) == len(b) and a[0] is b[0] and a[1] == b[1]
+            and all(p[0] is q[0] and p[1] == q[1] for p, q in zip(a[2:], b[2:])))
 
 
 def kan_laplacian(model: Any, x: torch.Tensor, cache: Optional[Dict[str, Any]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -230,13 +218,13 @@ def kan_laplacian(model: Any, x: torch.Tensor, cache: Optional[Dict[str, Any]] =
 
     Every layer maps its input ``z`` with derivatives ``dz/dx_a`` and ``d^2 z/dx_a^2`` to
     ``y_o = sum_i phi_oi(z_i)``, ``dy_o/dx_a = sum_i phi_oi'(z_i) dz_i/dx_a`` and
-    ``d^2 y_o/dx_a^2 = sum_i phi_oi''(z_i) (dz_i/dx_a)^2 + phi_oi'(z_i) d^2 z_i/dx_a^2``, with the
-    ``k + 1`` non-zero B-splines (and derivatives) of the fast path's local basis per input and
-    the coefficients they touch, so the cost does not grow with the grid size.
-    ``x`` needs no grad; the result is differentiable in the parameters (ordinary backward).
+    ``d^2 y_o/dx_a^2 = sum_i phi_oi''(z_i) (dz_i/dx_a)^2 + phi_oi'(z_i) d^2 z_i/dx_a^2``
+    (:meth:`KANLayer.forward_derivatives <kanlab.layer.KANLayer.forward_derivatives>`: the basis
+    functions that can be non-zero per input, B-splines' ``k + 1``, so the cost does not grow with
+    the grid size). ``x`` needs no grad; the result is differentiable in the parameters.
 
     ``cache``: a dict kept by the caller across calls with the same ``x`` (collocation points);
-    the first layer's basis values depend only on ``x`` and its knots, so they are built once per grid.
+    the first layer's basis values depend only on ``x`` and its grid, so they are built once per grid.
     Equal to :func:`laplacian` of ``model(x)`` up to round-off. Raises ``ValueError`` for models it
     does not handle (:func:`kan_supports_forward_laplacian`; use :func:`laplacian` for those).
     """
@@ -245,35 +233,19 @@ def kan_laplacian(model: Any, x: torch.Tensor, cache: Optional[Dict[str, Any]] =
                          "active symbolic edges and no multiplication nodes; use laplacian(model(x), x) otherwise")
     model.check_input(x, "x")
     batch, dim = x.shape
-    z = x.detach().T  # (in, batch) layout throughout
-    dz = torch.eye(dim, dtype=x.dtype, device=x.device)[:, :, None].expand(dim, dim, batch)  # (a, in, batch)
-    d2z: Optional[torch.Tensor] = None  # (a, in, batch); zero for the inputs
+    z = x.detach()
+    # d/dx_a of the inputs: (a, batch, in), the unit vectors; second derivatives 0 (None)
+    dz = torch.eye(dim, dtype=x.dtype, device=x.device)[:, None, :].expand(dim, batch, dim)
+    d2z: Optional[torch.Tensor] = None
     for l, layer in enumerate(model.layers):
+        local = None
         if l == 0 and cache is not None:
-            # held references, not addresses: a freed grid's memory may come back as a new grid
-            key = (x, x._version, layer.knots, layer.knots._version, layer.base_fun_name)
-            old = cache.get("key")
-            if (old is None or old[0] is not x or old[2] is not layer.knots
-                    or (old[1], old[3], old[4]) != (key[1], key[3], key[4])):
-                cache["key"], cache["local"] = key, _local_values(layer, z.T)
-            vals, slots = cache["local"]
-        else:
-            vals, slots = _local_values(layer, z.T)
-        k = layer.spline_order
-        w_pad = F.pad(layer.coef * (layer.scale_spline * layer.mask).unsqueeze(-1), (k, k))  # (out, in, n_basis + 2k)
-        rows = torch.arange(layer.in_dim, device=x.device)[:, None]
-        w_loc = w_pad[:, rows, slots]  # (out, k + 1, in, batch): the coefficients in use
-        w_base = (layer.scale_base * layer.mask)[:, :, None]  # (out, in, 1)
-        phi = vals[:, None, k + 1] * w_base  # phi^(r)_oi(z_i): (3, out, in, batch)
-        for m in range(k + 1):
-            phi = phi + vals[:, None, m] * w_loc[:, m]
-        y = phi[0].sum(1)  # (out, batch)
-        dy = (phi[1].unsqueeze(0) * dz.unsqueeze(1)).sum(2)  # (a, out, batch)
-        d2 = phi[2].unsqueeze(0) * (dz * dz).unsqueeze(1)
-        if d2z is not None:
-            d2 = d2 + phi[1].unsqueeze(0) * d2z.unsqueeze(1)
-        z, dz, d2z = y, dy, d2.sum(2)
-    return z.T, d2z.sum(0).T
+            key = _state_key(x, layer)
+            if cache.get("key") is None or not _same_state(cache["key"], key):
+                cache["key"], cache["local"] = key, layer.local_derivatives(z)
+            local = cache["local"]
+        z, dz, d2z = layer.forward_derivatives(z, dz, d2z, local)
+    return z, d2z.sum(0)
 
 
 # ---------------------------------------------------------------------- residual losses
@@ -425,7 +397,6 @@ def solve_poisson(
     ``restarts`` (seed and first-stage loss of each start) and ``seed`` (the one kept).
     """
     from .model import KAN
-    from .train import fit
 
     dim = int(width[0])
     if len(list(grids)) == 0:
@@ -433,8 +404,7 @@ def solve_poisson(
     stage_steps = [steps] * len(grids) if isinstance(steps, int) else list(steps)
     if len(stage_steps) != len(grids):
         raise ValueError(f"steps must be an int or one count per grid ({len(grids)}), got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be a positive int, got {restarts!r}")
+    restarts = check_int("restarts", restarts, low=1)
     if boundary is None:
         boundary = exact if exact is not None else 0.0
     start = time.perf_counter()
@@ -445,14 +415,16 @@ def solve_poisson(
     loss = PoissonLoss(x_in, x_bd, source, boundary, alpha)
     x_test = mesh(n_test, ranges, dim, **kw)
     kan_kwargs.setdefault("grid_eps", 1.0)
-    # grid updates see the boundary too: a grid adapted to interior points alone would end
-    # inside the box, leaving the boundary to the base function
+    # grid updates (and refine's least squares, through fit's remembered data) see the boundary
+    # too: a grid adapted to interior points alone would end inside the box, leaving the boundary
+    # to the base function
     data = {"train_input": torch.cat([x_in, x_bd])}
     metrics = []
     if exact is not None:
         def rel_l2() -> float:
             return relative_l2(model, exact, x_test)  # the model being trained (looked up at call time)
         metrics.append(rel_l2)
+    fit_kwargs = dict(objective=loss, metrics=metrics, progress=progress)
 
     def record(res: Dict[str, list], opt: str) -> None:
         n = len(res["train_loss"])
@@ -466,28 +438,24 @@ def solve_poisson(
                                   "rel_l2": res["rel_l2"][-1] if n and exact is not None else math.nan,
                                   "seconds": time.perf_counter() - start})
 
-    def run_stage(i: int) -> None:
-        if int(grids[i]) != model.grid:
-            model.refine(int(grids[i]), x=data["train_input"])
-        res = fit(model, data, opt="LBFGS", steps=int(stage_steps[i]), objective=loss, grid_update_num=grid_update_num,
-                  stop_grid_update_step=stop_grid_update_step, metrics=metrics, progress=progress)
-        record(res, "LBFGS")
+    def run_stages(which: slice, budget: Optional[float] = None) -> None:
+        """LBFGS with grid extension over ``grids[which]`` (:func:`kanlab.train.fit_grid_schedule`)."""
+        model.fit_grid_schedule(data, grids[which], steps=stage_steps[which], stop_on_rise=None, seconds=budget,
+                                on_grid=lambda row: record(row["history"], "LBFGS"), opt="LBFGS",
+                                grid_update_num=grid_update_num, stop_grid_update_step=stop_grid_update_step,
+                                **fit_kwargs)
 
     candidates = []  # restarts: the first stage from seeds seed, seed + 1, ...; keep the lowest loss
     for r in range(restarts):
         model = KAN(width=list(width), grid=int(grids[0]), k=k, seed=seed + r, **kw, **kan_kwargs)
         history = {"loss": [], "grid": [], "seconds": [], "stages": [], **({"rel_l2": []} if exact else {})}
         if adam_steps:
-            record(fit(model, data, opt="Adam", lr=adam_lr, steps=adam_steps, objective=loss, update_grid=False,
-                       metrics=metrics, progress=progress), "Adam")
-        run_stage(0)
+            record(model.fit(data, opt="Adam", lr=adam_lr, steps=adam_steps, update_grid=False, **fit_kwargs), "Adam")
+        run_stages(slice(0, 1))
         final = history["loss"][-1] if history["loss"] else math.inf
         candidates.append((final if math.isfinite(final) else math.inf, r, model, history))
     _, best, model, history = min(candidates, key=lambda c: (c[0], c[1]))
     history["restarts"] = [{"seed": seed + c[1], "loss": c[0]} for c in candidates]
     history["seed"] = seed + best
-    for i in range(1, len(grids)):
-        if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
-            break
-        run_stage(i)
+    run_stages(slice(1, None), None if time_budget_s is None else time_budget_s - (time.perf_counter() - start))
     return model, history

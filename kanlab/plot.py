@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import torch
 
+from .attribution import attribute
 from .edges import eval_edge, input_range
+from .validation import check_index
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import KAN
+    from .network import KANNetwork
 
 METRICS = ("backward", "forward_n", "forward_u")
 _MAX_INSETS = 120  # layers with more edges are drawn as lines only
@@ -54,11 +56,11 @@ def _names(given: Optional[Sequence[str]], n: int, default: Sequence[str], what:
     return [str(v) for v in given]
 
 
-def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: float = 0.5,
-             folder: Optional[str] = None, in_vars: Optional[Sequence[str]] = None,
-             out_vars: Optional[Sequence[str]] = None, title: Optional[str] = None,
-             sample: bool = False, tick: bool = False, n_points: int = 100) -> Any:
-    """Draw the KAN diagram of ``model`` and return the figure (now current).
+def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, metric: str = "backward",
+             scale: float = 0.5, tick: bool = False, sample: bool = False, in_vars: Optional[Sequence[str]] = None,
+             out_vars: Optional[Sequence[str]] = None, title: Optional[str] = None, *, n_points: int = 100) -> Any:
+    """Draw the KAN diagram of ``model`` and return the figure (now current). The parameters are
+    pykan's ``plot``'s, in its order (``model.plot("./figures")`` saves there).
 
     Args:
         beta: opacity sharpness: an edge is drawn with alpha ``tanh(beta * importance)``.
@@ -83,10 +85,8 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
     out_names = _names(out_vars, width[-1], [f"$y_{{{k + 1}}}$" for k in range(width[-1])], "out_vars")
     has_data = model.cache_data is not None
     if has_data:
-        from .prune import attribute
-
         scores = attribute(model)[{"backward": "edge_scores"}.get(metric, metric)]
-        inputs = model._layer_inputs(model.cache_data.to(device=model.device, dtype=model.dtype))
+        inputs = model.layer_inputs(model.cache_data.to(device=model.device, dtype=model.dtype))
     n_sub = [model.n_sub(l) for l in range(depth + 1)]
     n_edges = [width[l] * n_sub[l + 1] for l in range(depth)]
     widest = max(max(n_edges), max(width))
@@ -181,12 +181,11 @@ def plot_kan(model: "KAN", beta: float = 3, metric: str = "backward", scale: flo
     return fig
 
 
-def plot_activations(model: "KAN", l: int = 0, n_points: int = 200, extend: float = 0.25,
+def plot_activations(model: KANNetwork, l: int = 0, n_points: int = 200, extend: float = 0.25,
                      x: Optional[torch.Tensor] = None) -> Any:
     """Every edge of layer ``l`` on its own axes (rows: output nodes, columns: inputs), drawn
     over the data range widened by ``extend`` on each side, the data range shaded."""
-    if isinstance(l, bool) or not isinstance(l, int) or not 0 <= l < model.depth:
-        raise IndexError(f"layer l={l!r} out of range (0..{model.depth - 1})")
+    l = check_index("layer l", l, model.depth)
     plt = _pyplot()
     n_in, n_out = model.width[l], model.n_sub(l + 1)  # rows: sub-nodes (one per factor of a product)
     fig, axes = plt.subplots(n_out, n_in, figsize=(3.2 * n_in, 2.4 * n_out), squeeze=False)

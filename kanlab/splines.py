@@ -21,6 +21,7 @@ __all__ = [
     "uniform_grid_points",
     "extend_grid",
     "grid_points_from_samples",
+    "resample_grid_points",
     "bspline_basis",
     "bspline_basis_local",
     "spline_eval",
@@ -81,6 +82,18 @@ def grid_points_from_samples(x: torch.Tensor, grid_size: int, grid_eps: float) -
     uniform = lo[:, None] + (hi - lo)[:, None] * frac  # (in, G+1)
     adaptive = torch.where(flat[:, None], uniform, adaptive)
     return grid_eps * uniform + (1.0 - grid_eps) * adaptive
+
+
+def resample_grid_points(points: torch.Tensor, n_intervals: int) -> torch.Tensor:
+    """Piecewise-linear resampling of sorted grid points ``(in_dim, m)`` to ``(in_dim, n_intervals
+    + 1)``: the new points interpolate the old ones at evenly spaced fractional indices, so an
+    adapted grid keeps its density profile, and an integer multiple of the old interval count
+    keeps every old point (up to round-off)."""
+    m = points.shape[1]
+    pos = torch.linspace(0, m - 1, n_intervals + 1, dtype=points.dtype, device=points.device)
+    lo = pos.floor().long().clamp(max=m - 2)
+    frac = pos - lo.to(points.dtype)
+    return points[:, lo] * (1 - frac) + points[:, lo + 1] * frac
 
 
 def _safe_reciprocal(den: torch.Tensor) -> torch.Tensor:

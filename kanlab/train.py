@@ -1,28 +1,30 @@
-"""Training: pykan's ``fit`` (LBFGS/Adam, sparsity regulariser, grid updates) as a function.
+"""Training: pykan's ``fit`` (LBFGS/Adam, sparsity regulariser, grid updates) and grid extension.
 
-``KAN.fit(dataset, ...)`` calls :func:`fit`. The model is never put in a half-updated state: a
-step whose loss or parameters turn NaN/Inf is rolled back and training stops with a warning.
+``KAN.fit(dataset, ...)`` is :func:`fit`; its steps run in :func:`kanlab.loop.train_loop`. The model
+is never put in a half-updated state: a step whose loss or parameters turn NaN/Inf is rolled back
+and training stops with a warning.
 """
 from __future__ import annotations
 
 import math
 import time
-import warnings
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .optim import OPTIMIZERS, accepted_finite, make_optimizer
+from .loop import Batch, Hook, TrainResult, clone_state, train_loop
+from .optim import OPTIMIZERS
+from .validation import check_int, check_real, is_int
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import KAN
+    from .network import KANNetwork
 
-__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset", "clone_state"]
+__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset", "grid_update_steps",
+           "grid_update_hook"]
 
 
-def check_dataset(model: "KAN", dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
+def check_dataset(model: "KANNetwork", dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
     """Validate a pykan-style dataset dict and return it on the model's device and dtype.
 
     Needs ``train_input`` ``(n, width[0])`` and ``train_label`` (``(n, width[-1])`` for the default
@@ -92,7 +94,7 @@ def regularizer(
 
 
 def fit(
-    model: "KAN",
+    model: "KANNetwork",
     dataset: Dict[str, torch.Tensor],
     opt: str = "LBFGS",
     steps: int = 100,
@@ -110,8 +112,8 @@ def fit(
     stop_grid_update_step: int = 50,
     batch: int = -1,
     metrics: Optional[Sequence[Callable[[], object]]] = None,
-    progress: bool = True,
-    objective: Optional[Callable[["KAN"], torch.Tensor]] = None,
+    progress: Optional[bool] = None,
+    objective: Optional[Callable[["KANNetwork"], torch.Tensor]] = None,
 ) -> Dict[str, List[float]]:
     """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults).
 
@@ -124,12 +126,16 @@ def fit(
         lamb: weight of the regulariser ``lamb_l1 * L1 + lamb_entropy * entropy + lamb_coef *
             |coef| + lamb_coefdiff * |diff coef|`` (all off when ``lamb == 0``).
         update_grid, grid_update_num, start_grid_update_step, stop_grid_update_step: the grid is
-            adapted to the training inputs ``grid_update_num`` times, evenly spread over the steps
-            ``start <= step < stop`` (the first at step 0 by default).
+            adapted to the step's training inputs ``grid_update_num`` times, evenly spread over
+            the steps ``start <= step < stop`` (the first at step 0 by default; see
+            :func:`grid_update_steps`).
         loss_fn: ``loss_fn(pred, label)``; default mean squared error.
-        lr: learning rate. batch: rows per step (-1 = full batch).
+        lr: learning rate. batch: rows per step (-1 = full batch); mini-batches are seeded
+            epochs (every training row once per epoch, a private generator seeded with 0; torch's
+            global RNG is untouched), the test loss is then taken on ``batch`` seeded random rows.
         metrics: zero-argument callables; each step records ``float(metric())`` under its name.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar; None (default): only when stderr is a terminal (or in
+            Jupyter), so logs stay quiet.
         objective: a custom loss ``objective(model) -> scalar tensor`` that replaces the data loss
             (physics-informed training, see :mod:`kanlab.pde`). ``dataset`` then needs only
             ``train_input`` ``(n, width[0])``: the points grid updates adapt to (labels are
@@ -139,16 +145,14 @@ def fit(
         dict of per-step lists: ``train_loss`` and ``test_loss`` (RMSE for the default loss, the
         raw ``loss_fn`` or ``objective`` value otherwise; ``test_loss`` stays empty without a test
         split or with ``objective``), ``reg`` (0 when ``lamb == 0``) and one list per metric.
+        ``train_loss`` and ``reg`` are those of the step's last objective evaluation.
     """
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
-    if isinstance(log, bool) or not isinstance(log, int) or log < 1:
-        raise ValueError(f"log must be a positive int (refresh the progress bar every log steps), got {log!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (batch == -1 or (isinstance(batch, int) and not isinstance(batch, bool) and batch > 0)):
+    steps = check_int("steps", steps, low=0)
+    log = check_int("log", log, low=1, note="refresh the progress bar every log steps")
+    lr = check_real("lr", lr, low=0, low_inclusive=False)
+    if not (batch == -1 or (is_int(batch) and batch > 0)):
         raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
     if objective is not None:
         data = _objective_dataset(model, dataset, objective, loss_fn, batch)
@@ -156,20 +160,15 @@ def fit(
         data = check_dataset(model, dataset, loss_fn_given=loss_fn is not None)
     rmse = loss_fn is None and objective is None
     loss_fn = loss_fn or (lambda pred, y: torch.mean((pred - y) ** 2))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, opt, lr)
-
     x_train, y_train = data["train_input"], data["train_label"]
-    has_test = "test_input" in data
-    n_train = x_train.shape[0]
-    grid_update_freq = max(1, int(stop_grid_update_step / max(grid_update_num, 1)))
     results: Dict[str, List[float]] = {"train_loss": [], "test_loss": [], "reg": []}
     for metric in metrics or ():
         if not callable(metric) or not hasattr(metric, "__name__"):
             raise TypeError(f"metrics must be named zero-argument callables (functions), got {metric!r}")
         results[metric.__name__] = []
+    last: Dict[str, torch.Tensor] = {}  # the latest evaluation's data loss and regulariser
 
-    def data_objective(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def total(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         pred: Optional[torch.Tensor] = None
         if lamb > 0:  # with an objective, the regulariser reads the activations on train_input
             pred, acts = model.forward_with_activations(x)
@@ -177,71 +176,59 @@ def fit(
         else:
             reg = x.new_zeros(())
         if objective is not None:
-            value = objective(model)
-            if not isinstance(value, torch.Tensor) or value.ndim != 0:
-                raise ValueError(f"objective(model) must return a scalar tensor, got {type(value).__name__} "
-                                 f"of shape {tuple(getattr(value, 'shape', ()))}")
-            return value, reg
-        return loss_fn(model(x) if pred is None else pred, y), reg
-
-    model.cache_data, model.cache_target = x_train, y_train
-    last_good: Optional[Dict[str, torch.Tensor]] = None
-    bar = tqdm(range(steps), desc="fit", ncols=110, disable=not progress)
-    for step in bar:
-        if batch == -1 or batch >= n_train:
-            xb, yb = x_train, y_train
+            loss = objective(model)
+            if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+                raise ValueError(f"objective(model) must return a scalar tensor, got {type(loss).__name__} "
+                                 f"of shape {tuple(getattr(loss, 'shape', ()))}")
         else:
-            idx = torch.randperm(n_train, device=x_train.device)[:batch]
-            xb, yb = x_train[idx], y_train[idx]
-        if (update_grid and grid_update_num > 0 and start_grid_update_step <= step < stop_grid_update_step
-                and step % grid_update_freq == 0):
-            model.update_grid_from_samples(xb)
-        snapshot = clone_state(model)
-        last: Dict[str, torch.Tensor] = {}
+            loss = loss_fn(model(x) if pred is None else pred, y)
+        last["loss"], last["reg"] = loss.detach(), reg.detach()
+        return loss + lamb * reg
 
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad()
-            loss, reg = data_objective(xb, yb)
-            total = loss + lamb * reg
-            total.backward()
-            last["loss"], last["reg"] = loss.detach(), reg.detach()
-            last.setdefault("start", total.detach())  # the objective at the state before the step
-            return total
+    test_rows = torch.Generator(device="cpu").manual_seed(1)
 
-        if opt == "LBFGS":
-            optimizer.step(closure)
-        else:
-            closure()
-            optimizer.step()
-        start_ok = bool(torch.isfinite(last["start"]))
-        if not (start_ok and accepted_finite(optimizer) and _all_finite(params)):
-            # a non-finite objective *at* the pre-step state means the previous step produced it
-            model.load_state_dict(snapshot if start_ok or last_good is None else last_good)
-            warnings.warn(
-                f"fit stopped at step {step}: the loss or the parameters became NaN/Inf; the model "
-                "was restored to its last state with a finite loss. Try a smaller lr, opt='Adam', "
-                "or normalised inputs.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            break
-        last_good = snapshot
+    def record(_: TrainResult) -> None:
         train_loss = float(last["loss"])
         results["train_loss"].append(math.sqrt(max(train_loss, 0.0)) if rmse else train_loss)
         results["reg"].append(float(last["reg"]))
-        if has_test:
-            results["test_loss"].append(_test_loss(model, data, loss_fn, rmse, batch))
+        if "test_input" in data:
+            results["test_loss"].append(_test_loss(model, data, loss_fn, rmse, batch, test_rows))
         with torch.no_grad():
             for metric in metrics or ():
                 results[metric.__name__].append(float(metric()))
-        if progress and step % log == 0:
-            bar.set_description(_describe(results))
-    bar.close()
+
+    model.remember_data(x_train, y_train)
+    schedule = grid_update_steps(grid_update_num, start_grid_update_step, stop_grid_update_step)
+    train_loop(model, total, (x_train, y_train), opt=opt, lr=lr, steps=steps,
+               batch_size=None if batch == -1 else batch,
+               before_step=[grid_update_hook(model, schedule)] if update_grid else [],
+               on_step=record, progress=progress, log=log, describe=lambda: _describe(results), desc="fit")
     return results
 
 
+def grid_update_steps(grid_update_num: int = 10, start: int = -1, stop: int = 50) -> range:
+    """pykan's grid-update schedule: the steps ``start <= step < stop`` that are multiples of
+    ``int(stop / grid_update_num)`` (at least 1): ``grid_update_num`` updates evenly spread over
+    the first ``stop`` steps, the first at step 0 by default (``range(0, 50, 5)``)."""
+    if grid_update_num <= 0:
+        return range(0)
+    every = max(1, int(stop / grid_update_num))
+    first = -(-max(start, 0) // every) * every  # the first multiple of ``every`` at or after start
+    return range(first, stop, every)
+
+
+def grid_update_hook(model: "KANNetwork", steps: Container[int], x: Optional[torch.Tensor] = None) -> Hook:
+    """A ``before_step`` hook for :func:`kanlab.loop.train_loop`: at the steps in ``steps``, adapt
+    the grids to ``x`` ``(n, width[0])``, or to the step's inputs (``batch[0]``) when ``x`` is None."""
+    def update_grids(step: int, batch: Batch) -> None:
+        if step in steps:
+            model.update_grid_from_samples(batch[0] if x is None else x)
+
+    return update_grids
+
+
 def _objective_dataset(
-    model: "KAN", dataset: Dict[str, torch.Tensor], objective: Callable, loss_fn: Optional[Callable], batch: int
+    model: "KANNetwork", dataset: Dict[str, torch.Tensor], objective: Callable, loss_fn: Optional[Callable], batch: int
 ) -> Dict[str, torch.Tensor]:
     """Checks for ``fit(objective=...)``; returns ``{"train_input", "train_label"}`` where the
     label is a placeholder (an empty column per row) that nothing reads."""
@@ -261,20 +248,14 @@ def _objective_dataset(
     return {"train_input": x, "train_label": x.new_zeros(x.shape[0], 0)}
 
 
-def clone_state(model: nn.Module) -> Dict[str, torch.Tensor]:
-    """A detached copy of ``model.state_dict()`` to roll back to."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
-def _all_finite(params: Sequence[torch.Tensor]) -> bool:
-    return all(bool(torch.isfinite(p).all()) for p in params)
-
 
 @torch.no_grad()
-def _test_loss(model: "KAN", data: Dict[str, torch.Tensor], loss_fn: Callable, rmse: bool, batch: int) -> float:
+def _test_loss(model: "KANNetwork", data: Dict[str, torch.Tensor], loss_fn: Callable, rmse: bool, batch: int,
+               gen: torch.Generator) -> float:
+    """The test loss; with mini-batches (``batch < n_test``) on ``batch`` random rows drawn from ``gen``."""
     x, y = data["test_input"], data["test_label"]
     if batch != -1 and batch < x.shape[0]:
-        idx = torch.randperm(x.shape[0], device=x.device)[:batch]
+        idx = torch.randperm(x.shape[0], generator=gen)[:batch].to(x.device)
         x, y = x[idx], y[idx]
     value = float(loss_fn(model(x), y))
     return math.sqrt(max(value, 0.0)) if rmse else value
@@ -312,34 +293,48 @@ def best_of_seeds(
     return best[1], best[2], best[3]
 
 
+
 def fit_grid_schedule(
-    model: "KAN",
+    model: "KANNetwork",
     dataset: Dict[str, torch.Tensor],
     grids: Sequence[int],
-    steps: int = 200,
-    stop_on_rise: float = 0.1,
+    steps: Union[int, Sequence[int]] = 200,
+    stop_on_rise: Optional[float] = 0.1,
+    seconds: Optional[float] = None,
+    on_grid: Optional[Callable[[Dict[str, Any]], None]] = None,
     **fit_kwargs: Any,
-) -> List[Dict[str, float]]:
-    """Grid extension: ``fit`` at each grid of ``grids`` (refining in between), pykan's recipe.
+) -> List[Dict[str, Any]]:
+    """Grid extension: :func:`fit` at each grid of ``grids`` (refining first where the model's grid
+    differs), pykan's recipe. Every "refine, then fit, per grid" in kanlab is this function.
 
-    With a test split, refining stops as soon as the test RMSE exceeds the best so far by more
-    than ``stop_on_rise`` (relative; ``None`` never stops) and the model is restored to its best
-    grid: past the interpolation threshold a finer grid only overfits. The test split then acts
-    as a validation split, as in pykan's workflow. Returns one row per fitted grid:
-    ``{"grid", "train_loss", "test_loss", "seconds"}``; the model is modified in place.
+    ``steps``: fit steps per grid, an int or one count per grid. With a test split, refining
+    stops as soon as the test RMSE exceeds the best so far by more than ``stop_on_rise``
+    (relative; ``None`` never stops) and the model is restored to its best grid: past the
+    interpolation threshold a finer grid only overfits (the test split then acts as a
+    validation split, as in pykan's workflow). ``seconds``: no further grid is started once this
+    many seconds have passed since the first. ``on_grid(row)`` runs after each grid. Further
+    keywords go to :func:`fit`. Returns one row per fitted grid: ``{"grid", "train_loss",
+    "test_loss", "seconds", "history"}`` (``history``: that fit's per-step lists); the model is
+    modified in place. An empty ``grids`` fits nothing.
     """
-    if not grids:
-        raise ValueError("grids must list at least one grid size")
-    rows: List[Dict[str, float]] = []
+    per_grid = [steps] * len(grids) if is_int(steps) else list(steps)  # type: ignore[arg-type]
+    if len(per_grid) != len(grids):
+        raise ValueError(f"steps must be an int or one count per grid ({len(grids)}), got {steps!r}")
+    rows: List[Dict[str, Any]] = []
     best: Optional[Tuple[float, Dict[str, torch.Tensor]]] = None
-    for grid in grids:
+    begin = time.perf_counter()
+    for grid, n_steps in zip(grids, per_grid):
+        if seconds is not None and time.perf_counter() - begin > seconds:
+            break
         start = time.perf_counter()
         if grid != model.grid:
             model.refine(int(grid))
-        history = model.fit(dataset, steps=steps, **fit_kwargs)
+        history = fit(model, dataset, steps=n_steps, **fit_kwargs)
         test = history["test_loss"][-1] if history["test_loss"] else math.nan
         rows.append({"grid": int(grid), "train_loss": history["train_loss"][-1] if history["train_loss"] else math.nan,
-                     "test_loss": test, "seconds": time.perf_counter() - start})
+                     "test_loss": test, "seconds": time.perf_counter() - start, "history": history})
+        if on_grid is not None:
+            on_grid(rows[-1])
         if stop_on_rise is None or not math.isfinite(test):
             continue
         if best is None or test < best[0]:

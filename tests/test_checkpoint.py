@@ -86,7 +86,7 @@ def symbolic_models(draw) -> KAN:
             for i in range(model.width[l]):
                 if draw(st.booleans()):
                     params = draw(st.tuples(*[st.floats(-2, 2, allow_nan=False)] * 4))
-                    fix_symbolic(model, l, i, j, draw(st.sampled_from(NAMES)), fit_params=False, verbose=False,
+                    fix_symbolic(model, l, i, j, draw(st.sampled_from(NAMES)), fit_params_bool=False, verbose=False,
                                  params=params)
     return model
 

@@ -86,7 +86,7 @@ def test_fast_layer_equals_reference_layer_with_second_derivatives(adapted: bool
         if adapted:
             fast.update_grid_from_samples((torch.randn(200, 3, generator=gen, dtype=F64) ** 3).to(device))
     ref.load_state_dict(fast.state_dict())
-    assert fast._plan.uniform == (not adapted)
+    assert fast.edge_basis.plan.uniform == (not adapted)
     x = torch.randn(40, 3, generator=gen, dtype=F64).to(device).requires_grad_()
     outs = []
     for layer in (fast, ref):
@@ -127,13 +127,13 @@ def test_fast_path_keeps_only_the_input_for_backward() -> None:
 
 def test_plan_follows_grid_updates_and_device_moves() -> None:
     model = KAN([2, 3, 1], grid=4, seed=0)
-    assert model.layers[0]._plan.uniform
+    assert model.layers[0].edge_basis.plan.uniform
     x = torch.randn(100, 2) ** 3
     model.update_grid_from_samples(x)
-    assert not model.layers[0]._plan.uniform  # quantile grid
+    assert not model.layers[0].edge_basis.plan.uniform  # quantile grid
     before = model(x)
     model.double()
-    assert model.layers[0]._plan.pieces.dtype == F64
+    assert model.layers[0].edge_basis.plan.pieces.dtype == F64
     torch.testing.assert_close(model(x.double()).float(), before, atol=1e-5, rtol=1e-5)
 
 
@@ -239,7 +239,7 @@ def test_fast_basis_equals_reference_to_the_ulp(data, dtype, kind, k, grid) -> N
 def test_float32_grids_uniform_only_up_to_rounding_find_intervals_by_arithmetic() -> None:
     """float32 linspace grids keep the searchsorted-free location; small ones the cardinal pieces."""
     for grid in (5, 50, 200, 1000):
-        plan = KANLayer(2, 1, grid, 3)._plan
+        plan = KANLayer(2, 1, grid, 3).edge_basis.plan
         assert plan.uniform and plan.cardinal == (grid <= 20)
 
 
@@ -248,7 +248,7 @@ def test_grids_with_steps_below_the_knots_resolution_are_not_uniform() -> None:
     ulp of its knots, so it must not be treated as uniform (the fast path was 0.52 off)."""
     layer = KANLayer(1, 1, 5, 3)
     layer.update_grid_from_samples(torch.tensor([[1.0], [1.0000001]] * 50))
-    assert not layer._plan.uniform
+    assert not layer.edge_basis.plan.uniform
     kn = layer.knots[0]
     x = torch.cat([kn, torch.nextafter(kn, kn - 1), torch.nextafter(kn, kn + 1), torch.linspace(0.9999, 1.0002, 1001)])
     x = x.unsqueeze(1)
@@ -333,3 +333,18 @@ def test_plan_follows_knots_written_in_place() -> None:
     fast = layer(x)
     layer.fast = False
     torch.testing.assert_close(fast, layer(x), atol=1e-12, rtol=0)
+
+
+def test_base_row_is_any_function_with_its_derivative_in_dense_mode() -> None:
+    """``spline_linear``'s folded base row takes ``(b, b')`` callables (the registry's entries)."""
+    knots = make_knots(3, adapted=True)
+    plan = kernels.LocalBasis.from_knots(knots, 3)
+    gen = torch.Generator().manual_seed(0)
+    row = (torch.tanh, lambda t: 1 - torch.tanh(t) ** 2)
+    w = torch.randn(2, 3 * (plan.n_basis + 1), generator=gen, dtype=F64).requires_grad_()
+    x = (torch.rand(9, 3, generator=gen, dtype=F64) * 2 - 1).requires_grad_()
+    feats = torch.cat([splines.bspline_basis(x.detach(), knots, 3).transpose(1, 2), torch.tanh(x.detach())[:, None]], 1)
+    torch.testing.assert_close(kernels.spline_linear(x, w, plan, "dense", row), feats.reshape(9, -1) @ w.detach().T)
+    assert torch.autograd.gradcheck(lambda x, w: kernels.spline_linear(x, w, plan, "dense", row), (x, w))
+    with pytest.raises(ValueError, match="dense mode"):
+        kernels.spline_linear(x, w, plan, "sparse", row)

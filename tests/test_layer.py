@@ -181,3 +181,36 @@ def test_exactly_representable_spline_refits_to_float64_precision() -> None:
     before = layer.spline_values(x)
     layer.set_grid(layer.grid.clone(), x)
     assert (layer.spline_values(x) - before).abs().max() <= 1e-9 * before.abs().max()
+
+
+# ------------------------------------------------------------------ forward-mode derivatives
+@pytest.mark.parametrize("base_fun", ["silu", "identity", "zero"])
+@pytest.mark.parametrize("adapted", [False, True])
+def test_forward_derivatives_equal_autograd_along_a_curve(base_fun: str, adapted: bool) -> None:
+    """For x(t) = x + t v + t^2 w / 2: dy/dt and d^2y/dt^2 at t = 0, per direction."""
+    layer = make_layer(base_fun=base_fun)
+    gen = torch.Generator().manual_seed(2)
+    if adapted:
+        layer.update_grid_from_samples(torch.randn(300, 3, generator=gen, dtype=torch.float64) ** 3)
+    x = torch.rand(40, 3, generator=gen, dtype=torch.float64) * 2.4 - 1.2  # also beyond the grid
+    v, w = torch.randn(2, 2, 40, 3, generator=gen, dtype=torch.float64)
+    y, dy, d2y = layer.forward_derivatives(x, v, w)
+    assert y.shape == (40, 4) and dy.shape == d2y.shape == (2, 40, 4)
+    torch.testing.assert_close(y, layer(x), atol=1e-14, rtol=0)
+    for a in range(2):
+        t = torch.zeros(40, 1, dtype=torch.float64, requires_grad=True)
+        out = layer(x + t * v[a] + t**2 * w[a] / 2)
+        for o in range(4):
+            (g,) = torch.autograd.grad(out[:, o].sum(), t, create_graph=True)
+            (h,) = torch.autograd.grad(g.sum(), t, retain_graph=True)
+            torch.testing.assert_close(dy[a, :, o], g[:, 0].detach(), atol=1e-12, rtol=1e-10)
+            torch.testing.assert_close(d2y[a, :, o], h[:, 0], atol=1e-10, rtol=1e-10)
+    _, _, d2_none = layer.forward_derivatives(x, v)  # d2x = None means 0
+    torch.testing.assert_close(d2_none, layer.forward_derivatives(x, v, torch.zeros_like(w))[2])
+
+
+def test_forward_derivatives_need_a_known_base_function() -> None:
+    layer = make_layer(base_fun=torch.tanh)
+    assert not layer.has_derivatives and make_layer().has_derivatives
+    with pytest.raises(ValueError, match="no known derivatives"):
+        layer.forward_derivatives(torch.zeros(2, 3, dtype=torch.float64), torch.ones(1, 2, 3, dtype=torch.float64))

@@ -138,3 +138,15 @@ def test_local_basis_finite_far_outside(dtype, far) -> None:
     basis = splines.bspline_basis_local(x, knots, 3)
     assert torch.isfinite(basis).all()
     assert (basis[:2] == 0).all()
+
+
+def test_resample_grid_points_keeps_old_points_for_integer_factors() -> None:
+    gen = torch.Generator().manual_seed(0)
+    points = torch.sort(torch.rand(2, 6, generator=gen, dtype=torch.float64), dim=1).values  # 5 intervals
+    torch.testing.assert_close(splines.resample_grid_points(points, 5), points, atol=1e-15, rtol=0)
+    tripled = splines.resample_grid_points(points, 15)
+    assert tripled.shape == (2, 16)
+    torch.testing.assert_close(tripled[:, ::3], points, atol=1e-15, rtol=0)
+    assert bool((tripled.diff(dim=1) > 0).all())
+    # the middle of each old interval is its midpoint: piecewise linear in the index
+    torch.testing.assert_close(splines.resample_grid_points(points, 10)[:, 1::2], (points[:, 1:] + points[:, :-1]) / 2)

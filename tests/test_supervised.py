@@ -57,14 +57,14 @@ def test_wall_time_budget() -> None:
 def test_minibatches_are_seeded_epochs() -> None:
     x, y = _data(40)
     seen = []
-    train_module(_linear(), x, y, _mse, steps=8, batch_size=10, seed=3, before_step=lambda s, xb: seen.append(xb))
+    train_module(_linear(), x, y, _mse, steps=8, batch_size=10, seed=3, before_step=lambda s, b: seen.append(b[0]))
     first_epoch = torch.cat(seen[:4])
     assert sorted(map(tuple, first_epoch.tolist())) == sorted(map(tuple, x.tolist()))  # each row once per epoch
     again = []
-    train_module(_linear(), x, y, _mse, steps=8, batch_size=10, seed=3, before_step=lambda s, xb: again.append(xb))
+    train_module(_linear(), x, y, _mse, steps=8, batch_size=10, seed=3, before_step=lambda s, b: again.append(b[0]))
     assert all(torch.equal(a, b) for a, b in zip(seen, again))
     other = []
-    train_module(_linear(), x, y, _mse, steps=1, batch_size=10, seed=4, before_step=lambda s, xb: other.append(xb))
+    train_module(_linear(), x, y, _mse, steps=1, batch_size=10, seed=4, before_step=lambda s, b: other.append(b[0]))
     assert not torch.equal(other[0], seen[0])
 
 

@@ -291,3 +291,39 @@ def test_custom_objective_errors() -> None:
         model.fit({}, steps=1, objective=lambda m: m(x).sum())
     with pytest.raises(ValueError, match="scalar"):
         model.fit({"train_input": x}, steps=1, objective=lambda m: m(x), progress=False)
+
+
+def test_grid_update_steps_is_pykans_schedule() -> None:
+    from kanlab.train import grid_update_steps
+
+    def pykan(num, start, stop, steps=200):  # pykan's condition, step by step
+        freq = max(1, int(stop / max(num, 1)))
+        return [s for s in range(steps) if num > 0 and start <= s < stop and s % freq == 0]
+
+    for num, start, stop in [(10, -1, 50), (1, -1, 20), (3, 7, 50), (0, -1, 50), (10, 60, 50), (7, -1, 5)]:
+        assert list(grid_update_steps(num, start, stop)) == pykan(num, start, stop)
+
+
+def test_minibatch_fit_is_seeded_and_leaves_the_global_rng_alone() -> None:
+    dataset = xy_dataset()
+    rng = torch.random.get_rng_state()
+    runs = [KAN([2, 1], seed=0).fit(dataset, opt="Adam", lr=1e-2, steps=6, batch=300, progress=False) for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0]["test_loss"]) == 6
+    assert torch.equal(torch.random.get_rng_state(), rng)
+
+
+def test_fit_grid_schedule_steps_per_grid_callback_and_time_budget() -> None:
+    from kanlab.train import fit_grid_schedule
+
+    dataset = xy_dataset()
+    model = KAN([2, 1], grid=3, seed=0)
+    seen = []
+    rows = fit_grid_schedule(model, dataset, [3, 5], steps=[2, 3], stop_on_rise=None, on_grid=seen.append,
+                             progress=False)
+    assert [r["grid"] for r in rows] == [3, 5] and model.grid == 5 and seen == rows
+    assert [len(r["history"]["train_loss"]) for r in rows] == [2, 3]
+    assert rows[1]["test_loss"] == rows[1]["history"]["test_loss"][-1]
+    assert fit_grid_schedule(model, dataset, [8, 10], steps=1, seconds=-1.0, progress=False) == []
+    assert fit_grid_schedule(model, dataset, [], progress=False) == [] and model.grid == 5
+    with pytest.raises(ValueError, match="one count per grid"):
+        fit_grid_schedule(model, dataset, [6, 7], steps=[1], progress=False)

@@ -13,6 +13,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from ..preprocessing import Standardizer
+from ..validation import check_int
+
 __all__ = ["create_dataset", "data_folder", "read_idx", "load_mnist"]
 
 
@@ -38,11 +41,9 @@ def create_dataset(
     """
     if not callable(f):
         raise TypeError(f"f must be a callable mapping (n, n_var) to (n, n_out), got {type(f).__name__}")
-    for name, value in (("n_var", n_var), ("train_num", train_num)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if isinstance(test_num, bool) or not isinstance(test_num, int) or test_num < 0:
-        raise ValueError(f"test_num must be a non-negative int (0: no test split), got {test_num!r}")
+    n_var = check_int("n_var", n_var, low=1)
+    train_num = check_int("train_num", train_num, low=1)
+    test_num = check_int("test_num", test_num, low=0, note="0: no test split")
     box = np.asarray(ranges, dtype=np.float64)
     if box.shape == (2,):
         box = np.tile(box, (n_var, 1))
@@ -68,12 +69,13 @@ def create_dataset(
         out["test_input"], out["test_label"] = sample(test_num)
     for norm, kind in ((normalize_input, "input"), (normalize_label, "label")):
         if norm:
-            mean, std = out[f"train_{kind}"].mean(0, keepdim=True), out[f"train_{kind}"].std(0, keepdim=True)
-            if train_num < 2 or not bool((std > 0).all()):
-                raise ValueError(f"cannot normalize the {kind}s: a column is constant or there is one sample")
+            try:  # pykan's normalisation: the sample std (ddof=1)
+                scaler = Standardizer(out[f"train_{kind}"], ddof=1, constant="raise")
+            except ValueError as err:
+                raise ValueError(f"cannot normalize the {kind}s: a column is constant or there is one sample") from err
             for split in ("train", "test"):
                 if f"{split}_{kind}" in out:
-                    out[f"{split}_{kind}"] = (out[f"{split}_{kind}"] - mean) / std
+                    out[f"{split}_{kind}"] = scaler.transform(out[f"{split}_{kind}"])
     return {k: v.to(device) for k, v in out.items()}
 
 

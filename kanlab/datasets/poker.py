@@ -18,6 +18,8 @@ from typing import Dict, Tuple, Union
 import numpy as np
 import torch
 
+from ..validation import check_int
+
 __all__ = ["POKER_CLASSES", "poker_label", "poker_hands", "poker_all_hands", "poker_dataset"]
 
 POKER_CLASSES = (
@@ -88,8 +90,7 @@ def poker_hands(n: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     Returns ``X`` ``(n, 10)`` int64 (``S1, R1, ..., S5, R5``) and ``y`` ``(n,)`` int64 in 0-9.
     Deterministic in ``seed`` (a private numpy generator; global RNG state is untouched).
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    n = check_int("n", n, low=0)
     rng = np.random.default_rng(seed)
     cards = rng.integers(0, 52, size=(n, 5))
     while True:  # redraw the hands that hold a card twice (about 18% per round)

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from ..preprocessing import Standardizer
 from .core import data_folder, load_mnist, need_file
 from .poker import poker_split
 
@@ -74,10 +75,9 @@ def load_tabular(name: str, folder: Optional[PathLike] = None, seed: int = 0) ->
 def standardize(X_train: np.ndarray, X_test: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Scale both splits to the training split's zero mean and unit variance (constant columns are
     only centred). Returns float32 copies."""
-    mean = X_train.mean(axis=0, dtype=np.float64)
-    std = X_train.std(axis=0, dtype=np.float64)
-    std[std == 0] = 1.0
-    return ((X_train - mean) / std).astype(np.float32), ((X_test - mean) / std).astype(np.float32)
+    scaler = Standardizer(X_train)  # population std, statistics in float64
+    return (scaler.transform(X_train).astype(np.float32, copy=False),
+            scaler.transform(X_test).astype(np.float32, copy=False))
 
 
 # ---------------------------------------------------------------------------------------- helpers
