@@ -7,7 +7,7 @@ removed nodes' edges masked, exactly.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import torch
 

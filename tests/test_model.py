@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from kanlab import KAN, attribution, checkpoint, create_dataset, edges, formula, plot, prune, symbolic, train
+from kanlab import KAN, checkpoint, create_dataset, edges, formula, plot, prune, symbolic, train
 from kanlab.network import KANNetwork
 
 

@@ -8,15 +8,12 @@ import matplotlib.pyplot as plt  # Agg: tests/conftest.py sets MPLBACKEND
 import pytest
 import torch
 
-from kanlab import KAN, create_dataset
+from kanlab import KAN
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    ds = create_dataset(lambda x: torch.sin(math.pi * x[:, [0]]) + 0.0 * x[:, [1]], n_var=2, seed=0)
-    model = KAN([2, 3, 1], grid=5, seed=0)
-    res = model.fit(ds, opt="LBFGS", steps=20, lamb=0.01, progress=False)
-    return model, ds, res
+@pytest.fixture()
+def fitted(fitted):
+    return fitted("sin_of_x0")
 
 
 def _insets(fig):

@@ -1,19 +1,15 @@
 """Attribution scores and pruning into smaller models."""
-import math
 
 import pytest
 import torch
 
-from kanlab import KAN, create_dataset
+from kanlab import KAN
 
 
-@pytest.fixture(scope="module")
-def sparse_model():
+@pytest.fixture()
+def sparse_model(fitted):
     """[3, 5, 1] fitted with sparsity on a function of inputs 0 and 1 only."""
-    ds = create_dataset(lambda x: torch.exp(torch.sin(math.pi * x[:, [0]]) + x[:, [1]] ** 2), n_var=3, seed=0)
-    model = KAN([3, 5, 1], grid=5, seed=0)
-    model.fit(ds, opt="LBFGS", steps=30, lamb=0.01, progress=False)
-    return model, ds
+    return fitted("sparse_three_inputs")[:2]
 
 
 def test_attribute_shapes_and_feature_selection(sparse_model) -> None:

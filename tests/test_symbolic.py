@@ -63,12 +63,9 @@ def test_rank_prefers_an_exact_fit_to_a_simpler_near_miss() -> None:
     assert rows[1][0].name == "sin" and rows[1][0].r2 > 0.9999
 
 
-@pytest.fixture(scope="module")
-def trained_sin():
-    ds = create_dataset(lambda x: torch.sin(math.pi * x[:, [0]]), n_var=1, seed=0)
-    model = KAN([1, 1], grid=10, seed=0)
-    model.fit(ds, opt="LBFGS", steps=30, progress=False)
-    return model, ds
+@pytest.fixture()
+def trained_sin(fitted):
+    return fitted("one_sine_edge")[:2]
 
 
 def test_suggest_symbolic_one_edge_and_table(trained_sin, capsys) -> None:

@@ -1,6 +1,5 @@
 """fit(): accuracy on a KAN-paper toy, history, regulariser, grid updates, guards."""
 import math
-import warnings
 
 import pytest
 import torch
