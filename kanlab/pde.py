@@ -22,6 +22,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
+from .model import KAN
+from .network import KANNetwork
 from .validation import check_int
 
 __all__ = [
@@ -190,13 +192,11 @@ def laplacian(y: torch.Tensor, x: torch.Tensor, create_graph: bool = True) -> to
 
 
 def kan_supports_forward_laplacian(model: Any) -> bool:
-    """Whether :func:`kan_laplacian` handles ``model``: a kanlab ``KAN`` whose layers know their
+    """Whether :func:`kan_laplacian` handles ``model``: a kanlab network (``KAN`` or ``KANNetwork``) whose layers know their
     base function's derivatives (:attr:`KANLayer.has_derivatives <kanlab.layer.KANLayer.has_derivatives>`:
     'silu', 'identity', 'zero') and that has no active symbolic edge and no multiplication node
     (those go through autograd)."""
-    from .model import KAN
-
-    return (isinstance(model, KAN) and all(l.has_derivatives for l in model.layers)
+    return (isinstance(model, KANNetwork) and all(l.has_derivatives for l in model.layers)
             and not any(s.n_active for s in model.symbolic) and not any(model.mult_width))
 
 
@@ -396,8 +396,6 @@ def solve_poisson(
     including the boundary), plus ``stages``: one dict per stage with the final values, and
     ``restarts`` (seed and first-stage loss of each start) and ``seed`` (the one kept).
     """
-    from .model import KAN
-
     dim = int(width[0])
     if len(list(grids)) == 0:
         raise ValueError("grids must list at least one grid size")
