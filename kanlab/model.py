@@ -38,10 +38,10 @@ Device = Union[str, torch.device, None]
 class KAN(KANNetwork):
     __doc__ = KANNetwork.__doc__
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # scores of the last explicit ``attribute()`` call (pykan's node_scores/edge_scores/feature_score)
-        self.scores: Optional[Dict[str, List[torch.Tensor]]] = None
+    #: scores of the last explicit :meth:`attribute` call (pykan's ``node_scores``,
+    #: ``edge_scores``, ``feature_score``); ``None`` until then. The constructor is
+    #: :class:`KANNetwork`'s, unchanged, so ``help(KAN)`` shows its every argument.
+    scores: Optional[Dict[str, List[torch.Tensor]]] = None
 
     # training
     fit = train.fit

@@ -53,6 +53,11 @@ def test_facade_methods_are_the_operations_themselves(name) -> None:
     assert getattr(KAN, name).__doc__ == BOUND[name].__doc__
 
 
+def test_constructor_signature_is_the_networks() -> None:
+    assert inspect.signature(KAN) == inspect.signature(KANNetwork)
+    assert {"width", "grid", "k", "seed", "base_fun", "grid_range"} <= set(inspect.signature(KAN).parameters)
+
+
 def test_pykan_parameter_names_and_order() -> None:
     """pykan's positional order: plot(folder, beta, metric, scale, tick, sample, in_vars, out_vars,
     title) and fit(dataset, opt, steps, log, lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff,
