@@ -381,7 +381,7 @@ class KANNetwork(nn.Module):
         return spline + 4 * sum(int(sym.active.sum()) for sym in self.symbolic)
 
 
-def _sync_config(model: "KANNetwork", incompatible_keys: Any) -> None:
+def _sync_config(model: KANNetwork, incompatible_keys: Any) -> None:
     """After ``load_state_dict``: ``config["grid"]`` follows the grid size layer 0 adopted."""
     model.config["grid"] = model.layers[0].grid_size
 

@@ -74,6 +74,9 @@ def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, m
         sample: also scatter the data each edge sees on its inset.
         tick: draw ticks and tick labels on the insets.
     """
+    if folder is not None and not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"folder must be a path or None, got {folder!r}; plot's order is pykan's, "
+                        "plot(folder, beta, metric, ...): give beta by name, plot(beta=3)")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if not isinstance(beta, (int, float)) or beta <= 0:

@@ -235,12 +235,14 @@ def edge_samples(model: KANNetwork, l: int, i: int, j: int, x: Optional[torch.Te
 
 
 def suggest_symbolic(model: KANNetwork, l: Optional[int] = None, i: Optional[int] = None,
-                     j: Optional[int] = None, lib: Lib = None, topk: int = 5, verbose: bool = True,
-                     weight_simple: float = 0.8, *, x: Optional[torch.Tensor] = None) -> Any:
+                     j: Optional[int] = None, *, lib: Lib = None, topk: int = 5, verbose: bool = True,
+                     weight_simple: float = 0.8, x: Optional[torch.Tensor] = None) -> Any:
     """Rank the library for edge ``i -> j`` of layer ``l``; print the top ``topk`` when ``verbose``.
 
     Returns pykan's tuple ``(best_name, best_function, best_r2, best_complexity)``. With no edge
-    given, :func:`suggest_all`'s table of every active spline edge instead."""
+    given, :func:`suggest_all`'s table of every active spline edge instead. The options are
+    keyword-only: pykan puts ``a_range, b_range`` where kanlab has no such grid, so a positional
+    call cannot mean the same thing in both."""
     if l is None and i is None and j is None:
         return suggest_all(model, lib, weight_simple, verbose, x=x)
     if l is None or i is None or j is None:
@@ -327,8 +329,8 @@ def unfix_symbolic(model: KANNetwork, l: int, i: int, j: int) -> KANNetwork:
     return model
 
 
-def auto_symbolic(model: KANNetwork, lib: Lib = None, verbose: bool = True, weight_simple: float = 0.8,
-                  r2_threshold: float = 0.0, *, zero_threshold: float = 1e-2, x: Optional[torch.Tensor] = None,
+def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, weight_simple: float = 0.8,
+                  r2_threshold: float = 0.0, zero_threshold: float = 1e-2, x: Optional[torch.Tensor] = None,
                   layers: Optional[Sequence[int]] = None) -> List[Dict[str, object]]:
     """Snap every active spline edge to its best library function, layer by layer.
 

@@ -24,7 +24,7 @@ __all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_da
            "grid_update_hook"]
 
 
-def check_dataset(model: "KANNetwork", dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
+def check_dataset(model: KANNetwork, dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
     """Validate a pykan-style dataset dict and return it on the model's device and dtype.
 
     Needs ``train_input`` ``(n, width[0])`` and ``train_label`` (``(n, width[-1])`` for the default
@@ -94,7 +94,7 @@ def regularizer(
 
 
 def fit(
-    model: "KANNetwork",
+    model: KANNetwork,
     dataset: Dict[str, torch.Tensor],
     opt: str = "LBFGS",
     steps: int = 100,
@@ -113,7 +113,7 @@ def fit(
     batch: int = -1,
     metrics: Optional[Sequence[Callable[[], object]]] = None,
     progress: Optional[bool] = None,
-    objective: Optional[Callable[["KANNetwork"], torch.Tensor]] = None,
+    objective: Optional[Callable[[KANNetwork], torch.Tensor]] = None,
 ) -> Dict[str, List[float]]:
     """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults).
 
@@ -217,7 +217,7 @@ def grid_update_steps(grid_update_num: int = 10, start: int = -1, stop: int = 50
     return range(first, stop, every)
 
 
-def grid_update_hook(model: "KANNetwork", steps: Container[int], x: Optional[torch.Tensor] = None) -> Hook:
+def grid_update_hook(model: KANNetwork, steps: Container[int], x: Optional[torch.Tensor] = None) -> Hook:
     """A ``before_step`` hook for :func:`kanlab.loop.train_loop`: at the steps in ``steps``, adapt
     the grids to ``x`` ``(n, width[0])``, or to the step's inputs (``batch[0]``) when ``x`` is None."""
     def update_grids(step: int, batch: Batch) -> None:
@@ -228,7 +228,7 @@ def grid_update_hook(model: "KANNetwork", steps: Container[int], x: Optional[tor
 
 
 def _objective_dataset(
-    model: "KANNetwork", dataset: Dict[str, torch.Tensor], objective: Callable, loss_fn: Optional[Callable], batch: int
+    model: KANNetwork, dataset: Dict[str, torch.Tensor], objective: Callable, loss_fn: Optional[Callable], batch: int
 ) -> Dict[str, torch.Tensor]:
     """Checks for ``fit(objective=...)``; returns ``{"train_input", "train_label"}`` where the
     label is a placeholder (an empty column per row) that nothing reads."""
@@ -250,7 +250,7 @@ def _objective_dataset(
 
 
 @torch.no_grad()
-def _test_loss(model: "KANNetwork", data: Dict[str, torch.Tensor], loss_fn: Callable, rmse: bool, batch: int,
+def _test_loss(model: KANNetwork, data: Dict[str, torch.Tensor], loss_fn: Callable, rmse: bool, batch: int,
                gen: torch.Generator) -> float:
     """The test loss; with mini-batches (``batch < n_test``) on ``batch`` random rows drawn from ``gen``."""
     x, y = data["test_input"], data["test_label"]
@@ -295,7 +295,7 @@ def best_of_seeds(
 
 
 def fit_grid_schedule(
-    model: "KANNetwork",
+    model: KANNetwork,
     dataset: Dict[str, torch.Tensor],
     grids: Sequence[int],
     steps: Union[int, Sequence[int]] = 200,

@@ -108,3 +108,15 @@ def test_a_subclass_survives_pruning() -> None:
 
     model = MyKAN([2, 3, 1], grid=3, seed=0)
     assert type(model.prune_node(active_neurons_id=[[0, 2]])) is MyKAN
+
+
+def test_old_positional_orders_fail_loudly_not_silently() -> None:
+    """kanlab's earlier positional orders (plot(beta, ...), auto_symbolic(lib, r2_threshold)) cannot
+    silently mean something else now: a clear TypeError names the fix."""
+    model = KAN([2, 2, 1], grid=3, seed=0)
+    with pytest.raises(TypeError, match=r"plot\(beta=3\)"):
+        model.plot(3)
+    with pytest.raises(TypeError):
+        model.auto_symbolic(["x", "sin"], 0.999)
+    with pytest.raises(TypeError):
+        model.suggest_symbolic(0, 0, 0, ["x", "sin"])
