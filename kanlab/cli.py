@@ -65,7 +65,7 @@ def _run_compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         runs = cmp.compare(data, hidden=args.hidden, grid=args.grid, k=args.k, mlp_depth=args.mlp_depth,
                            opt=args.opt, lr=args.lr, steps=args.steps, seconds=args.seconds,
                            batch_size=args.batch_size, seed=args.seed)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, ImportError) as err:  # missing files, bad data, a missing optional extra
         print(f"kanlab compare: error: {err}", file=sys.stderr)
         return 2
     budget = cmp.describe_budget(data, args.opt, args.lr, args.steps, args.seconds, args.batch_size, args.seed)

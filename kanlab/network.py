@@ -79,6 +79,7 @@ class KANNetwork(nn.Module):
         spline_order: Optional[int] = None,
         mult_arity: Union[int, Sequence[Sequence[int]]] = 2,
     ) -> None:
+        """Build the network; the arguments are described in the class docstring (``help(KAN)``)."""
         super().__init__()
         self.width, self.mult_width, spec = _check_width(width)
         self.mult_arity = _check_arity(mult_arity, self.mult_width)
@@ -222,10 +223,9 @@ class KANNetwork(nn.Module):
         if x.device != self.device:
             raise ValueError(f"{name} is on {x.device} but the model is on {self.device}; move one with .to()")
         if x.dtype != self.dtype:
-            raise TypeError(
-                f"{name} has dtype {x.dtype} but the model is {self.dtype}; "
-                f"convert with x.to({self.dtype}) or the model with .to({x.dtype})"
-            )
+            fix = f"x.to({self.dtype})" + (f" or the model with .to({x.dtype})" if x.is_floating_point() else
+                                           " (a KAN computes in a floating point dtype)")
+            raise TypeError(f"{name} has dtype {x.dtype} but the model is {self.dtype}; convert with {fix}")
         if not _is_traced(x) and not bool(torch.isfinite(x).all()):
             raise ValueError(f"{name} contains NaN or Inf values")
 

@@ -10,6 +10,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,7 +28,7 @@ __all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_da
 def check_dataset(model: KANNetwork, dataset: Dict[str, torch.Tensor], loss_fn_given: bool) -> Dict[str, torch.Tensor]:
     """Validate a pykan-style dataset dict and return it on the model's device and dtype.
 
-    Needs ``train_input`` ``(n, width[0])`` and ``train_label`` (``(n, width[-1])`` for the default
+    Needs ``train_input`` ``(n, width[0])`` and ``train_label`` (tensors or numpy arrays) (``(n, width[-1])`` for the default
     MSE loss; any shape the custom ``loss_fn`` accepts otherwise); ``test_input``/``test_label``
     are optional but come together.
     """
@@ -42,10 +43,7 @@ def check_dataset(model: KANNetwork, dataset: Dict[str, torch.Tensor], loss_fn_g
     for split in ("train", "test"):
         if f"{split}_input" not in dataset:
             continue
-        x, y = dataset[f"{split}_input"], dataset[f"{split}_label"]
-        for name, t in ((f"{split}_input", x), (f"{split}_label", y)):
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(f"dataset['{name}'] must be a torch.Tensor, got {type(t).__name__}")
+        x, y = (_as_tensor(f"{split}_{kind}", dataset[f"{split}_{kind}"], model) for kind in ("input", "label"))
         if x.is_floating_point():
             x = x.to(device=model.device, dtype=model.dtype)
         model.check_input(x, f"dataset['{split}_input']")
@@ -63,6 +61,18 @@ def check_dataset(model: KANNetwork, dataset: Dict[str, torch.Tensor], loss_fn_g
             )
         out[f"{split}_input"], out[f"{split}_label"] = x, y
     return out
+
+
+def _as_tensor(name: str, value: Any, model: KANNetwork) -> torch.Tensor:
+    """A dataset entry as a tensor: tensors as given; numpy arrays converted (float arrays, and
+    any input array, to the model's dtype; integer labels stay integers, e.g. class indices)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fiub":
+        t = torch.from_numpy(np.ascontiguousarray(value))
+        convert = t.is_floating_point() or name.endswith("_input")
+        return t.to(device=model.device, dtype=model.dtype) if convert else t.to(device=model.device)
+    raise TypeError(f"dataset['{name}'] must be a torch.Tensor or a numeric numpy array, got {type(value).__name__}")
 
 
 def regularizer(

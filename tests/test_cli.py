@@ -64,6 +64,12 @@ def test_compare_clear_errors(tmp_path, capsys) -> None:
             main(["compare", csv_path, *bad])
 
 
+def test_compare_names_a_missing_optional_extra(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if scikit-learn were not installed
+    assert main(["compare", "breast_cancer", "--steps", "1"]) == 2
+    assert "pip install 'kanlab[sklearn]'" in capsys.readouterr().err
+
+
 def test_one_thread_restores_the_callers_thread_count() -> None:
     import torch
 

@@ -61,6 +61,8 @@ def test_load_mnist_from_a_folder(tmp_path) -> None:
         write_idx(root / f"{split}-labels-idx1-ubyte.gz", np.arange(n))
     tx, ty, vx, vy = load_mnist(tmp_path)
     assert tx.shape == (6, 28, 28) and tx.max() == 1.0 and ty.dtype == torch.int64 and vy.tolist() == [0, 1, 2, 3]
+    own = load_mnist(root)  # the dataset's own folder works too (load_mnist('../shared/data/mnist'))
+    assert all(torch.equal(a, b) for a, b in zip(own, (tx, ty, vx, vy)))
 
 
 def test_missing_data_folder_says_where(monkeypatch, tmp_path) -> None:

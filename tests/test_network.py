@@ -206,3 +206,11 @@ def test_torch_func_vmap_jacrev_and_hessian_match_autograd() -> None:
     assert torch.allclose(hess, loop, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="NaN"):  # eager calls still check
         model(torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
+
+
+def test_integer_input_is_told_to_convert_the_input_not_the_model() -> None:
+    model = KAN([2, 1], seed=0)
+    with pytest.raises(TypeError, match=r"x.to\(torch.float32\) \(a KAN computes in a floating point dtype\)"):
+        model(torch.ones(3, 2, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"or the model with .to\(torch.float64\)"):
+        model(torch.ones(3, 2, dtype=torch.float64))

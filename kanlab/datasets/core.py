@@ -126,9 +126,12 @@ def load_mnist(
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """MNIST (or ``name='fashion-mnist'``) as ``(train_x, train_y, test_x, test_y)``.
 
-    Images are float32 ``(n, 28, 28)`` scaled to ``[0, 1]``; labels int64 ``(n,)``.
+    Images are float32 ``(n, 28, 28)`` scaled to ``[0, 1]``; labels int64 ``(n,)``. ``folder`` is
+    the data folder (holding ``mnist/``) or the dataset's own folder (holding the IDX files).
     """
-    root = data_folder(folder) / name
+    base = data_folder(folder)
+    own = base / "train-images-idx3-ubyte.gz"
+    root = base if folder is not None and own.is_file() else base / name
     parts = []
     for split in ("train", "t10k"):
         images = read_idx(need_file(root / f"{split}-images-idx3-ubyte.gz", f"{name} IDX files"))

@@ -65,8 +65,11 @@ def load_tabular(name: str, folder: Optional[PathLike] = None, seed: int = 0) ->
         X, y = _load_magic(folder)
         return _typed(*_stratified_split(X, y, 0.2, seed))
     if key in ("breast_cancer", "digits"):
-        from sklearn import datasets as skd
-
+        try:
+            from sklearn import datasets as skd
+        except ImportError as err:
+            raise ModuleNotFoundError(f"the {key} dataset ships with scikit-learn, which is not installed: "
+                                      "pip install 'kanlab[sklearn]' (or scikit-learn)") from err
         bunch = skd.load_breast_cancer() if key == "breast_cancer" else skd.load_digits()
         return _typed(*_stratified_split(bunch.data, bunch.target, 0.2, seed))
     return _load_idx_images(folder, key)
