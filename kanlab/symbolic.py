@@ -257,11 +257,24 @@ def suggest_symbolic(model: KANNetwork, l: Optional[int] = None, i: Optional[int
     return best[0].name, get_symbolic(best[0].name), best[0].r2, best[1]
 
 
+def _candidates(names: List[str], score: float, zero_threshold: float) -> List[str]:
+    """The library names an edge with attribution ``score`` may take: ``'0'`` only (and always)
+    when the score is below ``zero_threshold``; never an empty list."""
+    small = score < zero_threshold
+    cand = [n for n in names if n != "0" or small] or ["0"]
+    return cand + ["0"] if small and "0" not in cand else cand
+
+
 def suggest_all(model: KANNetwork, lib: Lib = None, weight_simple: float = 0.8, verbose: bool = True,
-                *, x: Optional[torch.Tensor] = None) -> List[Dict[str, object]]:
+                *, zero_threshold: float = 1e-2, x: Optional[torch.Tensor] = None) -> List[Dict[str, object]]:
     """The best library function for every active spline edge, as rows ``{l, i, j, name, r2,
-    complexity, formula}``; printed as a table when ``verbose``."""
+    complexity, formula}``; printed as a table when ``verbose``. Candidates as in
+    :func:`auto_symbolic` (``'0'`` only for edges scoring below ``zero_threshold``), so the table
+    names what ``auto_symbolic`` with the same ``lib`` would fix on the first layer (later layers:
+    on the current model's inputs, before earlier layers are snapped)."""
     data = model.data(x)
+    names = [e.name for e in resolve_library(lib)]
+    scores = attribute(model, data)["edge_scores"]
     rows: List[Dict[str, object]] = []
     inputs = model.layer_inputs(data)
     for l in range(model.depth):
@@ -272,7 +285,8 @@ def suggest_all(model: KANNetwork, lib: Lib = None, weight_simple: float = 0.8, 
             for i in range(layer.in_dim):
                 if layer.mask[j, i] == 0:
                     continue
-                fit, comp, _ = rank_functions(inputs[l][:, i], acts[:, j, i], lib, weight_simple)[0]
+                cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
+                fit, comp, _ = rank_functions(inputs[l][:, i], acts[:, j, i], cand, weight_simple)[0]
                 rows.append(dict(l=l, i=i, j=j, name=fit.name, r2=fit.r2, complexity=comp,
                                  formula=_affine_text(fit)))
     if verbose:
@@ -356,10 +370,7 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
             for i in range(layer.in_dim):
                 if layer.mask[j, i] == 0:
                     continue
-                small = float(scores[l][j, i]) < zero_threshold
-                cand = [n for n in names if n != "0" or small] or ["0"]
-                if small and "0" not in cand:
-                    cand.append("0")
+                cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
                 fit, _, _ = rank_functions(inp[:, i], acts[:, j, i], cand, weight_simple)[0]
                 if fit.r2 < r2_threshold and fit.name != "0":
                     if verbose:

@@ -79,6 +79,17 @@ def test_suggest_symbolic_one_edge_and_table(trained_sin, capsys) -> None:
         model.suggest_symbolic(0, 0)
 
 
+def test_the_table_names_what_auto_symbolic_fixes(fitted) -> None:
+    """suggest_symbolic()'s table and auto_symbolic share their candidates: '0' only for edges with
+    a small attribution score, so the table cannot list '0' where auto_symbolic fits a curve."""
+    model = fitted("sparse_three_inputs")[0]
+    lib = ["x", "x^2", "sin", "exp"]
+    table = {(r["i"], r["j"]): r["name"] for r in model.suggest_symbolic(lib=lib, verbose=False) if r["l"] == 0}
+    fixed = {(r["i"], r["j"]): r["name"] for r in model.auto_symbolic(lib=lib, layers=[0], verbose=False)}
+    assert table == fixed and len(fixed) == 15
+    assert "0" in fixed.values() and set(fixed.values()) - {"0"}  # dead edges -> 0, live ones -> a curve
+
+
 def test_fix_unfix_and_bad_edges(trained_sin) -> None:
     model, ds = trained_sin
     x = ds["test_input"]
