@@ -228,8 +228,13 @@ def rank_functions(x: torch.Tensor, y: torch.Tensor, lib: Lib = None, weight_sim
 # --------------------------------------------------------------------------- model operations
 @torch.no_grad()
 def edge_samples(model: KANNetwork, l: int, i: int, j: int, x: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Inputs ``(n,)`` edge ``i -> j`` of layer ``l`` sees on the data and its values ``(n,)``."""
+    """Inputs ``(n,)`` edge ``i -> j`` of layer ``l`` sees on the data and its values ``(n,)``.
+    ``ValueError`` for an edge that is switched off (pruned or removed: its values are all 0, so
+    any fit to them would report R^2 0 and revive the edge)."""
     model.check_edge(l, i, j)
+    if not model.layers[l].mask[j, i] and not model.symbolic[l].active[j, i]:
+        raise ValueError(f"edge ({l},{i},{j}) is switched off (pruned or removed), so there is nothing to fit; "
+                         f"fix it without fitting (fit_params_bool=False) to switch it back on as a formula")
     inp = model.layer_inputs(model.data(x))[l]
     return inp[:, i], model.edge_activations(l, inp)[:, j, i]
 

@@ -90,6 +90,17 @@ def test_the_table_names_what_auto_symbolic_fixes(fitted) -> None:
     assert "0" in fixed.values() and set(fixed.values()) - {"0"}  # dead edges -> 0, live ones -> a curve
 
 
+def test_a_switched_off_edge_is_not_fitted_silently(fitted) -> None:
+    model = fitted("sin_of_x0")[0]
+    model.remove_edge(0, 1, 0)
+    for call in (lambda: model.suggest_symbolic(0, 1, 0, verbose=False),
+                 lambda: model.fix_symbolic(0, 1, 0, "sin", verbose=False)):
+        with pytest.raises(ValueError, match=r"edge \(0,1,0\) is switched off"):
+            call()
+    model.fix_symbolic(0, 1, 0, "sin", fit_params_bool=False, verbose=False)  # explicitly: allowed
+    assert model.symbolic[0].active[0, 1]
+
+
 def test_fix_unfix_and_bad_edges(trained_sin) -> None:
     model, ds = trained_sin
     x = ds["test_input"]
