@@ -183,7 +183,7 @@ def train_loop(
             if not (finite and (not rollback or _all_finite(params))):
                 if snapshot is not None:  # a non-finite loss *at* the start means the previous step made it
                     model.load_state_dict(snapshot if math.isfinite(loss) or previous is None else previous)
-                _warn_nan(desc, step, rollback)
+                _warn_nan(desc, step, rollback, optimizer)
                 result.stop_reason = "nan"
                 break
             previous = snapshot
@@ -304,11 +304,15 @@ def _evaluate(model: nn.Module, monitor: Callable[[], float]) -> float:
     return value
 
 
-def _warn_nan(desc: str, step: int, rolled_back: bool) -> None:
+def _warn_nan(desc: str, step: int, rolled_back: bool, optimizer: Optimizer) -> None:
     state = ("the model was restored to its last state with a finite loss" if rolled_back
              else "the model was left as it is (rollback=False)")
+    lr = optimizer.param_groups[0].get("lr")
+    advice = f"a smaller lr (it is {lr:g})" if isinstance(lr, (int, float)) else "a smaller lr"
+    if type(optimizer).__name__ == "LBFGS":
+        advice += ", opt='Adam'"
     warnings.warn(f"{desc} stopped at step {step}: the loss or the parameters became NaN/Inf; {state}. "
-                  "Try a smaller lr, opt='Adam', or normalised inputs.", RuntimeWarning, stacklevel=4)
+                  f"Try {advice}, or normalised inputs.", RuntimeWarning, stacklevel=4)
 
 
 def _interactive() -> bool:

@@ -143,10 +143,12 @@ def test_nan_at_the_start_of_a_step_undoes_the_previous_step() -> None:
         loss = _mse(model)(xb, yb)
         return loss * math.nan if calls[0] == 5 else loss
 
-    with pytest.warns(RuntimeWarning, match="NaN/Inf"):
+    with pytest.warns(RuntimeWarning, match="NaN/Inf") as caught:
         res = train_loop(model, objective, (x, y), lr=0.1, steps=10, on_step=lambda r: after.append(_state(model)))
     assert res.stop_reason == "nan" and res.n_iter == 4
     assert _same(_state(model), after[2])
+    message = str(caught[0].message)  # the advice fits the run: Adam is not told to try Adam
+    assert "a smaller lr (it is 0.1)" in message and "opt='Adam'" not in message
 
 
 def test_without_rollback_a_nan_loss_still_stops() -> None:
