@@ -83,6 +83,19 @@ def resolve_base_fun(base_fun: BaseFun) -> BaseFunction:
     raise ValueError(f"base_fun must be one of {sorted(BASE_FUNCTIONS)} or a callable, got {base_fun!r}")
 
 
+def dense_linear(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``y[b, o] = sum_{i, n} features[b, i, n] weight[o, i, n]`` as one matmul: ``features``
+    ``(batch, in, n_basis)``, ``weight`` ``(out, in, n_basis)`` -> ``(batch, out)``."""
+    return features.reshape(features.shape[0], -1) @ weight.reshape(weight.shape[0], -1).T
+
+
+def add_base(y: torch.Tensor, x: torch.Tensor, base: Optional[BaseFunction],
+             base_weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """``y`` ``(batch, out)`` plus ``sum_i b(x[b, i]) base_weight[o, i]``; ``y`` itself (no extra
+    op on the hot path) without a base."""
+    return y if base is None else y + base.fn(x) @ base_weight.T  # type: ignore[union-attr]
+
+
 # ------------------------------------------------------------------ the basis interface
 class LocalValues(NamedTuple):
     """The basis functions that can be non-zero at each input, with derivatives.
@@ -174,10 +187,7 @@ class Basis(ABC):
         ``(out, in_dim, n_basis)``; ``base_weight``: ``(out, in_dim)``. Returns ``(batch, out)``.
         ``mode``: a formulation hint (B-splines: ``"auto"``, ``"dense"``, ``"sparse"``).
         Must not build a ``(batch, out, in_dim)`` tensor."""
-        y = self.evaluate(x).reshape(x.shape[0], -1) @ weight.reshape(weight.shape[0], -1).T
-        if base is not None:
-            y = y + base.fn(x) @ base_weight.T  # type: ignore[union-attr]
-        return y
+        return add_base(dense_linear(self.evaluate(x), weight), x, base, base_weight)
 
     # ---- domain and grid
     @property
@@ -326,10 +336,7 @@ class BSplineBasis(Basis):
         if mode == "dense" and base is not None and base.d1 is not None:
             w = torch.cat([w, base_weight.unsqueeze(1)], dim=1)  # type: ignore[union-attr]
             return kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode, (base.fn, base.d1))
-        y = kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode)
-        if base is not None:
-            y = y + base.fn(x) @ base_weight.T  # type: ignore[union-attr]
-        return y
+        return add_base(kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode), x, base, base_weight)
 
     # ---- grid changes
     def set_grid(self, grid_points: torch.Tensor, fit_x: torch.Tensor) -> torch.Tensor:

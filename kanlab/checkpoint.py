@@ -153,12 +153,7 @@ def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, 
         raise ValueError(f"stored grid sizes {grid_sizes} disagree with its state")
     if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
         raise ValueError("it holds NaN or Inf parameters")
-    cache_data, cache_target = payload.get("cache_data"), payload.get("cache_target")
-    if cache_data is not None and not (cache_data.is_floating_point() and cache_data.ndim == 2
-                                       and cache_data.shape[1] == model.width[0]):
-        raise ValueError(f"cache_data must be a float (n, {model.width[0]}) tensor, got {cache_data.dtype} "
-                         f"{tuple(cache_data.shape)}")
-    model.remember_data(cache_data, cache_target)
+    model.remember_data(payload.get("cache_data"), payload.get("cache_target"))  # ValueError unless (n, width[0]) floats
     return model
 
 

@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .bases import BaseFun, Basis, BSplineBasis, resolve_base_fun
+from .bases import BaseFun, Basis, BSplineBasis, add_base, dense_linear, resolve_base_fun
 from .validation import check_positive_int
 
 __all__ = ["KANLayer", "BaseFun"]
@@ -158,10 +158,7 @@ class KANLayer(nn.Module):
         w_base = None if base is None else self.scale_base * self.mask  # (out, in)
         if self.fast:
             return self.edge_basis.linear(x, w_spline, base, w_base, self.contraction)
-        y = self.edge_basis.evaluate_reference(x).reshape(x.shape[0], -1) @ w_spline.reshape(self.out_dim, -1).T
-        if base is not None:
-            y = y + base.fn(x) @ w_base.T  # type: ignore[union-attr]
-        return y
+        return add_base(dense_linear(self.edge_basis.evaluate_reference(x), w_spline), x, base, w_base)
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""

@@ -350,7 +350,6 @@ def fit_grid_schedule(
         if best is None or test < best[0]:
             best = (test, clone_state(model))
         elif test > best[0] * (1.0 + stop_on_rise):
-            model.load_state_dict(best[1])  # layers adopt the best state's grid size
-            model.config["grid"] = model.grid
+            model.load_state_dict(best[1])  # layers adopt the best state's grid size (and config follows)
             break
     return rows

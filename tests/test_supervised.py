@@ -6,22 +6,12 @@ import torch
 from torch import nn
 
 from kanlab.supervised import Standardizer, train_module
+from test_loop import _data, _linear  # the same linear problem as the loop's tests
 
 
 def _mse(m: nn.Module, x: torch.Tensor, y: torch.Tensor, w) -> torch.Tensor:
     per_row = ((m(x) - y) ** 2).mean(1)
     return per_row.mean() if w is None else (per_row * w).sum() / w.sum()
-
-
-def _data(n: int = 64):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, 3, generator=g)
-    return x, x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.3
-
-
-def _linear(seed: int = 0) -> nn.Linear:
-    torch.manual_seed(seed)
-    return nn.Linear(3, 1)
 
 
 def test_standardizer_round_trip_and_constant_columns() -> None:
