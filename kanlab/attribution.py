@@ -3,7 +3,11 @@
 Scores on data ``x`` (default ``model.cache_data``): every output node scores 1; going backwards,
 edge ``i -> j`` of layer ``l`` scores ``node_score[l+1][j] * std(phi_lji) / std(x_{l+1, j})``
 (its share of node ``j``'s spread, times node ``j``'s importance) and node ``i`` of layer ``l``
-scores the sum of its outgoing edges. ``node_scores[0]`` is the input (feature) importance.
+scores the sum of its outgoing edges. ``node_scores[0]`` is the input (feature) importance. A
+switched-off edge (masked, not symbolic) scores 0, and so does every edge out of a node whose
+incoming edges are all switched off (its value is constant), so such a node scores 0; a node
+kept by ``prune_node`` may still lose all its edges to ``prune_edge`` afterwards, which is why
+``prune`` then drops dead nodes (:func:`kanlab.prune.live_nodes`).
 The scores are returned, never written onto the model (``KAN.attribute`` keeps the last ones
 for pykan's ``node_scores``/``edge_scores``/``feature_score``).
 """

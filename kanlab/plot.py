@@ -6,14 +6,21 @@ becomes the current one (so ``plt.savefig`` saves it) and returns it.
 
 The diagram: node layers bottom (inputs) to top (outputs); every edge ``i -> j`` of layer ``l``
 is drawn as a line from node ``i`` to a small inset showing the edge's learned curve over the
-inputs it sees, then on to node ``j``. Line and curve opacity is ``tanh(beta * importance)``;
-symbolic edges are red and labelled with their function.
+inputs it sees on the data, then on to node ``j``. The insets of one layer share a vertical
+scale, so a curve's height is its edge's magnitude: a flat edge is a flat line, and a small edge
+never looks as big as a large one. Line and curve opacity is ``tanh(beta * importance)``, at least
+``0.4`` for an edge whose importance is ``1e-2`` or more; a negligible edge (below ``1e-2``) is a
+faint grey curve in a dotted box, a switched-off (pruned) edge is not drawn; symbolic edges are
+red and labelled with their function. A contributing edge whose curve would look flat on its
+layer's scale (less than a fifth of it) also shows its shape magnified, dashed and labelled
+``×N``, over its true-scale curve.
 """
 from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+import re
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -28,6 +35,91 @@ METRICS = ("backward", "forward_n", "forward_u")
 _MAX_INSETS = 120  # layers with more edges are drawn as lines only
 _SPLINE_COLOR, _SYMBOLIC_COLOR = "black", "tab:red"
 _MULT_DROP = 0.03  # how far below a multiplication node its factor sub-nodes are drawn
+_NEGLIGIBLE = 1e-2  # an edge scoring less is drawn as negligible (grey, dotted box)
+_MIN_ALPHA = 0.4  # every other live edge is drawn at least this opaque
+_NEGLIGIBLE_COLOR = "0.6"
+_HEADROOM = 1.15  # an inset's height over its layer's largest edge variation
+
+
+def _alpha(score: float, beta: float) -> float:
+    """Opacity of an edge of importance ``score``: ``tanh(beta * score)``, at least ``_MIN_ALPHA``
+    unless the edge is negligible (``score < _NEGLIGIBLE``)."""
+    alpha = math.tanh(beta * score)
+    return alpha if score < _NEGLIGIBLE else max(alpha, _MIN_ALPHA)
+
+
+def _bounds(ys: Any) -> Tuple[float, float]:
+    """``(min, max)`` of the finite values of ``ys`` (``(0, 0)`` if there are none)."""
+    import numpy as np
+
+    finite = ys[np.isfinite(ys)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+
+
+def _layer_span(curves: Sequence[Any], eps: float) -> float:
+    """The vertical extent every inset of a layer shows: its edges' largest variation (max - min
+    over the drawn range), at least 100 roundings (``eps``, the model's machine epsilon) of the
+    largest value, so a layer of flat edges is drawn flat instead of magnifying rounding noise."""
+    bounds = [_bounds(ys) for ys in curves]
+    span = max((hi - lo for lo, hi in bounds), default=0.0)
+    size = max((max(abs(lo), abs(hi)) for lo, hi in bounds), default=0.0)
+    span = max(span, 100 * eps * size)
+    return span if span > 0 else 1.0
+
+
+def _magnification(ys: Any, span: float) -> int:
+    """How much to magnify a curve of variation ``ptp(ys)`` that would look flat on its layer's
+    scale ``span``: the largest of 1, 2, 5, 10, 20, 50, ... that keeps it within ``0.8 * span``;
+    1 (none) when it already spans a fifth of the scale or more, or is flat (``1e-4 * span`` or
+    less)."""
+    lo, hi = _bounds(ys)
+    var = hi - lo
+    if var <= 1e-4 * span or var >= 0.2 * span:
+        return 1
+    room = 0.8 * span / var  # < 8000
+    return max(m * 10 ** e for e in range(4) for m in (1, 2, 5) if m * 10 ** e <= room)
+
+
+def _data_range(col: torch.Tensor) -> Tuple[float, float]:
+    """``(min, max)`` of a layer input column, widened to ``±0.5`` around a constant one (as
+    :func:`kanlab.edges.input_range` does)."""
+    lo, hi = float(col.min()), float(col.max())
+    return (lo - 0.5, hi + 0.5) if hi - lo < 1e-8 else (lo, hi)
+
+
+def _set_ylim(ax: Any, ys: Any, span: float) -> None:
+    """Centre ``ys`` on ``ax`` with the layer's common vertical extent ``span``."""
+    mid = 0.5 * sum(_bounds(ys))
+    half = 0.5 * _HEADROOM * span
+    ax.set_ylim(mid - half, mid + half)
+
+
+def _diagram_path(folder: str, title: Optional[str]) -> str:
+    """Where :func:`plot_kan` saves a diagram in ``folder``: ``<title>.png`` (the title with every
+    run of characters other than letters, digits, ``.``, ``-`` and ``_`` made one ``_``), else
+    ``kan_diagram.png``, ``kan_diagram_2.png``, ... (the first free name). A titled file is reused
+    only when it holds a diagram drawn with the same title (its PNG ``Title``); otherwise
+    ``_2``, ``_3``, ... is appended, so no call overwrites another title's or an untitled picture.
+    Names keep at most 120 characters of the title."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", title).strip("._")[:120] if title else ""
+    base = stem or "kan_diagram"
+    n = 1
+    while True:
+        path = os.path.join(folder, f"{base}.png" if n == 1 else f"{base}_{n}.png")
+        if not os.path.exists(path) or (title and _png_title(path) == title):
+            return path
+        n += 1
+
+
+def _png_title(path: str) -> Optional[str]:
+    """The ``Title`` text of the PNG at ``path`` (``None`` if it has none or cannot be read)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return getattr(image, "text", {}).get("Title")
+    except Exception:  # not a PNG, unreadable, or no Pillow: treat as another picture
+        return None
 
 
 def _pyplot() -> Any:
@@ -63,16 +155,29 @@ def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, m
     pykan's ``plot``'s, in its order (``model.plot("./figures")`` saves there).
 
     Args:
-        beta: opacity sharpness: an edge is drawn with alpha ``tanh(beta * importance)``.
+        beta: opacity sharpness: an edge is drawn with alpha ``tanh(beta * importance)``, at
+            least 0.4 for an edge of importance ``>= 1e-2`` so that no contributing edge fades
+            out; an edge below ``1e-2`` is negligible: a grey curve in a dotted box.
         metric: importance per edge: 'backward' (attribution edge score, default), 'forward_n'
             (edge spread over its output node's) or 'forward_u' (edge spread). Needs data
             (``cache_data``, set by ``fit``); without data every edge is drawn opaque.
         scale: figure size factor (a new figure is ``~ 24 * scale`` inches wide for wide layers).
-        folder: if given, the diagram is also saved there as ``kan_diagram.png``.
+        folder: if given, the diagram is also saved there (120 dpi), one file per call: named
+            after ``title`` (``title="Grid 5"`` writes ``Grid_5.png``; a later call with the same
+            title replaces it, a different title never does), untitled calls write
+            ``kan_diagram.png``, ``kan_diagram_2.png``, ... (the first free name). The file's PNG
+            ``Title`` records the title. pykan's per-edge ``sp_{l}_{i}_{j}.png`` are not written.
         in_vars, out_vars: input / output names (default ``x_1..``, ``y_1..``).
         title: figure title.
         sample: also scatter the data each edge sees on its inset.
-        tick: draw ticks and tick labels on the insets.
+        tick: draw ticks and tick labels on the insets (actual values; no offset notation).
+
+    Each inset spans the inputs its edge sees on the data (``cache_data``; the grid range without
+    data). The insets of one layer share one vertical scale (their height is ``1.15`` times the
+    layer's largest edge variation, each centred on its own curve), so heights compare within a
+    layer and a flat edge is a flat line. A contributing (not negligible) edge whose variation is
+    under a fifth of that scale also gets a dashed copy magnified ``N`` times (1, 2, 5, 10, ...;
+    at most 0.8 of the scale), labelled ``×N``, so its shape stays readable.
     """
     if folder is not None and not isinstance(folder, (str, os.PathLike)):
         raise TypeError(f"folder must be a path or None, got {folder!r}; plot's order is pykan's, "
@@ -123,43 +228,71 @@ def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, m
         w = min(0.8 * slot, 0.13)
         h = min(0.55 * (y1 - y0), 1.2 * w * fig.get_figwidth() / fig.get_figheight())
         ym = 0.5 * (y0 + y1)
+        edges = []  # (i, j, symbolic, score or None, xs, ys)
         for i in range(width[l]):
-            lo_hi = (float(inputs[l][:, i].min()), float(inputs[l][:, i].max())) if has_data else None
+            if draw_insets:  # every edge out of input i on n_points spanning the data it sees
+                lo, hi = _data_range(inputs[l][:, i]) if has_data else input_range(model, l, i)
+                xs = torch.linspace(lo, hi, n_points, device=model.device, dtype=model.dtype)
+                full = xs.new_zeros(n_points, width[l])
+                full[:, i] = xs
+                with torch.no_grad():
+                    acts = model.edge_activations(l, full)[:, :, i].cpu().numpy()  # (n_points, n_sub)
+                xs_np = xs.cpu().numpy()
             for j in range(n_sub[l + 1]):
                 symbolic = bool(sym.active[j, i])
                 if not symbolic and layer.mask[j, i] == 0:
                     continue  # pruned edge
-                alpha = math.tanh(beta * float(scores[l][j, i])) if has_data else 1.0
-                color = _SYMBOLIC_COLOR if symbolic else _SPLINE_COLOR
-                xm = (i * n_sub[l + 1] + j + 0.5) * slot
-                end = (sub_x(l + 1, j), sub_y(l + 1, j))
-                if not draw_insets:
-                    main.plot([node_x(l, i), end[0]], [y0, end[1]], color=color, alpha=alpha, lw=0.5)
-                    continue
-                main.plot([node_x(l, i), xm], [y0 + 0.012, ym - h / 2], color=color, alpha=alpha, lw=1.0)
-                main.plot([xm, end[0]], [ym + h / 2, end[1] - 0.012], color=color, alpha=alpha, lw=1.0)
-                ax = fig.add_axes((xm - w / 2, ym - h / 2, w, h))
-                lo, hi = lo_hi if lo_hi is not None and lo_hi[1] > lo_hi[0] else input_range(model, l, i)
-                xs = torch.linspace(lo, hi, n_points, device=model.device, dtype=model.dtype)
-                with torch.no_grad():
-                    ys = eval_edge(model, l, i, j, xs)
-                ax.plot(xs.cpu().numpy(), ys.cpu().numpy(), color=color, lw=1.5, alpha=max(alpha, 0.0))
-                if sample and has_data:
-                    with torch.no_grad():
-                        pts = model.edge_activations(l, inputs[l][:200])[:, j, i]
-                    ax.scatter(inputs[l][:200, i].cpu().numpy(), pts.cpu().numpy(), s=2, color=color,
-                               alpha=0.5 * alpha)
-                for side in ax.spines.values():
-                    side.set_alpha(max(alpha, 0.15))
-                    side.set_color(color)
-                if tick:
-                    ax.tick_params(labelsize=6, length=2, pad=1)
+                score = float(scores[l][j, i]) if has_data else None
+                if draw_insets:
+                    edges.append((i, j, symbolic, score, xs_np, acts[:, j]))
                 else:
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                ax.patch.set_alpha(0.0)
-                if symbolic:
-                    ax.set_title(sym.names[j][i], fontsize=8, color=color, pad=1.5)
+                    edges.append((i, j, symbolic, score, None, None))
+        span = _layer_span([e[5] for e in edges if e[5] is not None], torch.finfo(model.dtype).eps)
+        for i, j, symbolic, score, xs, ys in edges:
+            negligible = score is not None and score < _NEGLIGIBLE
+            alpha = 1.0 if score is None else _alpha(score, beta)
+            color = _SYMBOLIC_COLOR if symbolic else _SPLINE_COLOR
+            xm = (i * n_sub[l + 1] + j + 0.5) * slot
+            end = (sub_x(l + 1, j), sub_y(l + 1, j))
+            if not draw_insets:
+                main.plot([node_x(l, i), end[0]], [y0, end[1]], color=color, alpha=alpha, lw=0.5)
+                continue
+            main.plot([node_x(l, i), xm], [y0 + 0.012, ym - h / 2], color=color, alpha=alpha, lw=1.0)
+            main.plot([xm, end[0]], [ym + h / 2, end[1] - 0.012], color=color, alpha=alpha, lw=1.0)
+            ax = fig.add_axes((xm - w / 2, ym - h / 2, w, h))
+            curve_color = _NEGLIGIBLE_COLOR if negligible and not symbolic else color
+            curve_alpha = 0.5 if negligible else alpha
+            ax.plot(xs, ys, color=curve_color, lw=1.0 if negligible else 1.5, alpha=curve_alpha)
+            zoom = 1 if negligible else _magnification(ys, span)
+            if zoom > 1:  # a contributing edge too small to read on the layer's scale: its shape, labelled
+                mid = 0.5 * sum(_bounds(ys))
+                ax.plot(xs, mid + zoom * (ys - mid), color=color, lw=1.0, ls=(0, (3, 2)), alpha=0.7 * alpha)
+                ax.text(0.04, 0.96, f"×{zoom}", transform=ax.transAxes, ha="left", va="top", fontsize=6,
+                        color=color, alpha=max(alpha, 0.6))
+            ax.set_xlim(float(xs[0]), float(xs[-1]))
+            _set_ylim(ax, ys, span)
+            if sample and has_data:
+                with torch.no_grad():
+                    pts = model.edge_activations(l, inputs[l][:200])[:, j, i]
+                ax.scatter(inputs[l][:200, i].cpu().numpy(), pts.cpu().numpy(), s=2, color=curve_color,
+                           alpha=0.5 * curve_alpha)
+            for side in ax.spines.values():
+                if negligible:
+                    side.set_linestyle((0, (1, 2)))
+                    side.set_color(_NEGLIGIBLE_COLOR)
+                    side.set_alpha(0.6)
+                else:
+                    side.set_color(color)
+                    side.set_alpha(alpha)
+            if tick:
+                ax.tick_params(labelsize=6, length=2, pad=1)
+                ax.ticklabel_format(useOffset=False, style="plain", axis="both")
+            else:
+                ax.set_xticks([])
+                ax.set_yticks([])
+            ax.patch.set_alpha(0.0)
+            if symbolic:
+                ax.set_title(sym.names[j][i], fontsize=8, color=color, pad=1.5)
     for l in range(depth + 1):
         n_sum = model.n_sum(l)
         for s in range(n_sum, n_sub[l]):  # sub-nodes of multiplication nodes, joined to their node
@@ -180,34 +313,44 @@ def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, m
     plt.figure(fig.number)  # make it current
     if folder is not None:
         os.makedirs(folder, exist_ok=True)
-        fig.savefig(os.path.join(folder, "kan_diagram.png"), dpi=120)
+        fig.savefig(_diagram_path(os.fspath(folder), title), dpi=120, format="png",
+                    metadata={"Title": title} if title else None)
     return fig
 
 
 def plot_activations(model: KANNetwork, l: int = 0, n_points: int = 200, extend: float = 0.25,
                      x: Optional[torch.Tensor] = None) -> Any:
     """Every edge of layer ``l`` on its own axes (rows: output nodes, columns: inputs), drawn
-    over the data range widened by ``extend`` on each side, the data range shaded."""
+    over the data range widened by ``extend`` on each side, the data range shaded. All axes
+    share one vertical extent (1.15 times the layer's largest edge variation, each centred on its
+    own curve; tick labels without offset notation), so a flat edge is a flat line and heights
+    compare across the grid."""
     l = check_index("layer l", l, model.depth)
     plt = _pyplot()
     n_in, n_out = model.width[l], model.n_sub(l + 1)  # rows: sub-nodes (one per factor of a product)
     fig, axes = plt.subplots(n_out, n_in, figsize=(3.2 * n_in, 2.4 * n_out), squeeze=False)
     sym = model.symbolic[l]
+    curves = {}
     for i in range(n_in):
         lo, hi = input_range(model, l, i, x)
         pad = extend * (hi - lo)
         xs = torch.linspace(lo - pad, hi + pad, n_points, device=model.device, dtype=model.dtype)
         for j in range(n_out):
-            ax = axes[j][i]
             with torch.no_grad():
-                ys = eval_edge(model, l, i, j, xs)
-            symbolic = bool(sym.active[j, i])
-            ax.axvspan(lo, hi, color="tab:blue", alpha=0.08, lw=0)
-            ax.plot(xs.cpu().numpy(), ys.cpu().numpy(), color=_SYMBOLIC_COLOR if symbolic else "tab:blue", lw=1.8)
-            label = f" [{sym.names[j][i]}]" if symbolic else ""
-            ax.set_title(f"layer {l}: in {i} → out {j}{label}", fontsize=9)
-            ax.grid(True, alpha=0.3)
-            ax.tick_params(labelsize=7)
+                curves[j, i] = (lo, hi, xs.cpu().numpy(), eval_edge(model, l, i, j, xs).cpu().numpy())
+    span = _layer_span([c[3] for c in curves.values()], torch.finfo(model.dtype).eps)
+    for (j, i), (lo, hi, xs_np, ys_np) in curves.items():
+        ax = axes[j][i]
+        symbolic = bool(sym.active[j, i])
+        ax.axvspan(lo, hi, color="tab:blue", alpha=0.08, lw=0)
+        ax.plot(xs_np, ys_np, color=_SYMBOLIC_COLOR if symbolic else "tab:blue", lw=1.8)
+        _set_ylim(ax, ys_np, span)
+        ax.ticklabel_format(useOffset=False, style="plain", axis="y")
+        off = not symbolic and model.layers[l].mask[j, i] == 0
+        label = f" [{sym.names[j][i]}]" if symbolic else (" (switched off)" if off else "")
+        ax.set_title(f"layer {l}: in {i} → out {j}{label}", fontsize=9)
+        ax.grid(True, alpha=0.3)
+        ax.tick_params(labelsize=7)
     fig.suptitle(f"Layer {l} edge functions (shaded: range of the data)", fontsize=11)
     fig.tight_layout()
     return fig

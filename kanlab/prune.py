@@ -7,7 +7,7 @@ removed nodes' edges masked, exactly.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 import torch
 
@@ -80,9 +80,10 @@ def _sub_index(model: KANNetwork, l: int, nodes: torch.Tensor) -> torch.Tensor:
 def prune_node(model: KANNetwork, threshold: float = 1e-2,
                active_neurons_id: Optional[Sequence[Sequence[int]]] = None,
                x: Optional[torch.Tensor] = None) -> KANNetwork:
-    """A smaller model keeping hidden nodes whose attribution score exceeds ``threshold``
-    (or, with ``active_neurons_id``, the listed hidden nodes per hidden layer). Inputs and
-    outputs are kept; at least one node per hidden layer survives (the best one)."""
+    """A smaller model keeping hidden nodes whose attribution score exceeds ``threshold`` and that
+    are live (:func:`live_nodes`: a node whose incoming or outgoing edges are all switched off is
+    dropped whatever its score), or, with ``active_neurons_id``, the listed hidden nodes per hidden
+    layer. Inputs and outputs are kept; at least one node per hidden layer survives (the best one)."""
     _check_threshold("threshold", threshold)
     if active_neurons_id is not None:
         if len(active_neurons_id) != model.depth - 1:
@@ -90,9 +91,10 @@ def prune_node(model: KANNetwork, threshold: float = 1e-2,
         hidden = [list(ids) for ids in active_neurons_id]
     else:
         scores = attribute(model, x)["node_scores"]
+        live = live_nodes(model)
         hidden = []
-        for s in scores[1:-1]:
-            kept = (s > threshold).nonzero().flatten().tolist()
+        for s, alive in zip(scores[1:-1], live[1:-1]):
+            kept = ((s > threshold) & alive).nonzero().flatten().tolist()
             hidden.append(kept or [int(torch.argmax(s))])
     keep = [list(range(model.width[0]))] + hidden + [list(range(model.width[-1]))]
     return subset(model, keep)
@@ -121,8 +123,55 @@ def prune_edge(model: KANNetwork, threshold: float = 3e-2, x: Optional[torch.Ten
 
 
 def prune(model: KANNetwork, node_th: float = 1e-2, edge_th: float = 3e-2, x: Optional[torch.Tensor] = None) -> KANNetwork:
-    """:func:`prune_node` (a smaller copy) then :func:`prune_edge` on it. The original is unchanged."""
-    return prune_edge(prune_node(model, node_th, x=x), edge_th, x=x)
+    """:func:`prune_node` (a smaller copy), then :func:`prune_edge` on it, then
+    :func:`drop_dead_nodes`: a hidden node that kept its place by its score (above ``node_th``) but
+    whose edges ``prune_edge`` then switched off, all its incoming or all its outgoing ones, carries
+    no signal and is removed too. The original is unchanged."""
+    return drop_dead_nodes(prune_edge(prune_node(model, node_th, x=x), edge_th, x=x))
+
+
+def live_edges(model: KANNetwork, l: int) -> torch.Tensor:
+    """``(n_sub(l + 1), width[l])`` bool: the edges of layer ``l`` that are switched on (spline
+    mask non-zero, or a symbolic function)."""
+    return (model.layers[l].mask != 0) | (model.symbolic[l].active != 0)
+
+
+def live_nodes(model: KANNetwork, need_input: bool = True) -> List[torch.Tensor]:
+    """``(width[l],)`` bool per node layer: the nodes that can carry the input's variation to the
+    output through switched-on edges (:func:`live_edges`). A hidden node is dead when all its
+    incoming edges are off (its value is a constant; for a multiplication node, when some factor
+    has no incoming edge: the product is 0), or when all its outgoing edges are off or lead only to
+    dead nodes; deadness propagates through the layers. Inputs count as live going forwards and
+    outputs going backwards, so ``live[0]`` marks the inputs that reach an output, ``live[-1]``
+    the outputs some input reaches. ``need_input=False`` counts a node no input reaches (a
+    constant) as live when it reaches an output: dropping the other nodes is then exact."""
+    depth = model.depth
+    forward = [torch.ones(w, dtype=torch.bool, device=model.device) for w in model.width]
+    for l in range(depth if need_input else 0):
+        fed = (live_edges(model, l) & forward[l][None, :]).any(1)  # (n_sub,): a sub-node with input
+        owner = torch.tensor(model.node_of_sub(l + 1), device=model.device)
+        unfed = torch.zeros(model.width[l + 1], dtype=torch.long, device=model.device)
+        forward[l + 1] = unfed.index_add_(0, owner, (~fed).long()) == 0  # every factor (or the sum) fed
+    backward = [torch.ones(model.width[depth], dtype=torch.bool, device=model.device)]
+    for l in reversed(range(depth)):
+        owner = torch.tensor(model.node_of_sub(l + 1), device=model.device)
+        useful = (forward[l + 1] & backward[0])[owner]  # (n_sub,): feeds a live node
+        backward.insert(0, (live_edges(model, l) & useful[:, None]).any(0))
+    return [f & b for f, b in zip(forward, backward)]
+
+
+def drop_dead_nodes(model: KANNetwork) -> KANNetwork:
+    """A smaller model without the hidden nodes that reach no output through switched-on edges
+    (:func:`live_nodes` with ``need_input=False``); ``model`` itself when there are none. Its output
+    equals ``model``'s exactly: a node whose incoming edges are all off but whose outgoing ones are
+    on adds a constant, and stays. A hidden layer with no live node keeps its first node."""
+    live = live_nodes(model, need_input=False)
+    if all(bool(v.all()) for v in live[1:-1]):
+        return model
+    keep = [list(range(model.width[0]))]
+    keep += [v.nonzero().flatten().tolist() or [0] for v in live[1:-1]]
+    keep += [list(range(model.width[-1]))]
+    return subset(model, keep)
 
 
 @torch.no_grad()

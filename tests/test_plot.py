@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import matplotlib.pyplot as plt  # Agg: tests/conftest.py sets MPLBACKEND
+import numpy as np
 import pytest
 import torch
 
@@ -28,23 +29,130 @@ def test_plot_draws_every_edge_and_becomes_current(fitted, tmp_path) -> None:
     assert len(_insets(fig)) == 2 * 3 + 3 * 1
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert {"x", "y", "f", "T"} <= set(texts)
-    assert (tmp_path / "plots" / "kan_diagram.png").is_file()
+    assert (tmp_path / "plots" / "T.png").is_file()
     plt.savefig(tmp_path / "kan.png")
     assert (tmp_path / "kan.png").stat().st_size > 10_000
     plt.close("all")
+
+
+def _layer0(fig):
+    """Layer 0's insets of the [2, 3, 1] fixture by edge ``(i, j)``."""
+    return dict(zip([(i, j) for i in range(2) for j in range(3)], _insets(fig)))
+
+
+def _height(ax) -> float:
+    lo, hi = ax.get_ylim()
+    return hi - lo
+
+
+def _extent(line) -> float:
+    return float(np.ptp(line.get_ydata()))
 
 
 def test_plot_opacity_follows_importance(fitted) -> None:
     model, _, _ = fitted
     scores = model.attribute()["edge_scores"][0]  # (3, 2)
     fig = model.plot(beta=3)
-    curves = {}
-    for ax, (i, j) in zip(_insets(fig), [(i, j) for i in range(2) for j in range(3)]):
-        curves[(i, j)] = ax.lines[0].get_alpha()
-    for (i, j), alpha in curves.items():
-        assert alpha == pytest.approx(math.tanh(3 * float(scores[j, i])), abs=1e-6)
-    # input 1 is unused: its edges are fainter than input 0's strongest one
-    assert max(curves[(1, j)] for j in range(3)) < max(curves[(0, j)] for j in range(3))
+    for (i, j), ax in _layer0(fig).items():
+        s = float(scores[j, i])
+        spines = {side.get_linestyle() for side in ax.spines.values()}
+        if s >= 1e-2:  # contributing: tanh(beta * score), never fainter than 0.4, black, solid box
+            assert ax.lines[0].get_alpha() == pytest.approx(max(math.tanh(3 * s), 0.4), abs=1e-6)
+            assert ax.lines[0].get_color() == "black" and spines == {"solid"}
+        else:  # negligible: a grey curve in a dotted box
+            assert ax.lines[0].get_color() == "0.6" and spines != {"solid"}
+    # input 1 is unused: all its edges are negligible; input 0 -> 0 carries the function
+    assert all(float(scores[j, 1]) < 1e-2 for j in range(3)) and float(scores[0, 0]) > 0.9
+    plt.close("all")
+
+
+def test_plot_insets_share_their_layers_vertical_scale(fitted) -> None:
+    """Every inset of a layer is equally tall in data units, so drawn heights compare; a
+    (nearly) flat edge is a flat line, not its rounding noise blown up to the full height."""
+    model, ds, _ = fitted
+    with torch.no_grad():  # edge 1 -> 2 of layer 0: a flat function plus 1e-9 noise
+        model.layers[0].scale_base[2, 1] = 1e-9
+        model.layers[0].coef[2, 1] = 1e-9 * torch.randn(model.layers[0].coef.shape[-1])
+    fig = model.plot()
+    insets = _insets(fig)
+    layers = [insets[:6], insets[6:]]
+    for axes in layers:
+        heights = {round(_height(ax), 9) for ax in axes}
+        assert len(heights) == 1  # one scale per layer
+        largest = max(_extent(ax.lines[0]) for ax in axes)
+        assert _height(axes[0]) == pytest.approx(1.15 * largest, rel=1e-6)
+        for ax in axes:  # every curve inside its inset
+            lo, hi = ax.get_ylim()
+            ys = ax.lines[0].get_ydata()
+            assert lo <= ys.min() and ys.max() <= hi
+    flat = _layer0(fig)[(1, 2)].lines[0]
+    assert 0 < _extent(flat) < 1e-6 * _height(_layer0(fig)[(1, 2)])
+    # the small edges of the unused input look small next to the edge carrying sin(pi x)
+    big = _extent(_layer0(fig)[(0, 0)].lines[0])
+    assert all(_extent(_layer0(fig)[(1, j)].lines[0]) < 0.05 * big for j in range(3))
+    plt.close("all")
+
+
+def test_plot_magnifies_a_contributing_edge_too_small_to_read(fitted) -> None:
+    """An edge a tenth the size of its layer's largest, but contributing, keeps its true-scale
+    curve and gets a dashed copy magnified x5, labelled; negligible edges never do."""
+    model, _, _ = fitted
+    layer = model.layers[0]
+    with torch.no_grad():  # input 1 -> node 0: a tenth of input 0 -> node 0 (both span [-1, 1])
+        layer.coef[0, 1] = 0.1 * layer.coef[0, 0]
+        layer.scale_spline[0, 1] = layer.scale_spline[0, 0]
+        layer.scale_base[0, 1] = 0.1 * layer.scale_base[0, 0]
+    scores = model.attribute()["edge_scores"][0]
+    assert float(scores[0, 1]) > 1e-2
+    fig = model.plot()
+    ax = _layer0(fig)[(1, 0)]
+    true, zoomed = ax.lines
+    assert zoomed.get_linestyle() == "--" and [t.get_text() for t in ax.texts] == ["×5"]
+    assert _extent(zoomed) == pytest.approx(5 * _extent(true), rel=1e-5)
+    assert _extent(true) == pytest.approx(0.1 * _extent(_layer0(fig)[(0, 0)].lines[0]), rel=0.02)
+    for (i, j), other in _layer0(fig).items():
+        if float(scores[j, i]) < 1e-2:
+            assert len(other.lines) == 1 and not other.texts
+    plt.close("all")
+
+
+def test_plot_insets_span_the_data_each_edge_sees(fitted) -> None:
+    """x range of every inset = the range of that input on the cached data, after refine too."""
+    model, ds, _ = fitted
+    model = model.refine(10)
+    fig = model.plot()
+    inputs = model.layer_inputs(ds["train_input"])
+    insets = _insets(fig)
+    ranges = [(0, i) for i in range(2) for _ in range(3)] + [(1, i) for i in range(3)]
+    for ax, (l, i) in zip(insets, ranges):
+        col = inputs[l][:, i]
+        assert ax.get_xlim() == pytest.approx((float(col.min()), float(col.max())), rel=1e-6)
+    plt.close("all")
+
+
+def test_plot_keeps_one_file_per_call(fitted, tmp_path) -> None:
+    """Titled calls write <title>.png (the same title replaces its own file), untitled calls
+    kan_diagram.png, kan_diagram_2.png, ...; no call overwrites another's picture."""
+    from PIL import Image
+
+    model, _, _ = fitted
+    folder = tmp_path / "figs"
+    for grid in (3, 5, 10, 20):
+        model.plot(folder=str(folder), title=f"KAN Structure (Grid={grid})")
+    model.plot(folder=folder)  # a PathLike works too
+    model.plot(folder=str(folder))
+    (folder / "a_b.png").write_bytes(b"somebody else's file")
+    model.plot(folder=str(folder), title="a b")  # would be a_b.png: that one is not its own
+    model.plot(folder=str(folder), title="a_b")
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted([f"KAN_Structure_Grid_{g}.png" for g in (3, 5, 10, 20)]
+                           + ["kan_diagram.png", "kan_diagram_2.png", "a_b.png", "a_b_2.png", "a_b_3.png"])
+    assert (folder / "a_b.png").read_bytes() == b"somebody else's file"
+    with Image.open(folder / "KAN_Structure_Grid_5.png") as image:
+        assert image.text["Title"] == "KAN Structure (Grid=5)"
+    os.utime(folder / "a_b_2.png", ns=(0, 0))
+    model.plot(folder=str(folder), title="a b")  # the same title: its own file, replaced
+    assert len(list(folder.iterdir())) == len(names) and (folder / "a_b_2.png").stat().st_mtime_ns > 0
     plt.close("all")
 
 

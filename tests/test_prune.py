@@ -101,3 +101,76 @@ def test_remove_and_bad_arguments(sparse_model) -> None:
         model.prune_node(active_neurons_id=[[9]])
     with pytest.raises(ValueError, match="no data"):
         KAN([2, 1]).attribute()
+
+
+def _dead_hidden(model: KAN):
+    """Hidden nodes whose incoming (every factor's) or outgoing edges are all switched off."""
+    dead = []
+    for l in range(1, model.depth):
+        for n in range(model.width[l]):
+            subs = [s for s, o in enumerate(model.node_of_sub(l)) if o == n]
+            fed = all(bool(model.layers[l - 1].mask[s].any() or model.symbolic[l - 1].active[s].any()) for s in subs)
+            used = bool(model.layers[l].mask[:, n].any() or model.symbolic[l].active[:, n].any())
+            if not (fed and used):
+                dead.append((l, n))
+    return dead
+
+
+def test_prune_removes_a_node_kept_by_its_score_whose_edges_were_then_switched_off(sparse_model) -> None:
+    """prune = prune_node, prune_edge, and then the nodes prune_edge left reaching no output go too:
+    before, such a node stayed (score above node_th, every edge below edge_th)."""
+    from kanlab.prune import prune_edge, prune_node
+
+    model, ds = sparse_model
+    two_steps = prune_edge(prune_node(model, 1e-4), 3e-2)
+    assert _dead_hidden(two_steps)  # the situation of the report: a kept node, all its edges off
+    pruned = model.prune(node_th=1e-4, edge_th=3e-2)
+    assert _dead_hidden(pruned) == [] and pruned.width[1] == two_steps.width[1] - len(_dead_hidden(two_steps))
+    assert bool((pruned.attribute()["node_scores"][1] > 1e-2).all())  # every kept node matters
+    x = ds["test_input"]
+    assert torch.allclose(pruned(x), two_steps(x), atol=1e-5)  # the dropped nodes carried nothing
+
+
+def test_a_node_with_all_incoming_or_all_outgoing_edges_off_scores_0_and_is_pruned(sparse_model) -> None:
+    import copy
+
+    from kanlab.prune import live_nodes
+
+    model, ds = sparse_model
+    model = copy.deepcopy(model)
+    scores = model.attribute()["node_scores"][1]
+    assert scores[3] > 0.1 and scores[4] > 0.1  # the two nodes that carry the function
+    for i in range(3):
+        model.remove_edge(0, i, 4)  # node 4: no incoming edge, its outgoing edge still on
+    model.remove_edge(1, 3, 0)  # node 3: no outgoing edge
+    scores = model.attribute()["node_scores"][1]
+    assert float(scores[3]) == 0.0 and float(scores[4]) == 0.0
+    assert live_nodes(model)[1][3:].tolist() == [False, False]
+    small = model.prune_node(threshold=0.0)
+    assert small.width[1] == int((scores > 0).sum()) and _dead_hidden(small) == []
+
+
+def test_live_nodes_follow_products_and_propagate() -> None:
+    from kanlab.prune import drop_dead_nodes, live_nodes
+
+    model = KAN([2, [1, 1], 2, 1], seed=0)  # node layer 1: a sum node and a product of 2 factors
+    assert all(bool(v.all()) for v in live_nodes(model))
+    for i in range(2):
+        model.remove_edge(0, i, 2)  # the product's second factor gets nothing: the product is 0
+    model.remove_edge(1, 0, 1)  # node 1 of layer 2 is fed by the dead product only
+    model.remove_edge(2, 0, 0)  # node 0 of layer 2 feeds nothing, so the sum node of layer 1 ...
+    live = live_nodes(model)
+    assert live[1].tolist() == [False, False]  # ... is dead too: it only fed the dead node 0
+    assert live[2].tolist() == [False, False]  # and node 1 of layer 2 only got the dead product
+    assert live[0].tolist() == [False, False] and live[3].tolist() == [False]  # nothing gets through
+    x = torch.rand(20, 2) * 2 - 1
+    with torch.no_grad():
+        assert bool((model(x) == model(x)[0]).all())  # the output is constant indeed
+    small = drop_dead_nodes(model)
+    assert small.width == [2, 1, 1, 1]  # every hidden layer keeps one node
+    model = KAN([2, [1, 1], 2, 1], seed=0)
+    model.remove_node(1, 0)
+    small = drop_dead_nodes(model)
+    assert small.width == [2, 1, 2, 1] and small.mult_width == [0, 1, 0, 0]
+    assert torch.allclose(small(x), model(x), atol=1e-6)
+    assert drop_dead_nodes(small) is small
