@@ -47,9 +47,21 @@ class KAN(KANNetwork):
     fit = train.fit
     fit_grid_schedule = train.fit_grid_schedule
 
+    #: pykan's switch: whether training may read the per-edge activations the regulariser needs.
+    #: :meth:`speed` turns it off (as pykan's does), and ``fit(lamb > 0)`` then trains without the
+    #: regulariser and warns; set it back to ``True`` to regularise.
+    save_act: bool = True
+
     def speed(self) -> "KAN":
-        """pykan compatibility; returns ``self``. A no-op: the spline path is already the fast one
-        and symbolic edges cost nothing until some are fixed (they keep working after this)."""
+        """pykan's fast mode, with pykan's meaning; returns ``self``.
+
+        kanlab's spline path is always the fast one, so nothing else changes, but pykan's
+        ``speed()`` also stops saving activations, which silently switches its sparsity
+        regulariser off (``fit(lamb=0.01)`` trains with ``lamb = 0``). Scripts written for pykan
+        rely on that, so kanlab does the same, with a warning from ``fit`` instead of silence.
+        Set ``model.save_act = True`` afterwards to regularise. Symbolic edges keep working.
+        """
+        self.save_act = False
         return self
 
     # checkpoints

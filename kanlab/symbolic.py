@@ -14,6 +14,7 @@ zero can occur.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -21,7 +22,7 @@ import torch
 
 from .attribution import attribute
 from .symbolic_lib import SymbolicFunction, get_symbolic, in_domain, resolve_library
-from .validation import check_index
+from .validation import check_index, check_real
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
@@ -349,22 +350,27 @@ def unfix_symbolic(model: KANNetwork, l: int, i: int, j: int) -> KANNetwork:
 
 
 def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, weight_simple: float = 0.8,
-                  r2_threshold: float = 0.0, zero_threshold: float = 1e-2, x: Optional[torch.Tensor] = None,
+                  r2_threshold: float = 0.9, zero_threshold: float = 1e-2, x: Optional[torch.Tensor] = None,
                   layers: Optional[Sequence[int]] = None) -> List[Dict[str, object]]:
     """Snap every active spline edge to its best library function, layer by layer.
 
     Later layers are fitted on the inputs the already-snapped layers produce. ``'0'`` is only a
     candidate (and always one) for edges whose attribution score (:func:`kanlab.attribution.attribute`,
     computed before snapping) is below ``zero_threshold``: an important edge is never snapped to
-    a constant, a dead one never to a fitted curve. Edges whose best R^2 is below
-    ``r2_threshold`` stay splines. ``layers`` restricts snapping to those layers (e.g. a
-    different ``lib`` per layer: call once per layer). Returns the rows ``{l, i, j, name, r2}``
-    of the fixed edges.
+    a constant, a dead one never to a fitted curve. An edge whose best fit has R^2 below
+    ``r2_threshold`` (default 0.9; pykan's 0 snaps everything) stays a spline, and a
+    ``UserWarning`` lists the edges kept so: a formula built on a poor fit would be wrong
+    without saying so (``symbolic_formula`` refuses a model with spline edges; fix them by hand,
+    give a richer ``lib``, or retrain sparser). ``layers`` restricts snapping to those layers
+    (e.g. a different ``lib`` per layer: call once per layer). Returns the rows
+    ``{l, i, j, name, r2}`` of the fixed edges.
     """
+    r2_threshold = check_real("r2_threshold", r2_threshold, high=1.0, finite=False)
     data = model.data(x)
     names = [e.name for e in resolve_library(lib)]
     scores = attribute(model, data)["edge_scores"]
     fixed: List[Dict[str, object]] = []
+    kept: List[str] = []
     chosen = range(model.depth) if layers is None else [check_index("layer", l, model.depth, sep=" ") for l in layers]
     for l in chosen:
         inp = model.layer_inputs(data)[l]
@@ -378,6 +384,7 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
                 cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
                 fit, _, _ = rank_functions(inp[:, i], acts[:, j, i], cand, weight_simple)[0]
                 if fit.r2 < r2_threshold and fit.name != "0":
+                    kept.append(f"({l},{i},{j}) best {fit.name} R^2 {fit.r2:.3g}")
                     if verbose:
                         print(f"kept spline ({l},{i},{j}): best {fit.name} R^2 = {fit.r2:.4f} < {r2_threshold}")
                     continue
@@ -387,4 +394,9 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
                 fixed.append(dict(l=l, i=i, j=j, name=fit.name, r2=fit.r2))
                 if verbose:
                     print(f"fixing ({l},{i},{j}) with {fit.name:>10}, R^2 = {fit.r2:.6f}")
+    if kept:
+        warnings.warn(f"auto_symbolic kept {len(kept)} edge(s) as splines, their best fit below r2_threshold="
+                      f"{r2_threshold:g}: {'; '.join(kept)}. Fix them by hand (fix_symbolic), pass a richer lib or "
+                      f"a lower r2_threshold, or retrain sparser (fit(lamb=...), prune) first.",
+                      UserWarning, stacklevel=2)
     return fixed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -164,6 +165,11 @@ def fit(
     lr = check_real("lr", lr, low=0, low_inclusive=False)
     if not (batch == -1 or (is_int(batch) and batch > 0)):
         raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
+    if lamb > 0 and not getattr(model, "save_act", True):
+        warnings.warn(f"fit(lamb={lamb}) trains without the regulariser: model.speed() switched activation "
+                      "saving off, which in pykan turns the regulariser off too (its 'setting lamb=0'). Set "
+                      "model.save_act = True to regularise.", UserWarning, stacklevel=2)
+        lamb = 0.0
     if objective is not None:
         data = _objective_dataset(model, dataset, objective, loss_fn, batch)
     else:

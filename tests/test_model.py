@@ -25,6 +25,20 @@ def test_speed_returns_model_and_train_is_not_shadowed() -> None:
     assert model.train() is model and model.training
 
 
+def test_speed_drops_the_regulariser_as_pykan_does_but_says_so() -> None:
+    ds = create_dataset(lambda x: x[:, [0]] ** 2, n_var=2, train_num=64, test_num=16, seed=0)
+    plain, fast = KAN([2, 3, 1], seed=0), KAN([2, 3, 1], seed=0).speed()
+    assert plain.save_act and not fast.save_act
+    with pytest.warns(UserWarning, match=r"lamb=0\.01\) trains without the regulariser.*save_act = True"):
+        res = fast.fit(ds, steps=2, lamb=0.01, progress=False)
+    assert res["reg"] == [0.0, 0.0]  # pykan's 'setting lamb=0'
+    unreg = KAN([2, 3, 1], seed=0)
+    unreg.fit(ds, steps=2, lamb=0.0, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(fast.state_dict().values(), unreg.state_dict().values()))
+    fast.save_act = True
+    assert fast.fit(ds, steps=1, lamb=0.01, progress=False)["reg"][0] > 0
+
+
 def test_feature_score_is_absent_not_an_error_before_scores() -> None:
     model = KAN([2, 3, 1], seed=0)
     assert not hasattr(model, "feature_score")  # a property must not raise anything else

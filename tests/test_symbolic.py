@@ -275,3 +275,22 @@ def test_every_trainable_parameter_gets_a_gradient() -> None:
     assert [s.affine.requires_grad for s in fresh.symbolic] == [False, True]
     model.unfix_symbolic(1, 0, 0)
     assert params_without_grad(model) == [] and not model.symbolic[1].affine.requires_grad
+
+
+def test_auto_symbolic_refuses_poor_fits_by_default_and_says_so(fitted) -> None:
+    """sin(pi x) on [-1, 1] by a line or a parabola: R^2 well below 0.9, so the spline stays and a
+    warning names the edge; with pykan's r2_threshold=0 the poor fit is taken, as pykan does."""
+    model, ds = fitted("one_sine_edge")[:2]
+    before = model(ds["test_input"]).detach()
+    with pytest.warns(UserWarning, match=r"kept 1 edge\(s\) as splines.*\(0,0,0\) best x\^?2? R\^2 0\.\d+"):
+        fixed = model.auto_symbolic(lib=["x", "x^2"], verbose=False)
+    assert fixed == [] and model.symbolic[0].n_active == 0 and model.layers[0].mask[0, 0] == 1
+    assert torch.equal(model(ds["test_input"]), before)  # nothing changed
+    with pytest.raises(ValueError, match="still splines"):
+        model.symbolic_formula()
+    fixed = model.auto_symbolic(lib=["x", "x^2"], verbose=False, r2_threshold=0.0)
+    assert len(fixed) == 1 and fixed[0]["r2"] < 0.9
+    with pytest.raises(ValueError, match="r2_threshold"):
+        model.auto_symbolic(lib=["x"], r2_threshold=float("nan"))
+    model.unfix_symbolic(0, 0, 0)
+    assert [r["name"] for r in model.auto_symbolic(lib=["x", "sin"], verbose=False)] == ["sin"]  # no warning
