@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 OUT    ?= demo_output
 
-.PHONY: install dev demo test test-slow bench-toy bench-symbolic bench-speed bench-claims bench-claims-quick clean
+.PHONY: install dev demo test test-slow bench-toy bench-seeds bench-estimators bench-symbolic bench-speed bench-claims bench-claims-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ dev: install
 # $(OUT)/kanlab_demo/
 demo: install
 	mkdir -p $(OUT)
-	cd $(OUT) && MPLBACKEND=Agg $(abspath $(PY)) $(abspath examples/kan_visualization_demo.py)
-	MPLBACKEND=Agg $(PY) -m kanlab demo --out $(OUT)/kanlab_demo
+	@start=$$(date +%s); \
+	(cd $(OUT) && MPLBACKEND=Agg $(abspath $(PY)) $(abspath examples/kan_visualization_demo.py)) && \
+	mid=$$(date +%s) && \
+	MPLBACKEND=Agg $(PY) -m kanlab demo --out $(OUT)/kanlab_demo && \
+	end=$$(date +%s) && \
+	echo "make demo: the mission's script $$((mid - start)) s, kanlab demo $$((end - mid)) s (wall clock)"
 
 test: dev
 	$(PY) -m pytest -q
@@ -36,6 +40,14 @@ test-slow: dev
 bench-toy: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m benchmarks.toy_functions
+
+bench-seeds: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m benchmarks.seeds
+
+bench-estimators: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	OMP_NUM_THREADS=1 $(PY) -m benchmarks.estimators
 
 bench-symbolic: dev
 	$(PY) -m pip install --quiet -e ".[bench]"

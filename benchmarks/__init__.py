@@ -3,6 +3,8 @@
 
     python -m benchmarks.toy_functions      # the KAN paper's toy functions, kanlab vs pykan 0.2.8 (BENCHMARKS.md)
     python -m benchmarks.symbolic           # formula recovery, kanlab vs pykan 0.2.8 (BENCHMARKS.md)
+    python -m benchmarks.seeds              # reliability over seeds 0-9 on the toy functions, vs pykan (BENCHMARKS.md)
+    OMP_NUM_THREADS=1 python -m benchmarks.estimators   # KANRegressor/KANClassifier defaults vs scikit-learn (BENCHMARKS.md)
     python -m benchmarks.speed              # training/inference speed and memory vs pykan, inkan, an MLP (BENCHMARKS.md)
     python -m benchmarks.trust_audit        # the silent-wrong-result cases, measured (prints only)
     python -m benchmarks.eager_step         # per-step cost of the default path (prints only)

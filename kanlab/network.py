@@ -38,8 +38,11 @@ class KANNetwork(nn.Module):
         seed: integer seed for the initialisation; ``None`` draws from torch's global RNG.
         base_fun: residual function: 'silu' (default), 'identity', 'zero' or a callable.
         noise_scale: scale of the initial spline coefficients (splines start near 0).
-        scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1,1)) / sqrt(fan_in)``,
-            i.e. Kaiming-uniform-like, which is what makes deep/wide KANs train with Adam.
+        scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1,1)) / sqrt(fan_in)``
+            (pykan's formula). Default (both None): per layer by fan-in
+            (:func:`kanlab.layer.default_base_init`): equal positive weights (mu 1, sigma 0) up to
+            fan-in 8, which makes small pykan-style KANs train reliably from any seed; random
+            signs (mu 0, sigma 1, Kaiming-uniform-like) above, which wide KANs need.
         scale_sp: initial spline scale (times ``1 / sqrt(fan_in)``).
         grid_eps: grid update blend: 1 = uniform over the data, 0 = data quantiles.
         grid_range: initial grid range ``(lo, hi)``; inputs outside get only the base term
@@ -64,8 +67,8 @@ class KANNetwork(nn.Module):
         seed: Optional[int] = None,
         base_fun: BaseFun = "silu",
         noise_scale: float = 0.3,
-        scale_base_mu: float = 0.0,
-        scale_base_sigma: float = 1.0,
+        scale_base_mu: Optional[float] = None,
+        scale_base_sigma: Optional[float] = None,
         scale_sp: float = 1.0,
         grid_eps: float = 0.02,
         grid_range: Sequence[float] = (-1.0, 1.0),

@@ -242,15 +242,16 @@ def edge_samples(model: KANNetwork, l: int, i: int, j: int, x: Optional[torch.Te
 
 def suggest_symbolic(model: KANNetwork, l: Optional[int] = None, i: Optional[int] = None,
                      j: Optional[int] = None, *, lib: Lib = None, topk: int = 5, verbose: bool = True,
-                     weight_simple: float = 0.8, x: Optional[torch.Tensor] = None) -> Any:
+                     weight_simple: float = 0.8, r2_threshold: float = 0.9, x: Optional[torch.Tensor] = None) -> Any:
     """Rank the library for edge ``i -> j`` of layer ``l``; print the top ``topk`` when ``verbose``.
 
     Returns pykan's tuple ``(best_name, best_function, best_r2, best_complexity)``. With no edge
-    given, :func:`suggest_all`'s table of every active spline edge instead. The options are
+    given, :func:`suggest_all`'s table of every active spline edge instead (``r2_threshold``:
+    auto_symbolic's, marking the edges it would keep as splines). The options are
     keyword-only: pykan puts ``a_range, b_range`` where kanlab has no such grid, so a positional
     call cannot mean the same thing in both."""
     if l is None and i is None and j is None:
-        return suggest_all(model, lib, weight_simple, verbose, x=x)
+        return suggest_all(model, lib, weight_simple, verbose, r2_threshold=r2_threshold, x=x)
     if l is None or i is None or j is None:
         raise ValueError("give all of l, i, j (one edge) or none of them (every edge)")
     xs, ys = edge_samples(model, l, i, j, x)
@@ -272,12 +273,14 @@ def _candidates(names: List[str], score: float, zero_threshold: float) -> List[s
 
 
 def suggest_all(model: KANNetwork, lib: Lib = None, weight_simple: float = 0.8, verbose: bool = True,
-                *, zero_threshold: float = 1e-2, x: Optional[torch.Tensor] = None) -> List[Dict[str, object]]:
+                *, zero_threshold: float = 1e-2, r2_threshold: float = 0.9,
+                x: Optional[torch.Tensor] = None) -> List[Dict[str, object]]:
     """The best library function for every active spline edge, as rows ``{l, i, j, name, r2,
-    complexity, formula}``; printed as a table when ``verbose``. Candidates as in
-    :func:`auto_symbolic` (``'0'`` only for edges scoring below ``zero_threshold``), so the table
-    names what ``auto_symbolic`` with the same ``lib`` would fix on the first layer (later layers:
-    on the current model's inputs, before earlier layers are snapped)."""
+    complexity, formula, fix}``; printed as a table when ``verbose``. Candidates and the
+    ``r2_threshold`` as in :func:`auto_symbolic` (``'0'`` only for edges scoring below
+    ``zero_threshold``; ``fix`` False where the best R^2 is below ``r2_threshold``: the edge would
+    stay a spline), so the table says what ``auto_symbolic`` with the same ``lib`` would do on the
+    first layer (later layers: on the current model's inputs, before earlier layers are snapped)."""
     data = model.data(x)
     names = [e.name for e in resolve_library(lib)]
     scores = attribute(model, data)["edge_scores"]
@@ -294,11 +297,12 @@ def suggest_all(model: KANNetwork, lib: Lib = None, weight_simple: float = 0.8, 
                 cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
                 fit, comp, _ = rank_functions(inputs[l][:, i], acts[:, j, i], cand, weight_simple)[0]
                 rows.append(dict(l=l, i=i, j=j, name=fit.name, r2=fit.r2, complexity=comp,
-                                 formula=_affine_text(fit)))
+                                 formula=_affine_text(fit), fix=fit.name == "0" or fit.r2 >= r2_threshold))
     if verbose:
         print(f"{'edge (l,i,j)':>13}  {'best':>12} {'R^2':>9}  fitted form")
         for r in rows:
-            print(f"{str((r['l'], r['i'], r['j'])):>13}  {r['name']:>12} {r['r2']:>9.5f}  {r['formula']}")
+            kept = "" if r["fix"] else f"   (auto_symbolic keeps the spline: R^2 < {r2_threshold:g})"
+            print(f"{str((r['l'], r['i'], r['j'])):>13}  {r['name']:>12} {r['r2']:>9.5f}  {r['formula']}{kept}")
     return rows
 
 

@@ -213,6 +213,8 @@ def fit(
             for metric in metrics or ():
                 results[metric.__name__].append(float(metric()))
 
+    if objective is None:
+        _warn_if_overparameterised(model, x_train, "test_input" in data)
     model.remember_data(x_train, y_train)
     schedule = grid_update_steps(grid_update_num, start_grid_update_step, stop_grid_update_step)
     train_loop(model, total, (x_train, y_train), opt=opt, lr=lr, steps=steps,
@@ -220,6 +222,25 @@ def fit(
                before_step=[grid_update_hook(model, schedule)] if update_grid else [],
                on_step=record, progress=progress, log=log, describe=lambda: _describe(results), desc="fit")
     return results
+
+
+def effective_params(model: KANNetwork) -> int:
+    """Trainable numbers behind the model's switched-on edges: ``n_basis + 2`` per spline edge
+    (coefficients, ``scale_base``, ``scale_sp``) and 4 per symbolic edge (its affine ``a, b, c, d``)."""
+    return sum(int(layer.mask.count_nonzero()) * (layer.n_basis + 2) + 4 * sym.n_active
+               for layer, sym in zip(model.layers, model.symbolic))
+
+
+def _warn_if_overparameterised(model: KANNetwork, x_train: torch.Tensor, has_test: bool) -> None:
+    """Warn when the edges have more free numbers than there are training labels: such a fit can
+    interpolate the data and generalise poorly (e.g. the mission document's diabetes recipe,
+    ``[10, 5, 1]`` refined to grid 24, 1595 numbers for 353 rows)."""
+    n_params, n_rows = effective_params(model), x_train.shape[0]
+    if n_params > n_rows * model.width[-1]:
+        check = "" if has_test else " Add dataset['test_input'/'test_label'] to watch the test loss."
+        warnings.warn(f"the model has {n_params} trainable numbers on its edges for {n_rows} training rows: it can "
+                      f"interpolate them and generalise poorly. Use a smaller grid or width, regularise "
+                      f"(lamb > 0), or use more data.{check}", UserWarning, stacklevel=3)
 
 
 def grid_update_steps(grid_update_num: int = 10, start: int = -1, stop: int = 50) -> range:

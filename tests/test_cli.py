@@ -14,7 +14,8 @@ def test_demo_writes_plots(tmp_path, capsys) -> None:
         assert f"\n{grid:>5} " in out
     for name in ("loss_curve.png", "function_comparison.png", "kan_diagram.png", "kan_product_symbolic.png"):
         assert (tmp_path / name).stat().st_size > 10_000
-    assert "f(x, y) = " in out
+    # 3 steps per grid may leave an edge no library function fits: then the demo says so, no formula
+    assert "f(x, y) = " in out or "no formula: auto_symbolic kept" in out
 
 
 @pytest.mark.slow

@@ -208,3 +208,21 @@ def test_forward_derivatives_need_a_known_base_function() -> None:
     assert not layer.has_derivatives and make_layer().has_derivatives
     with pytest.raises(ValueError, match="no known derivatives"):
         layer.forward_derivatives(torch.zeros(2, 3, dtype=torch.float64), torch.ones(1, 2, 3, dtype=torch.float64))
+
+
+def test_default_base_weights_are_positive_on_narrow_layers_random_on_wide_ones() -> None:
+    """Narrow layers start with equal positive base weights 1/sqrt(fan_in) (random signs made 4 of
+    10 seeds of KAN([2, 1, 1]) fold exp(sin(pi x) + y^2)); wide ones keep Kaiming-like random signs
+    (equal weights add a sqrt(fan_in) common mode); explicit values follow pykan's formula."""
+    from kanlab.layer import POSITIVE_BASE_FAN_IN, default_base_init
+
+    narrow = KANLayer(POSITIVE_BASE_FAN_IN, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(narrow.scale_base, torch.full((3, POSITIVE_BASE_FAN_IN), POSITIVE_BASE_FAN_IN ** -0.5))
+    wide = KANLayer(POSITIVE_BASE_FAN_IN + 1, 64, generator=torch.Generator().manual_seed(0))
+    sb = wide.scale_base * (POSITIVE_BASE_FAN_IN + 1) ** 0.5
+    assert bool((sb < 0).any()) and bool((sb > 0).any()) and float(sb.abs().max()) <= 1.0
+    assert abs(float(sb.mean())) < 0.2  # no common mode
+    assert default_base_init(2) == (1.0, 0.0) and default_base_init(784) == (0.0, 1.0)
+    assert default_base_init(2, mu=0.0) == (0.0, 1.0) and default_base_init(784, sigma=0.0) == (0.0, 0.0)
+    explicit = KANLayer(2, 3, scale_base_mu=0.5, scale_base_sigma=0.0)
+    assert torch.allclose(explicit.scale_base, torch.full((3, 2), 0.5 / 2 ** 0.5))

@@ -1,6 +1,7 @@
 """Symbolic edges: the affine fit, fix/unfix/suggest/auto_symbolic, training and checkpoints."""
 import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -84,9 +85,15 @@ def test_the_table_names_what_auto_symbolic_fixes(fitted) -> None:
     a small attribution score, so the table cannot list '0' where auto_symbolic fits a curve."""
     model = fitted("sparse_three_inputs")[0]
     lib = ["x", "x^2", "sin", "exp"]
-    table = {(r["i"], r["j"]): r["name"] for r in model.suggest_symbolic(lib=lib, verbose=False) if r["l"] == 0}
-    fixed = {(r["i"], r["j"]): r["name"] for r in model.auto_symbolic(lib=lib, layers=[0], verbose=False)}
-    assert table == fixed and len(fixed) == 15
+    rows = [r for r in model.suggest_symbolic(lib=lib, verbose=False) if r["l"] == 0]
+    table = {(r["i"], r["j"]): r["name"] for r in rows if r["fix"]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fixed = {(r["i"], r["j"]): r["name"] for r in model.auto_symbolic(lib=lib, layers=[0], verbose=False)}
+    assert table == fixed and len(rows) == 15
+    kept = [(r["i"], r["j"]) for r in rows if not r["fix"]]  # below R^2 0.9: both say "stays a spline"
+    assert all(r["r2"] < 0.9 for r in rows if not r["fix"]) and bool(kept) == bool(caught)
+    assert all(f"(0,{i},{j})" in str(caught[0].message) for i, j in kept)
     assert "0" in fixed.values() and set(fixed.values()) - {"0"}  # dead edges -> 0, live ones -> a curve
 
 

@@ -340,3 +340,25 @@ def test_fit_accepts_numpy_arrays_like_tensors() -> None:
     assert ra["train_loss"] == rb["train_loss"] and isinstance(as_numpy["train_input"], np.ndarray)
     with pytest.raises(TypeError, match="numeric numpy array"):
         b.fit({"train_input": [[0.0, 1.0]], "train_label": [[1.0]]}, steps=1, progress=False)
+
+
+def test_fit_warns_when_the_edges_outnumber_the_training_rows() -> None:
+    """[10, 5, 1] at grid 3 has 55 edges x (6 + 2) = 440 free numbers: more than 353 rows (the
+    mission's diabetes recipe) -> a warning naming both; 1000 rows -> none; masked edges don't count."""
+    import warnings as _w
+
+    from kanlab.train import effective_params
+
+    model = KAN([10, 5, 1], grid=3, k=3, seed=0)
+    assert effective_params(model) == 55 * 8
+    small = {"train_input": torch.rand(353, 10), "train_label": torch.rand(353, 1)}
+    with pytest.warns(UserWarning, match=r"440 trainable numbers on its edges for 353 training rows.*test_input"):
+        model.fit(small, steps=1, progress=False)
+    big = {"train_input": torch.rand(1000, 10), "train_label": torch.rand(1000, 1)}
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        model.fit(big, steps=1, progress=False)
+    for i in range(10):
+        model.remove_edge(0, i, 0)
+    assert effective_params(model) == 45 * 8
+
