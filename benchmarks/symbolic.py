@@ -164,6 +164,10 @@ def dataset(r: Recipe) -> Dict[str, torch.Tensor]:
     return create_dataset(label, n_var=len(syms), ranges=r.ranges, train_num=1000, test_num=1000, seed=0)
 
 
+class NoFormula(RuntimeError):
+    """``auto_symbolic`` kept some edges as splines (best R^2 below its threshold): no formula."""
+
+
 def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr], float, float, str]:
     model = KAN(r.width, grid=r.grids[0], k=3, seed=r.seed, base_fun=r.base_fun, mult_arity=r.mult_arity)
     model.fit(ds, opt="LBFGS", steps=r.steps, lamb=r.lamb, progress=False)
@@ -174,6 +178,9 @@ def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr
     model.auto_symbolic(lib=r.lib, verbose=False)
     t_auto = time.perf_counter() - start
     res = model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)
+    kept = [(l, i, j) for l, layer in enumerate(model.layers) for j, i in layer.mask.nonzero().tolist()]
+    if kept:
+        raise NoFormula(f"splines kept at {kept[:3]}")
     (expr,), _ = model.symbolic_formula(var=r.variables, ex_round=4)
     return expr, t_auto, float(res["train_loss"][-1]), str(model.width)
 
@@ -237,8 +244,9 @@ def attempt(fn: Callable, r: Recipe, ds, seeds: List[int]) -> Dict[str, object]:
 
 
 def _short(expr: Optional[sp.Expr], error: str, limit: int = 70) -> str:
-    if expr is None:
-        return f"crash ({error})".replace("|", "/")
+    if expr is None:  # auto_symbolic's refusal is a result, not a crash
+        label = "no formula" if error.startswith(NoFormula.__name__) else "crash"
+        return f"{label} ({error})".replace("|", "/")
     text = str(expr).replace("|", "/")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

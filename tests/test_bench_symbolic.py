@@ -43,3 +43,10 @@ def test_parse_seeds():
 def test_a_crashed_workflow_is_not_recovered():
     ok, how, err = bench.recovered(None, _recipe("x*y", ["x", "y"], [(1, 2)] * 2))
     assert not ok and how == "" and err == float("inf")
+
+
+def test_a_refused_edge_reads_as_no_formula_not_a_crash():
+    from benchmarks.symbolic import NoFormula, _short
+
+    assert _short(None, f"{NoFormula.__name__}: splines kept at [(0, 0, 1)]").startswith("no formula (")
+    assert _short(None, "ValueError: boom").startswith("crash (")
