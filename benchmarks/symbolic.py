@@ -49,6 +49,7 @@ import sympy as sp
 import torch
 
 from kanlab import KAN, create_dataset
+from kanlab.formula import spline_edges
 from kanlab.recovery import Recovery, check_recovery
 
 from .common import write_section
@@ -178,7 +179,7 @@ def run_kanlab(r: Recipe, ds: Dict[str, torch.Tensor]) -> Tuple[Optional[sp.Expr
     model.auto_symbolic(lib=r.lib, verbose=False)
     t_auto = time.perf_counter() - start
     res = model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)
-    kept = [(l, i, j) for l, layer in enumerate(model.layers) for j, i in layer.mask.nonzero().tolist()]
+    kept = spline_edges(model)
     if kept:
         raise NoFormula(f"splines kept at {kept[:3]}")
     (expr,), _ = model.symbolic_formula(var=r.variables, ex_round=4)

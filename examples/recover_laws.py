@@ -29,6 +29,7 @@ import sympy as sp
 import torch
 
 from kanlab import KAN, create_dataset
+from kanlab.formula import spline_edges
 
 TRANSFORMS = {  # name: (the function of the law that is fitted, the map from its formula back, its label)
     "log": (torch.log, sp.exp, "log f"),
@@ -66,7 +67,7 @@ def recover(case: Law, seeds: Sequence[int], steps: int) -> Optional[Tuple[sp.Ex
         model.fit(ds, opt="LBFGS", steps=steps, progress=False)
         model.auto_symbolic(lib=case.lib, verbose=False)
         rmse = float(model.fit(ds, opt="LBFGS", steps=50, progress=False, update_grid=False)["train_loss"][-1])
-        if any(bool(layer.mask.any()) for layer in model.layers):  # auto_symbolic refused a poor fit
+        if spline_edges(model):  # auto_symbolic refused a poor fit
             print(f"  seed {seed}: auto_symbolic kept spline edges (its warning names them): no formula")
             continue
         (expr,), _ = model.symbolic_formula(var=case.names)

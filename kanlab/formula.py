@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, TYPE_CHECKING, Tuple
 
 import numpy as np
 import sympy as sp
@@ -102,6 +102,11 @@ def _nodes(model: KANNetwork, l: int, sub: List[sp.Expr]) -> List[sp.Expr]:
                           for node in range(n_sum, model.width[l])]
 
 
+def spline_edges(model: KANNetwork) -> List[Tuple[int, int, int]]:
+    """``(l, i, j)`` of every switched-on edge that is still a spline (no formula for it yet)."""
+    return [(l, i, j) for l, layer in enumerate(model.layers) for j, i in layer.mask.nonzero().tolist()]
+
+
 def symbolic_formula(model: KANNetwork, var: Optional[Sequence[str]] = None, ex_round: Optional[int] = 4,
                      simplify: bool = True, zero_below: Optional[float] = None,
                      simplify_timeout: Optional[float] = 10.0) -> SymbolicFormula:
@@ -131,8 +136,7 @@ def symbolic_formula(model: KANNetwork, var: Optional[Sequence[str]] = None, ex_
         if len(var) != n_in:
             raise ValueError(f"var needs {n_in} names, got {len(var)}")
         variables = [v if isinstance(v, sp.Symbol) else sp.Symbol(str(v)) for v in var]
-    splines = [(l, i, j) for l, layer in enumerate(model.layers)
-               for j, i in layer.mask.nonzero().tolist()]
+    splines = spline_edges(model)
     if splines:
         raise ValueError(f"edges {splines[:8]}{' ...' if len(splines) > 8 else ''} (l, i, j) are still splines; "
                          "fix them with auto_symbolic/fix_symbolic or prune them first")

@@ -297,13 +297,18 @@ def suggest_all(model: KANNetwork, lib: Lib = None, weight_simple: float = 0.8, 
                 cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
                 fit, comp, _ = rank_functions(inputs[l][:, i], acts[:, j, i], cand, weight_simple)[0]
                 rows.append(dict(l=l, i=i, j=j, name=fit.name, r2=fit.r2, complexity=comp,
-                                 formula=_affine_text(fit), fix=fit.name == "0" or fit.r2 >= r2_threshold))
+                                 formula=_affine_text(fit), fix=_accepted(fit, r2_threshold)))
     if verbose:
         print(f"{'edge (l,i,j)':>13}  {'best':>12} {'R^2':>9}  fitted form")
         for r in rows:
             kept = "" if r["fix"] else f"   (auto_symbolic keeps the spline: R^2 < {r2_threshold:g})"
             print(f"{str((r['l'], r['i'], r['j'])):>13}  {r['name']:>12} {r['r2']:>9.5f}  {r['formula']}{kept}")
     return rows
+
+
+def _accepted(fit: AffineFit, r2_threshold: float) -> bool:
+    """Whether ``auto_symbolic`` snaps an edge to ``fit``: '0' always, a curve from ``r2_threshold`` up."""
+    return fit.name == "0" or fit.r2 >= r2_threshold
 
 
 def _affine_text(fit: AffineFit) -> str:
@@ -387,7 +392,7 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
                     continue
                 cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
                 fit, _, _ = rank_functions(inp[:, i], acts[:, j, i], cand, weight_simple)[0]
-                if fit.r2 < r2_threshold and fit.name != "0":
+                if not _accepted(fit, r2_threshold):
                     kept.append(f"({l},{i},{j}) best {fit.name} R^2 {fit.r2:.3g}")
                     if verbose:
                         print(f"kept spline ({l},{i},{j}): best {fit.name} R^2 = {fit.r2:.4f} < {r2_threshold}")
