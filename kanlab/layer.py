@@ -22,28 +22,6 @@ from .validation import check_positive_int
 __all__ = ["KANLayer", "BaseFun"]
 
 
-#: fan-in up to which the default base weights are positive (see :func:`default_base_init`)
-POSITIVE_BASE_FAN_IN = 8
-
-
-def default_base_init(in_dim: int, mu: Optional[float] = None, sigma: Optional[float] = None) -> Tuple[float, float]:
-    """``(mu, sigma)`` of the base weights ``scale_base ~ (mu + sigma * U(-1, 1)) / sqrt(in_dim)``.
-
-    Given values are kept (a missing one takes pykan 0.2's default: mu 0, sigma 1). With neither
-    given: a layer of fan-in up to :data:`POSITIVE_BASE_FAN_IN` starts with equal positive base
-    weights ``1 / sqrt(in_dim)`` (mu 1, sigma 0, the KAN paper's original ``scale_base = 1``); a
-    wider one with random signs (mu 0, sigma 1, Kaiming-uniform-like). Random signs on a narrow
-    layer start its edges in opposite orientations, and the next layer then learns to fold its
-    input: on exp(sin(pi x) + y^2) with ``KAN([2, 1, 1])``, 4 of seeds 0-9 stuck at test RMSE 0.65
-    against 1e-2 (``python -m benchmarks.seeds``). Equal positive weights on a wide layer add a
-    common mode growing like ``sqrt(in_dim)`` (MNIST ``[784, 64, 10]``: 66% against 88% after
-    two epochs on 10k images), so wide layers keep random signs.
-    """
-    if mu is None and sigma is None:
-        return (1.0, 0.0) if in_dim <= POSITIVE_BASE_FAN_IN else (0.0, 1.0)
-    return (0.0 if mu is None else float(mu)), (1.0 if sigma is None else float(sigma))
-
-
 class KANLayer(nn.Module):
     """A KAN layer with ``in_dim * out_dim`` edges.
 
@@ -55,8 +33,8 @@ class KANLayer(nn.Module):
         grid_eps: blend between a uniform (1) and a quantile (0) grid in grid updates.
         noise_scale: initial coefficients are uniform in ``±noise_scale / (2 G)``.
         scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1, 1)) / sqrt(in_dim)``
-            (pykan's formula). Both None (default): :func:`default_base_init` by ``in_dim``; one
-            None: pykan's default for it (mu 0, sigma 1).
+            (pykan's formula and defaults, mu 0, sigma 1: random signs, Kaiming-uniform-like).
+            ``fit`` may replace a narrow layer's signs on a new model (:mod:`kanlab.starts`).
         scale_spline: initial ``scale_spline`` before the ``1 / sqrt(in_dim)`` factor.
         base_fun: residual function ``b``: 'silu', 'identity', 'zero' or a callable.
         sp_trainable, sb_trainable: whether ``scale_spline`` / ``scale_base`` are trained
@@ -83,8 +61,8 @@ class KANLayer(nn.Module):
         grid_range: Sequence[float] = (-1.0, 1.0),
         grid_eps: float = 0.02,
         noise_scale: float = 0.3,
-        scale_base_mu: Optional[float] = None,
-        scale_base_sigma: Optional[float] = None,
+        scale_base_mu: Optional[float] = 0.0,
+        scale_base_sigma: Optional[float] = 1.0,
         scale_spline: float = 1.0,
         base_fun: BaseFun = "silu",
         sp_trainable: bool = True,
@@ -123,7 +101,9 @@ class KANLayer(nn.Module):
 
         self.coef = nn.Parameter(uniform(out_dim, in_dim, self.n_basis) * (noise_scale / (2 * self.grid_size)))
         inv_sqrt = 1.0 / math.sqrt(in_dim)
-        scale_base_mu, scale_base_sigma = default_base_init(in_dim, scale_base_mu, scale_base_sigma)
+        # None (checkpoint configs of an earlier kanlab): pykan's default
+        scale_base_mu = 0.0 if scale_base_mu is None else float(scale_base_mu)
+        scale_base_sigma = 1.0 if scale_base_sigma is None else float(scale_base_sigma)
         self.scale_base = nn.Parameter(
             (scale_base_mu + scale_base_sigma * uniform(out_dim, in_dim)) * inv_sqrt,
             requires_grad=sb_trainable and not self._base.zero,  # unused: DDP needs no grad

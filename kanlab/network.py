@@ -39,10 +39,9 @@ class KANNetwork(nn.Module):
         base_fun: residual function: 'silu' (default), 'identity', 'zero' or a callable.
         noise_scale: scale of the initial spline coefficients (splines start near 0).
         scale_base_mu, scale_base_sigma: ``scale_base ~ (mu + sigma * U(-1,1)) / sqrt(fan_in)``
-            (pykan's formula). Default (both None): per layer by fan-in
-            (:func:`kanlab.layer.default_base_init`): equal positive weights (mu 1, sigma 0) up to
-            fan-in 8, which makes small pykan-style KANs train reliably from any seed; random
-            signs (mu 0, sigma 1, Kaiming-uniform-like) above, which wide KANs need.
+            (pykan's formula and defaults, mu 0, sigma 1: random signs). A new model's first
+            ``fit`` also tries fixed sign patterns on its narrow layers (``starts``, see
+            :mod:`kanlab.starts`), which makes small pykan-style KANs train reliably from any seed.
         scale_sp: initial spline scale (times ``1 / sqrt(fan_in)``).
         grid_eps: grid update blend: 1 = uniform over the data, 0 = data quantiles.
         grid_range: initial grid range ``(lo, hi)``; inputs outside get only the base term
@@ -67,8 +66,8 @@ class KANNetwork(nn.Module):
         seed: Optional[int] = None,
         base_fun: BaseFun = "silu",
         noise_scale: float = 0.3,
-        scale_base_mu: Optional[float] = None,
-        scale_base_sigma: Optional[float] = None,
+        scale_base_mu: Optional[float] = 0.0,
+        scale_base_sigma: Optional[float] = 1.0,
         scale_sp: float = 1.0,
         grid_eps: float = 0.02,
         grid_range: Sequence[float] = (-1.0, 1.0),
@@ -125,6 +124,8 @@ class KANNetwork(nn.Module):
         # fitting (set with remember_data; saved by checkpoints)
         self.cache_data: Optional[torch.Tensor] = None
         self.cache_target: Optional[torch.Tensor] = None
+        # True until trained or loaded: fit(starts="auto") then tries other starts (kanlab.starts)
+        self.fresh = True
 
     # ------------------------------------------------------------------ properties
     @property
@@ -174,6 +175,7 @@ class KANNetwork(nn.Module):
                 error_msgs.append(f"{key}: {err}")
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+        self.fresh = False
 
     # ------------------------------------------------------------------ nodes
     def n_sum(self, l: int) -> int:

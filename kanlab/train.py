@@ -17,10 +17,14 @@ from torch import nn
 
 from .loop import Batch, Hook, TrainResult, clone_state, train_loop
 from .optim import OPTIMIZERS
+from .starts import choose_start
 from .validation import check_int, check_real, is_int
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
+
+#: steps each start is trained for before ``fit(starts=...)`` keeps the best (see :func:`fit`)
+START_STEPS = 10
 
 __all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset", "grid_update_steps",
            "grid_update_hook"]
@@ -125,8 +129,9 @@ def fit(
     metrics: Optional[Sequence[Callable[[], object]]] = None,
     progress: Optional[bool] = None,
     objective: Optional[Callable[[KANNetwork], torch.Tensor]] = None,
+    starts: Union[str, bool] = "auto",
 ) -> Dict[str, List[float]]:
-    """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults).
+    """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults, plus ``starts``).
 
     Args:
         dataset: dict with ``train_input``, ``train_label`` and optionally ``test_input``,
@@ -151,6 +156,16 @@ def fit(
             (physics-informed training, see :mod:`kanlab.pde`). ``dataset`` then needs only
             ``train_input`` ``(n, width[0])``: the points grid updates adapt to (labels are
             ignored); ``loss_fn`` and mini-batches do not apply.
+        starts: try other starts first (:mod:`kanlab.starts`): the model as built, then its
+            narrow layers' base weights (fan-in <= 8) all positive, then in Walsh sign patterns,
+            each trained for the first :data:`START_STEPS` steps; the lowest objective goes on
+            for the remaining steps (its history is the one returned; the others are dropped,
+            and ``model.start_losses`` keeps ``{start: objective}``). ``"auto"`` (default): on a
+            model's first full-batch LBFGS fit, as constructed (``model.fresh``: no training,
+            loading, pruning or symbolic edges yet), of at least ``2 * START_STEPS`` steps;
+            ``True``: on any fit of at least ``START_STEPS`` steps; ``False``: never. Random
+            base-weight signs strand some seeds of small KANs for good (4 of 10 on
+            exp(sin(pi x) + y^2) with ``[2, 1, 1]``); ``python -m benchmarks.seeds`` measures it.
 
     Returns:
         dict of per-step lists: ``train_loss`` and ``test_loss`` (RMSE for the default loss, the
@@ -163,6 +178,8 @@ def fit(
     steps = check_int("steps", steps, low=0)
     log = check_int("log", log, low=1, note="refresh the progress bar every log steps")
     lr = check_real("lr", lr, low=0, low_inclusive=False)
+    if starts not in ("auto", True, False):
+        raise ValueError(f"starts must be 'auto', True or False, got {starts!r}")
     if not (batch == -1 or (is_int(batch) and batch > 0)):
         raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
     if lamb > 0 and not getattr(model, "save_act", True):
@@ -217,11 +234,43 @@ def fit(
         _warn_if_overparameterised(model, x_train, "test_input" in data)
     model.remember_data(x_train, y_train)
     schedule = grid_update_steps(grid_update_num, start_grid_update_step, stop_grid_update_step)
-    train_loop(model, total, (x_train, y_train), opt=opt, lr=lr, steps=steps,
-               batch_size=None if batch == -1 else batch,
-               before_step=[grid_update_hook(model, schedule)] if update_grid else [],
-               on_step=record, progress=progress, log=log, describe=lambda: _describe(results), desc="fit")
+
+    def run(n_steps: int, first: int = 0, desc: str = "fit") -> None:
+        """Steps ``first .. first + n_steps - 1`` of the fit (grid updates where the schedule says)."""
+        hooks = [grid_update_hook(model, [s - first for s in schedule if s >= first])] if update_grid else []
+        train_loop(model, total, (x_train, y_train), opt=opt, lr=lr, steps=n_steps,
+                   batch_size=None if batch == -1 else batch, before_step=hooks, on_step=record,
+                   progress=progress, log=log, describe=lambda: _describe(results), desc=desc)
+
+    done = 0
+    if _tries_starts(model, starts, opt, batch, steps):
+        histories: List[Dict[str, List[float]]] = []
+
+        def trial() -> float:
+            for values in results.values():
+                values.clear()
+            run(START_STEPS, desc="fit (trying starts)")
+            histories.append({key: list(values) for key, values in results.items()})
+            return float(last["loss"] + lamb * last["reg"]) if last else math.nan
+
+        model.start_losses, winner = choose_start(model, trial)
+        for key, values in histories[list(model.start_losses).index(winner)].items():
+            results[key][:] = values
+        done = START_STEPS
+    run(steps - done, done)
+    model.fresh = False
     return results
+
+
+def _tries_starts(model: KANNetwork, starts: Union[str, bool], opt: str, batch: int, steps: int) -> bool:
+    """Whether ``fit(starts=...)`` tries other starts on this call (see :func:`fit`)."""
+    if starts is False or steps < START_STEPS:
+        return False
+    if starts is True:
+        return True
+    untouched = getattr(model, "fresh", False) and all(sym.n_active == 0 for sym in model.symbolic) and all(
+        bool((layer.mask == 1).all()) for layer in model.layers)
+    return untouched and opt == "LBFGS" and batch == -1 and steps >= 2 * START_STEPS
 
 
 def effective_params(model: KANNetwork) -> int:

@@ -44,10 +44,11 @@ def _plain(v: object) -> bool:
 
 
 def behaviour(model: KAN) -> tuple:
-    """Every module's public plain attributes (the data caches aside), every parameter's
-    requires_grad, the input ids."""
+    """Every module's public plain attributes (the data caches and training provenance aside: a
+    loaded model is never ``fresh``), every parameter's requires_grad, the input ids."""
+    skip = ("cache_data", "cache_target", "fresh", "start_losses")
     attrs = {(name, key): value for name, mod in model.named_modules() for key, value in vars(mod).items()
-             if not key.startswith("_") and key not in ("cache_data", "cache_target") and _plain(value)}
+             if not key.startswith("_") and key not in skip and _plain(value)}
     return attrs, {n: p.requires_grad for n, p in model.named_parameters()}, model.input_id
 
 
