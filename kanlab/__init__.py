@@ -3,10 +3,11 @@ from .datasets import create_dataset, load_mnist
 from .layer import KANLayer
 from .model import KAN
 from .network import KANNetwork
+from .optim import LBFGS
 from .train import fit
 
 __version__ = "0.1.0"
-__all__ = ["KAN", "KANLayer", "KANNetwork", "create_dataset", "fit", "load_mnist", "__version__"]
+__all__ = ["KAN", "KANLayer", "KANNetwork", "LBFGS", "create_dataset", "fit", "load_mnist", "__version__"]
 
 _LAZY = {"KANRegressor": "estimators", "KANClassifier": "estimators"}  # need scikit-learn
 

@@ -13,7 +13,8 @@ documentation, and a new option added there reaches the facade without a copy:
 =================  ======================================================================
 training           :mod:`kanlab.train` (``fit``, ``fit_grid_schedule``)
 checkpoints        :mod:`kanlab.checkpoint` (``saveckpt``, ``loadckpt``)
-edges              :mod:`kanlab.edges` (``act_fun``, ``get_fun``)
+edges              :mod:`kanlab.edges` (``act_fun``, ``symbolic_fun``, ``get_fun``, ``get_act``, ``get_range``)
+copies             :mod:`kanlab.transfer` (``copy``, ``initialize_from_another_model``, ...)
 symbolic edges     :mod:`kanlab.symbolic` (``suggest_symbolic``, ``fix_symbolic``, ...)
 formulas           :mod:`kanlab.formula` (``symbolic_formula``)
 attribution        :mod:`kanlab.attribution` (``attribute``, ``feature_score``)
@@ -27,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
-from . import attribution, checkpoint, edges, formula, symbolic, train
+from . import attribution, checkpoint, edges, formula, symbolic, train, transfer
 from . import plot as _plot
 from . import prune as _prune
 from .network import KANNetwork
@@ -64,8 +65,11 @@ class KAN(KANNetwork):
         self.save_act = False
         return self
 
-    # checkpoints
+    # checkpoints and copies
     saveckpt = checkpoint.save_checkpoint
+    copy = transfer.copy_model
+    initialize_from_another_model = transfer.initialize_from_another_model
+    initialize_grid_from_another_model = transfer.initialize_grid_from_another_model
 
     @classmethod
     def loadckpt(cls, path: str, base_fun: Optional[Callable] = None, map_location: Device = None) -> "KAN":
@@ -74,10 +78,17 @@ class KAN(KANNetwork):
 
     # edges and symbolic edges
     act_fun = property(edges.ActFun, doc=edges.ActFun.__doc__)
+    symbolic_fun = property(edges.SymbolicFun, doc=edges.SymbolicFun.__doc__)
     get_fun = edges.get_fun
+    get_act = edges.get_act
+    get_range = edges.get_range
+    acts = property(edges.acts, doc=edges.acts.__doc__)
+    spline_preacts = property(edges.spline_preacts, doc=edges.spline_preacts.__doc__)
+    spline_postacts = property(edges.spline_postacts, doc=edges.spline_postacts.__doc__)
     suggest_symbolic = symbolic.suggest_symbolic
     fix_symbolic = symbolic.fix_symbolic
     unfix_symbolic = symbolic.unfix_symbolic
+    unfix_symbolic_all = symbolic.unfix_symbolic_all
     auto_symbolic = symbolic.auto_symbolic
     symbolic_formula = formula.symbolic_formula
 

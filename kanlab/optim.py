@@ -15,14 +15,32 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lbfgs import _strong_wolfe
 
+from .validation import check_optional_int, check_positive_int, check_real
+
 __all__ = ["LBFGS"]
 
 
 class LBFGS(Optimizer):
     """Limited-memory BFGS over all parameters of one group (full-batch optimiser).
 
-    Args mirror ``torch.optim.LBFGS`` plus ``tolerance_ys``: curvature pairs with
-    ``y·s <= tolerance_ys`` are skipped. ``line_search_fn``: None or "strong_wolfe".
+    pykan's ``LBFGS`` (``kanlab.LBFGS``): the same arguments with the same meaning, so
+    ``LBFGS(model.parameters(), lr=1, history_size=10, line_search_fn="strong_wolfe",
+    tolerance_grad=1e-32, tolerance_change=1e-32, tolerance_ys=1e-32)`` runs unchanged.
+
+    Args:
+        params: the parameters (one group).
+        lr: step length (the line search's first trial step). max_iter: iterations per
+            ``step``. max_eval: closure evaluations per ``step`` (default ``max_iter * 5 // 4``).
+        tolerance_grad: a ``step`` stops once ``max |grad| <= tolerance_grad``.
+        tolerance_change: it stops once the step or the loss changes by at most this.
+        tolerance_ys: curvature pairs with ``y·s <= tolerance_ys`` are skipped (torch: a fixed 1e-10).
+        history_size: curvature pairs kept.
+        line_search_fn: ``"strong_wolfe"`` (default) or ``None`` (fixed steps of ``lr``).
+
+    Defaults differ from pykan's (``history_size=100, line_search_fn=None``): kanlab's
+    ``history_size=10`` with the strong-Wolfe line search is what ``fit`` uses; pass pykan's
+    values explicitly to get its behaviour. Unlike pykan's, ``step`` does not reseed torch's
+    global RNG.
     """
 
     def __init__(
@@ -39,10 +57,14 @@ class LBFGS(Optimizer):
     ) -> None:
         if line_search_fn not in (None, "strong_wolfe"):
             raise ValueError(f"line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
-        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval or max_iter * 5 // 4,
-                        tolerance_grad=tolerance_grad, tolerance_change=tolerance_change,
-                        tolerance_ys=tolerance_ys, history_size=history_size,
-                        line_search_fn=line_search_fn)
+        max_iter = check_positive_int("max_iter", max_iter)
+        max_eval = check_optional_int("max_eval", max_eval, low=1, note="None: max_iter * 5 // 4")
+        tolerances = {name: check_real(name, value, low=0.0) for name, value in (
+            ("tolerance_grad", tolerance_grad), ("tolerance_change", tolerance_change), ("tolerance_ys", tolerance_ys))}
+        defaults = dict(lr=check_real("lr", lr, low=0.0, low_inclusive=False), max_iter=max_iter,
+                        max_eval=max_iter * 5 // 4 if max_eval is None else max_eval,
+                        history_size=check_positive_int("history_size", history_size),
+                        line_search_fn=line_search_fn, **tolerances)
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS supports a single parameter group")

@@ -9,9 +9,15 @@ then exact on the data.
 
 Names: pykan's 29 (``x, x^2 .. x^5, 1/x .. 1/x^5, sqrt, x^0.5, x^1.5, 1/sqrt(x), 1/x^0.5, exp, log,
 abs, sin, cos, tan, tanh, sgn, arcsin, arccos, arctan, arctanh, 0, gaussian``) plus ``sigmoid``
-(also spelled ``1/(1+exp(-x))``) and ``cosh``. :func:`add_symbolic` registers more, and an
+(also spelled ``1/(1+exp(-x))``) and ``cosh``. :func:`add_symbolic` registers more (pykan's
+signature), :data:`SYMBOLIC_LIB` is pykan's name for the library (a live read-only mapping), and an
 expression string in ``x`` (``"x*exp(-x)"``, ``"x^2 + erf(x)"``) is accepted wherever a name is: it
 is parsed once and lambdified to torch.
+
+Torch functions autograd cannot differentiate (``torch.special.bessel_j0`` returns a tensor without
+a gradient) get central-difference derivatives when their entry is built, so the affine fit's
+Levenberg-Marquardt steps and training through such an edge (its ``a, b`` and the layers before it)
+work as for any other function.
 
 Expression strings are data, never code (checkpoints store them): :func:`parse_expression` reads them
 with Python's ``ast`` and builds the sympy expression itself from numbers, ``x``, ``pi``, ``E``,
@@ -24,9 +30,13 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
+from torch.autograd.function import once_differentiable
+
+from .validation import is_real
 
 if TYPE_CHECKING:  # pragma: no cover
     import sympy
@@ -35,6 +45,39 @@ TorchFn = Callable[[torch.Tensor], torch.Tensor]
 
 _EPS = 1e-4  # how close to a singularity the safe functions go
 _EXP_MAX = 40.0  # exp/cosh arguments are clamped here (exp(40) ~ 2e17, finite in float32)
+_Y_TH = 1000.0  # the threshold pykan-style fun_singularity(x, y_th) is called with (pykan's fit default)
+
+
+class _CentralDifference(torch.autograd.Function):
+    """``fn(x)`` whose derivative is the central difference ``(fn(x + h) - fn(x - h)) / 2h``,
+    ``h = eps^(1/3) (1 + |x|)``: for elementwise torch functions autograd cannot differentiate."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, fn: TorchFn) -> torch.Tensor:  # type: ignore[override]
+        ctx.fn = fn
+        ctx.save_for_backward(x)
+        return fn(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[torch.Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        h = torch.finfo(x.dtype).eps ** (1 / 3) * (1 + x.abs())
+        return grad * (ctx.fn(x + h) - ctx.fn(x - h)) / (2 * h), None
+
+
+def _has_autograd(fn: TorchFn) -> bool:
+    """Whether autograd differentiates ``fn`` (probed on three float64 points inside every built-in's domain)."""
+    try:
+        with torch.inference_mode(False), torch.enable_grad():  # entries may be built under either
+            x = torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64, requires_grad=True)
+            y = fn(x)
+            if not (isinstance(y, torch.Tensor) and y.requires_grad):
+                return False
+            torch.autograd.grad(y.sum(), x)
+    except RuntimeError:  # "derivative ... is not implemented", numpy() on a tensor that requires grad, ...
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -52,9 +95,14 @@ class SymbolicFunction:
             fit keeps ``a * x + b`` away from them.
         degree: ``p`` if ``f(s * u) = s**p * f(u)`` for ``s > 0`` (powers, ``abs``, ``sgn``); the
             fit then reports ``|a| = 1`` with the scale moved into ``c`` (readable formulas).
-        parity: 1 for even functions, -1 for odd ones, 0 otherwise; the fit then reports ``a > 0``.
+        parity: 1 for even functions, -1 for odd ones, 0 otherwise; the fit then searches and
+            reports ``a > 0`` only (:func:`add_symbolic` measures it).
         valid_fn: optional ``u -> bool mask`` of points where the function is defined (sympy
-            string entries: where the raw expression is finite).
+            string and :func:`add_symbolic` entries: where the raw function is finite).
+
+    A ``torch_fn`` without an autograd derivative is replaced by the same function with a
+    central-difference derivative when the entry is built. An entry unpacks and indexes like
+    pykan's library tuple ``(fun, fun_sympy, complexity, fun_singularity)``.
     """
 
     name: str
@@ -67,8 +115,22 @@ class SymbolicFunction:
     parity: int = 0
     valid_fn: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
 
+    def __post_init__(self) -> None:
+        if not _has_autograd(self.torch_fn):
+            fn = self.torch_fn
+            object.__setattr__(self, "torch_fn", lambda x: _CentralDifference.apply(x, fn))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.torch_fn(x)
+
+    def __iter__(self) -> Iterator[Any]:
+        """pykan's ``(fun, fun_sympy, complexity, fun_singularity)``; ``fun_singularity(x, y_th)``
+        returns ``((), fun(x))`` (kanlab's ``fun`` is already safe at singularities)."""
+        fn = self.torch_fn
+        return iter((fn, self.sympy_fn, self.complexity, lambda x, y_th=None: ((), fn(x))))
+
+    def __getitem__(self, k: int) -> Any:
+        return tuple(self)[k]
 
     @property
     def uses_inner_affine(self) -> bool:
@@ -157,18 +219,133 @@ def library_names() -> List[str]:
     return list(_library())
 
 
-def add_symbolic(name: str, torch_fn: TorchFn, sympy_fn: Callable, complexity: float = 2,
+class _LibraryView(Mapping[str, SymbolicFunction]):
+    """pykan's ``SYMBOLIC_LIB``: the library by name, live (names :func:`add_symbolic` registers
+    appear) and read-only; each value is a :class:`SymbolicFunction` (pykan's tuple when unpacked)."""
+
+    def __getitem__(self, name: str) -> SymbolicFunction:
+        return _library()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(_library()))
+
+    def __len__(self) -> int:
+        return len(_library())
+
+    def __setitem__(self, name: str, value: object) -> None:
+        raise TypeError(f"SYMBOLIC_LIB is read-only: register {name!r} with add_symbolic(name, fun, c)")
+
+    def __repr__(self) -> str:
+        return f"SYMBOLIC_LIB({library_names()})"
+
+
+SYMBOLIC_LIB: Mapping[str, SymbolicFunction] = _LibraryView()
+"""pykan's name for the library: ``SYMBOLIC_LIB.keys()``, ``'sin' in SYMBOLIC_LIB``, ``SYMBOLIC_LIB['sin']``."""
+
+
+def _guarded(raw: TorchFn, defined: TorchFn) -> Tuple[TorchFn, Callable[[torch.Tensor], torch.Tensor]]:
+    """``(torch_fn, valid_fn)``: ``raw`` with NaN -> 0 and +-Inf -> +-1e8, and the mask of points
+    where ``defined`` is finite."""
+    def torch_fn(t: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(raw(t), nan=0.0, posinf=1e8, neginf=-1e8)
+
+    def valid_fn(t: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.isfinite(defined(t))
+
+    return torch_fn, valid_fn
+
+
+def _infer_sympy(name: str, fun: TorchFn) -> Callable:
+    """The sympy form of ``fun``: ``name`` read as an expression in ``x`` (``'x*exp(-x)'``) or as a
+    function of ``x`` (``'sinh'``, ``'erf'``) when that agrees with ``fun`` to 1e-6 on [-2, 2];
+    otherwise an undefined sympy function named ``name`` (``J0(2*x + 1)`` in formulas)."""
+    import sympy as sp
+
+    u = torch.linspace(-2, 2, 41, dtype=torch.float64) + 0.0123  # no integers: poles and kinks sit there
+    with torch.no_grad():
+        want = fun(u)
+    for text in (name, f"{name}(x)"):
+        try:
+            expr = parse_expression(text)
+            got = _torch_of(expr)(u)
+        except (ValueError, TypeError, RuntimeError):  # not an expression, or one torch cannot evaluate
+            continue
+        same = torch.isfinite(got) == torch.isfinite(want)
+        both = torch.isfinite(got) & torch.isfinite(want)
+        if bool(same.all()) and int(both.sum()) >= 10 and torch.allclose(got[both], want[both], rtol=1e-6, atol=1e-9):
+            return lambda e, expr=expr: expr.subs(sp.Symbol("x"), e)
+    return sp.Function(name)
+
+
+def _parity(fun: TorchFn) -> int:
+    """1 if ``fun`` is even, -1 if odd, 0 otherwise (or if unsure), measured on +-[0.1, 3]."""
+    u = torch.linspace(0.1, 3, 30, dtype=torch.float64)
+    with torch.no_grad():
+        pos, neg = fun(u), fun(-u)
+    for sign in (1, -1):
+        if bool(torch.isfinite(pos).all()) and torch.allclose(neg, sign * pos, rtol=1e-9, atol=1e-12):
+            return sign
+    return 0
+
+
+def add_symbolic(name: str, fun: TorchFn, c: Union[float, Callable] = 1,
+                 fun_singularity: Union[Callable, float, None] = None,
                  domain: Tuple[Optional[float], Optional[float]] = (None, None)) -> SymbolicFunction:
-    """Register ``name`` (e.g. ``'J0'``) with an elementwise torch function, its sympy
-    counterpart (a function of one sympy expression) and a complexity. Replaces an existing entry
-    of that name. ``torch_fn`` must be finite on ``domain``. Returns the entry."""
-    if not isinstance(name, str) or not name:
+    """Register ``name`` in the library (replacing an entry of that name) and return its entry.
+
+    pykan's form ``add_symbolic(name, fun, c=1, fun_singularity=None)``:
+
+    Args:
+        name: the library name, e.g. ``'J0'``.
+        fun: elementwise torch function, e.g. ``torch.special.bessel_j0``. Points where it is not
+            finite count as outside its domain (the fit keeps the data away from them); edges see
+            NaN as 0 and +-Inf as +-1e8. Without an autograd derivative it gets a central-difference one.
+        c: complexity for ranking (pykan's scale: ``x`` 1, ``sin`` 2, ``tan`` 3).
+        fun_singularity: pykan's singularity-safe form ``(x, y_th) -> (anything, values)``; when
+            given, edges and fits evaluate it (``y_th = 1000``, pykan's ``fit`` default) instead of
+            ``fun``, whose finite points still define the domain.
+        domain: open interval ``(lo, hi)`` the fit keeps ``a * x + b`` in (``None``: unbounded).
+
+    The sympy form is inferred from ``name`` when ``name`` is an expression in ``x`` or a sympy
+    function name that agrees with ``fun`` (``'sinh'`` with ``torch.sinh``); otherwise it is an
+    undefined sympy function named ``name`` (pykan's choice: ``J0(2*x_1 + 1)`` in formulas, which
+    :meth:`~kanlab.formula.SymbolicFormula.to_python` evaluates with ``fun``).
+
+    kanlab's form ``add_symbolic(name, torch_fn, sympy_fn, complexity=2, domain)`` (a callable third
+    argument: the sympy function of one sympy expression) still works; ``torch_fn`` is used as given.
+    In both forms an even or odd ``fun`` is recognised (``parity``), which halves the fit's search.
+
+    Raises ``ValueError`` for an empty name or a negative complexity, ``TypeError`` for a
+    ``fun`` that is not callable or does not map a float64 tensor to a tensor of its shape.
+    """
+    if not isinstance(name, str) or not name.strip():
         raise ValueError(f"symbolic name must be a non-empty string, got {name!r}")
-    if not callable(torch_fn) or not callable(sympy_fn):
-        raise TypeError("add_symbolic needs callables torch_fn and sympy_fn")
-    if not isinstance(complexity, (int, float)) or complexity < 0:
+    if not callable(fun):
+        raise TypeError(f"add_symbolic({name!r}, fun): fun must be a callable torch function, got {fun!r}")
+    legacy = callable(c)
+    complexity = (2 if fun_singularity is None else fun_singularity) if legacy else c
+    if not is_real(complexity) or not 0 <= complexity < math.inf:  # type: ignore[operator]
         raise ValueError(f"complexity must be a non-negative number, got {complexity!r}")
-    entry = SymbolicFunction(name, torch_fn, sympy_fn, float(complexity), tuple(domain))  # type: ignore[arg-type]
+    if not legacy and fun_singularity is not None and not callable(fun_singularity):
+        raise TypeError(f"fun_singularity must be a callable (x, y_th) -> (anything, values) or None, "
+                        f"got {fun_singularity!r}")
+    probe = torch.linspace(-0.9, 0.9, 7, dtype=torch.float64)
+    try:
+        with torch.no_grad():
+            out = fun(probe)
+    except Exception as err:  # noqa: BLE001 -- whatever the user's function raises: say where
+        raise TypeError(f"add_symbolic({name!r}): fun failed on a float64 tensor: {type(err).__name__}: {err}") from err
+    if not isinstance(out, torch.Tensor) or out.shape != probe.shape:
+        raise TypeError(f"add_symbolic({name!r}): fun must map a tensor elementwise to a tensor of the same shape, "
+                        f"got {type(out).__name__} {tuple(getattr(out, 'shape', ()))} for shape {tuple(probe.shape)}")
+    if legacy:
+        torch_fn, sympy_fn, valid_fn = fun, c, None
+    else:
+        raw = fun if fun_singularity is None else (lambda t: fun_singularity(t, torch.tensor(_Y_TH))[1])
+        (torch_fn, valid_fn), sympy_fn = _guarded(raw, fun), _infer_sympy(name, fun)
+    entry = SymbolicFunction(name, torch_fn, sympy_fn, float(complexity), tuple(domain),  # type: ignore[arg-type]
+                             parity=_parity(fun), valid_fn=valid_fn)
     _library()[name] = entry
     return entry
 
@@ -256,6 +433,22 @@ def parse_expression(text: str) -> "sympy.Expr":
     return expr
 
 
+def _torch_of(expr: "sympy.Expr") -> TorchFn:
+    """``expr`` (in the symbol ``x``) lambdified to torch; a constant becomes a tensor like its input."""
+    import sympy as sp
+
+    try:
+        fn = sp.lambdify(sp.Symbol("x"), expr, modules="torch")
+    except Exception as err:  # noqa: BLE001 -- any lambdify failure means "not usable"
+        raise ValueError(f"cannot turn {expr} into a torch function: {err}") from err
+
+    def raw(t: torch.Tensor) -> torch.Tensor:
+        out = fn(t)
+        return out if isinstance(out, torch.Tensor) else torch.full_like(t, float(out))
+
+    return raw
+
+
 def _parse_expression(text: str) -> SymbolicFunction:
     """An expression string in ``x`` (see :func:`parse_expression`) as a library entry (parsed once, cached)."""
     if text in _PARSED:
@@ -264,24 +457,8 @@ def _parse_expression(text: str) -> SymbolicFunction:
 
     x = sp.Symbol("x")
     expr = parse_expression(text)
-    try:
-        fn = sp.lambdify(x, expr, modules="torch")
-    except Exception as err:  # noqa: BLE001 -- any lambdify failure means "not usable"
-        raise ValueError(f"cannot turn {text!r} into a torch function: {err}") from err
-
-    def raw(t: torch.Tensor) -> torch.Tensor:
-        out = fn(t)
-        if not isinstance(out, torch.Tensor):  # a constant expression
-            out = torch.full_like(t, float(out))
-        return out
-
-    def torch_fn(t: torch.Tensor) -> torch.Tensor:
-        return torch.nan_to_num(raw(t), nan=0.0, posinf=1e8, neginf=-1e8)
-
-    def valid_fn(t: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.isfinite(raw(t))
-
+    raw = _torch_of(expr)
+    torch_fn, valid_fn = _guarded(raw, raw)
     entry = SymbolicFunction(text, torch_fn, lambda e: expr.subs(x, e), float(sp.count_ops(expr) + 1),
                              valid_fn=valid_fn)
     _PARSED[text] = entry
@@ -314,7 +491,7 @@ def resolve_library(lib: Optional[Iterable[Union[str, SymbolicFunction]]]) -> Li
     """``None`` -> every registered entry; otherwise each name resolved (duplicates dropped)."""
     if lib is None:
         return list(_library().values())
-    if isinstance(lib, str):
+    if isinstance(lib, (str, SymbolicFunction)):
         lib = [lib]
     out: Dict[str, SymbolicFunction] = {}
     for name in lib:
@@ -341,6 +518,6 @@ def in_domain(entry: SymbolicFunction, u: torch.Tensor, margin: float = 0.0) -> 
 
 
 __all__: Sequence[str] = [
-    "EXPRESSION_FUNCTIONS", "SymbolicFunction", "add_symbolic", "get_symbolic", "in_domain", "library_names",
-    "parse_expression", "resolve_library",
+    "EXPRESSION_FUNCTIONS", "SYMBOLIC_LIB", "SymbolicFunction", "add_symbolic", "get_symbolic", "in_domain",
+    "library_names", "parse_expression", "resolve_library",
 ]

@@ -171,7 +171,8 @@ def fit(
         dict of per-step lists: ``train_loss`` and ``test_loss`` (RMSE for the default loss, the
         raw ``loss_fn`` or ``objective`` value otherwise; ``test_loss`` stays empty without a test
         split or with ``objective``), ``reg`` (0 when ``lamb == 0``) and one list per metric.
-        ``train_loss`` and ``reg`` are those of the step's last objective evaluation.
+        ``train_loss`` and ``reg`` are those of the step's last objective evaluation. Entries are
+        ``numpy.float64``: floats with pykan's ``.item()``.
     """
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")
@@ -221,14 +222,16 @@ def fit(
     test_rows = torch.Generator(device="cpu").manual_seed(1)
 
     def record(_: TrainResult) -> None:
+        # numpy.float64: a float (json, arithmetic, formatting) with the ``.item()`` of pykan's
+        # entries (0-d numpy arrays), so ``results["test_loss"][-1].item()`` runs unchanged
         train_loss = float(last["loss"])
-        results["train_loss"].append(math.sqrt(max(train_loss, 0.0)) if rmse else train_loss)
-        results["reg"].append(float(last["reg"]))
+        results["train_loss"].append(np.float64(math.sqrt(max(train_loss, 0.0)) if rmse else train_loss))
+        results["reg"].append(np.float64(float(last["reg"])))
         if "test_input" in data:
-            results["test_loss"].append(_test_loss(model, data, loss_fn, rmse, batch, test_rows))
+            results["test_loss"].append(np.float64(_test_loss(model, data, loss_fn, rmse, batch, test_rows)))
         with torch.no_grad():
             for metric in metrics or ():
-                results[metric.__name__].append(float(metric()))
+                results[metric.__name__].append(np.float64(float(metric())))
 
     if objective is None:
         _warn_if_overparameterised(model, x_train, "test_input" in data)

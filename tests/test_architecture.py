@@ -21,7 +21,7 @@ LAYERS: List[tuple[str, List[str]]] = [
     ("core math", ["splines", "kernels", "bases", "symbolic_lib", "optim"]),
     ("modules", ["layer", "symbolic_layer", "network"]),
     ("operations", ["edges", "attribution", "prune", "symbolic", "formula", "recovery", "plot", "checkpoint",
-                    "loop", "starts", "train", "supervised"]),
+                    "loop", "starts", "train", "supervised", "transfer"]),
     ("facade", ["model"]),
     ("applications", ["estimators", "compare", "pde", "demo", "cli", "utils",
                       "__main__", "__init__"]),

@@ -106,9 +106,9 @@ def test_compare_regression_same_budget_and_deterministic(tmp_path) -> None:
 
 def test_compare_wall_time_budget_classification(tmp_path) -> None:
     data = read_csv_table(write_csv(tmp_path / "c.csv", n=200, label=True))
-    runs = compare(data, seconds=0.4, batch_size=32, seed=1)
+    runs = compare(data, seconds=1.0, batch_size=32, seed=1)  # 0.4 s left too few steps on a busy machine
     for run in runs:
-        assert 0.4 <= run.seconds < 1.5 and run.steps > 1
+        assert 1.0 <= run.seconds < 3.0 and run.steps > 1
         assert 0.0 <= run.metrics["accuracy"] <= 1.0
     assert runs[1].steps > runs[0].steps  # the MLP's steps are cheaper: more of them in the same time
     assert max(run.metrics["accuracy"] for run in runs) > 0.8

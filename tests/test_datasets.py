@@ -37,6 +37,27 @@ def test_create_dataset_errors(kwargs, match) -> None:
         create_dataset(lambda x: x[:, [0]], **kwargs)
 
 
+def test_create_dataset_follows_the_default_dtype() -> None:
+    """pykan's create_dataset samples in torch's default dtype: a float64 user's model takes it."""
+    from kanlab import KAN
+
+    f = lambda x: x[:, [0]] * x[:, [1]]  # noqa: E731
+    previous = torch.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)
+        d = create_dataset(f, n_var=2, train_num=20, test_num=10)
+        assert all(v.dtype == torch.float64 for v in d.values())
+        model = KAN(width=[2, 1], grid=3, seed=0)
+        assert model(d["train_input"]).dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
+    assert create_dataset(f, n_var=2, train_num=20, test_num=10)["train_input"].dtype == previous
+    explicit = create_dataset(f, n_var=2, train_num=20, test_num=10, dtype=torch.float64)
+    assert all(v.dtype == torch.float64 for v in explicit.values())
+    with pytest.raises(TypeError, match="dtype"):
+        create_dataset(f, n_var=2, dtype=torch.int64)
+
+
 def write_idx(path, array: np.ndarray) -> None:
     header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     with gzip.open(path, "wb") as fh:

@@ -1,5 +1,6 @@
 """symbolic_formula: composition, rounding, numpy evaluation against the model."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -44,10 +45,28 @@ def test_numpy_formula_equals_model_output_on_data() -> None:
     assert np.abs(rounded - expected).max() < 1e-2 * (np.abs(expected).max() + 1)
 
 
+def test_spline_edges_count_as_zero_with_a_warning() -> None:
+    """pykan's convention: a partly symbolic model's formula leaves the spline edges out (0); kanlab
+    says so, naming them, and raises with strict=True."""
+    model = KAN([2, 2, 1], seed=0)
+    model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    model.fix_symbolic(1, 0, 0, "x", fit_params_bool=False, verbose=False)
+    model.remove_edge(0, 1, 1)  # switched off: neither a spline nor a formula, not named
+    with pytest.warns(UserWarning, match=r"\(l, i, j\) \[\(0, 0, 1\), \(0, 1, 0\), \(1, 1, 0\)\] are still splines"
+                                         r" and count as 0") as caught:
+        (expr,), (x, y) = model.symbolic_formula(var=["x", "y"])
+    assert caught[0].filename == __file__  # points at the caller
+    assert expr == sp.sin(x)
+    with pytest.raises(ValueError, match=r"\(0, 0, 1\).* are still splines; fix them"):
+        model.symbolic_formula(strict=True)
+    for edge in ((0, 0, 1), (0, 1, 0), (1, 1, 0)):
+        model.fix_symbolic(*edge, "0", fit_params_bool=False, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.symbolic_formula(var=["x", "y"], strict=True).formulas == [sp.sin(x)]
+
+
 def test_formula_errors() -> None:
-    model = KAN([2, 1], seed=0)
-    with pytest.raises(ValueError, match="still splines"):
-        model.symbolic_formula()
     model = _hand_built()
     with pytest.raises(ValueError, match="var needs 2 names"):
         model.symbolic_formula(var=["x"])

@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from kanlab import KAN, create_dataset
+from kanlab import KAN, create_dataset, symbolic_lib
 from kanlab.symbolic import fit_affine, rank_functions
 
 X = torch.linspace(-2, 2, 400, dtype=torch.float64)
@@ -294,10 +294,81 @@ def test_auto_symbolic_refuses_poor_fits_by_default_and_says_so(fitted) -> None:
     assert fixed == [] and model.symbolic[0].n_active == 0 and model.layers[0].mask[0, 0] == 1
     assert torch.equal(model(ds["test_input"]), before)  # nothing changed
     with pytest.raises(ValueError, match="still splines"):
-        model.symbolic_formula()
+        model.symbolic_formula(strict=True)
     fixed = model.auto_symbolic(lib=["x", "x^2"], verbose=False, r2_threshold=0.0)
     assert len(fixed) == 1 and fixed[0]["r2"] < 0.9
     with pytest.raises(ValueError, match="r2_threshold"):
         model.auto_symbolic(lib=["x"], r2_threshold=float("nan"))
     model.unfix_symbolic(0, 0, 0)
     assert [r["name"] for r in model.auto_symbolic(lib=["x", "sin"], verbose=False)] == ["sin"]  # no warning
+
+
+def test_search_ranges_bound_the_fit() -> None:
+    """pykan's a_range/b_range: a grid over them, refinement inside them."""
+    y = 2 * torch.sin(3 * X + 0.5) - 1
+    fit = fit_affine(X, y, "sin", a_range=(0, 5), b_range=(0, 1))
+    assert fit.r2 > 1 - 1e-10 and math.isclose(fit.a, 3, rel_tol=1e-6) and math.isclose(fit.b, 0.5, rel_tol=1e-6)
+    narrow = fit_affine(X, y, "sin", a_range=(-2, 2))  # b_range: pykan's (-10, 10)
+    assert narrow.r2 < 0.9 and abs(narrow.a) <= 2 + 1e-9 and abs(narrow.b) <= 10 + 1e-9
+    assert fit_affine(X, 0.5 * torch.sin(25 * X), "sin").r2 > 1 - 1e-8  # default: unbounded
+    for bad in ((3, 1), (0, math.inf), (1, 1)):
+        with pytest.raises(ValueError, match="a_range must be a pair"):
+            fit_affine(X, y, "sin", a_range=bad)
+    for bad in ((1,), "ab", (0, True), ["x", "sin"]):
+        with pytest.raises(TypeError, match="b_range must be a pair.*pass lib by name"):
+            fit_affine(X, y, "sin", b_range=bad)
+
+
+def test_suggest_symbolic_takes_pykans_positional_arguments(trained_sin, capsys) -> None:
+    model, _ = trained_sin
+    # pykan's order: l, i, j, a_range, b_range, lib, topk, verbose
+    name, _, r2, _ = model.suggest_symbolic(0, 0, 0, (-10, 10), (-10, 10), ["x", "x^2", "sin"], 2, False)
+    assert name == "sin" and r2 > 0.999 and capsys.readouterr().out == ""
+    name, _, r2, _ = model.suggest_symbolic(0, 0, 0, a_range=(-1, 1), lib=["x", "x^2", "sin"], verbose=False)
+    assert r2 < 0.999  # sin(pi x) needs |a| = pi
+    with pytest.raises(TypeError, match="pass lib by name"):  # kanlab's old order: lib fourth
+        model.suggest_symbolic(0, 0, 0, ["x", "sin"])
+    rows = model.suggest_symbolic(a_range=(-5, 5), b_range=(-5, 5), lib=["x", "sin"], verbose=False)
+    assert [r["name"] for r in rows] == ["sin"]
+    fixed = model.auto_symbolic(lib=["x", "sin"], a_range=(0, 4), b_range=(-1, 1), verbose=False)
+    assert [r["name"] for r in fixed] == ["sin"] and fixed[0]["r2"] > 0.999
+
+
+def test_unfix_symbolic_all_restores_every_spline(fitted) -> None:
+    model, ds = fitted("sin_of_x0")[:2]
+    x = ds["test_input"]
+    model.remove_edge(0, 1, 2)
+    before = model(x).detach()
+    model.fix_symbolic(0, 0, 0, "sin", verbose=False)
+    model.fix_symbolic(1, 1, 0, "x", verbose=False)
+    assert model.unfix_symbolic_all() is model
+    assert all(s.n_active == 0 for s in model.symbolic) and torch.equal(model(x), before)
+    assert model.layers[0].mask[2, 1] == 0 and int(model.layers[0].mask.sum()) == 5  # the removed edge stays off
+
+
+def test_a_function_without_autograd_derivative_is_found(monkeypatch) -> None:
+    """add_symbolic('J0', torch.special.bessel_j0): bessel_j0 has no autograd derivative, which
+    crashed the Levenberg-Marquardt refinement ("element 0 of tensors does not require grad");
+    suggest/fix/auto_symbolic now find J0 on an edge that is J0(3 x + 1), and training reaches a, b."""
+    monkeypatch.setattr(symbolic_lib, "_LIBRARY", dict(symbolic_lib._library()))  # keep J0 in this test
+    from kanlab.utils import add_symbolic
+
+    add_symbolic("J0", torch.special.bessel_j0)
+    ds = create_dataset(lambda x: torch.special.bessel_j0(3 * x[:, [0]] + 1), n_var=1, seed=0, dtype=torch.float64)
+    model = KAN([1, 1], grid=10, seed=0, dtype=torch.float64)
+    model.fit(ds, opt="LBFGS", steps=20, progress=False)
+    lib = ["x", "x^2", "sin", "gaussian", "J0"]
+    name, _, r2, complexity = model.suggest_symbolic(0, 0, 0, lib=lib, verbose=False)
+    assert name == "J0" and r2 > 0.9999 and complexity == 1
+    r2 = model.fix_symbolic(0, 0, 0, "J0", verbose=False)
+    a, b, c, d = model.symbolic[0].affine[0, 0].tolist()
+    assert r2 > 0.9999 and abs(a - 3) < 0.02 and abs(b - 1) < 0.02 and abs(c - 1) < 0.02 and abs(d) < 0.02
+    model.unfix_symbolic(0, 0, 0)
+    assert [r["name"] for r in model.auto_symbolic(lib=lib, verbose=False)] == ["J0"]
+    model.symbolic[0].affine.grad = None
+    model(ds["train_input"]).square().sum().backward()
+    assert (model.symbolic[0].affine.grad[0, 0, :2].abs() > 0).all()  # a and b get gradients
+    formula = model.symbolic_formula(var=["x"], ex_round=None, simplify=False)
+    assert "J0(" in str(formula)
+    np_out = formula.to_python()(ds["test_input"].numpy())
+    torch.testing.assert_close(torch.as_tensor(np_out), model(ds["test_input"]).detach())

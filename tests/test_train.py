@@ -362,3 +362,22 @@ def test_fit_warns_when_the_edges_outnumber_the_training_rows() -> None:
         model.remove_edge(0, i, 0)
     assert effective_params(model) == 45 * 8
 
+
+
+def test_history_entries_are_floats_with_pykans_item() -> None:
+    """pykan's history holds tensors (``results['test_loss'][-1].item()``); kanlab's entries are
+    floats (json, arithmetic) that have ``.item()`` too, every list included."""
+    import json
+
+    ds = create_dataset(lambda x: x[:, [0]] * x[:, [1]], n_var=2, train_num=32, test_num=16, seed=0)
+    model = KAN([2, 1], grid=3, seed=0)
+
+    def one() -> float:
+        return 1.0
+
+    results = model.fit(ds, steps=2, lamb=0.01, metrics=[one], progress=False)
+    for key in ("train_loss", "test_loss", "reg", "one"):
+        last = results[key][-1]
+        assert isinstance(last, float) and type(last.item()) is float and last.item() == last
+    assert results["one"][-1].item() == 1.0 and results["test_loss"][-1] + 1 > 1
+    assert json.loads(json.dumps(results))["train_loss"] == [float(v) for v in results["train_loss"]]

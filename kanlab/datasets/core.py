@@ -29,7 +29,7 @@ def create_dataset(
     normalize_label: bool = False,
     seed: int = 0,
     device: Union[str, torch.device] = "cpu",
-    dtype: torch.dtype = torch.float32,
+    dtype: Optional[torch.dtype] = None,
 ) -> Dict[str, torch.Tensor]:
     """Sample ``f`` on a box, pykan's format: ``{train,test}_{input,label}``.
 
@@ -38,7 +38,14 @@ def create_dataset(
     ``(lo, hi)`` for every variable or one pair per variable. Inputs are uniform on the box
     (drawn with a private generator, so ``seed`` fixes them without touching global RNG state).
     Normalisation uses the training split's mean and standard deviation for both splits.
+    ``dtype``: the tensors' float type; ``None`` (default) follows ``torch.get_default_dtype()``
+    as pykan's does, so a model built after ``torch.set_default_dtype(torch.float64)`` takes
+    the dataset as it is.
     """
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating point torch.dtype or None (the default dtype), got {dtype!r}")
     if not callable(f):
         raise TypeError(f"f must be a callable mapping (n, n_var) to (n, n_out), got {type(f).__name__}")
     n_var = check_int("n_var", n_var, low=1)
