@@ -15,7 +15,7 @@ import warnings
 import torch
 from torch import nn
 
-__all__ = ["world_size", "gather_rows", "broadcast_state", "warn_rewrap"]
+__all__ = ["world_size", "gather_rows", "mean_over_ranks", "broadcast_state", "warn_rewrap"]
 
 
 def world_size() -> int:
@@ -38,6 +38,18 @@ def gather_rows(x: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(parts, padded.contiguous())
     return torch.cat([p[:n] for p, n in zip(parts, counts)])
+
+
+def mean_over_ranks(value: float) -> float:
+    """The mean of ``value`` over all ranks (``value`` itself when not distributed), so that a
+    choice made from it (e.g. ``fit``'s start, :mod:`kanlab.starts`) is the same on every rank."""
+    if world_size() == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    if torch.distributed.get_backend() == "nccl":
+        t = t.cuda()
+    torch.distributed.all_reduce(t)
+    return float(t.item()) / world_size()
 
 
 @torch.no_grad()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from . import distributed
 from .loop import clone_state
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,7 +85,8 @@ def choose_start(model: KANNetwork, train: Callable[[], float]) -> Tuple[Dict[st
     """Run ``train()`` (a few steps; returns the final training loss) from each of
     :func:`start_patterns` in turn, and leave ``model`` in the trained state of the lowest loss
     (the first on ties, so "as built" wins unless another start is strictly better; a NaN loss
-    never wins). Returns ``({candidate: loss} in the order tried, the winner)``; whatever
+    never wins); under ``torch.distributed`` the losses are averaged over the ranks first, so all
+    ranks choose alike. Returns ``({candidate: loss} in the order tried, the winner)``; whatever
     ``train`` records (histories) is the caller's to keep for the winner."""
     initial = clone_state(model)
     losses: Dict[str, float] = {}
@@ -93,7 +95,7 @@ def choose_start(model: KANNetwork, train: Callable[[], float]) -> Tuple[Dict[st
         if losses:
             model.load_state_dict(initial)
         _apply(model, weights)
-        loss = float(train())
+        loss = distributed.mean_over_ranks(float(train()))  # every rank makes the same choice
         losses[name] = loss
         if not best or (math.isfinite(loss) and not loss >= losses[best]):
             best, best_state = name, clone_state(model)
