@@ -13,7 +13,7 @@ for pykan's ``node_scores``/``edge_scores``/``feature_score``).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import torch
 
@@ -36,12 +36,37 @@ def attribute(model: KANNetwork, x: Optional[torch.Tensor] = None) -> Dict[str, 
     edge_std = [a.std(0) if a.shape[0] > 1 else a.abs().mean(0) for a in acts]  # (out, in)
     node_std = [e_act.sum(-1).std(0) if e_act.shape[0] > 1 else e_act.sum(-1).abs().mean(0) for e_act in acts]
     forward_n = [e / (n[:, None] + 1e-8) for e, n in zip(edge_std, node_std)]
-    node_scores: List[torch.Tensor] = [torch.ones(model.width[-1], dtype=data.dtype, device=data.device)]
-    edge_scores: List[torch.Tensor] = []
-    for l in reversed(range(model.depth)):
-        sub_scores = node_scores[0][model.node_of_sub(l + 1)]  # a product's factors share its score
-        e = sub_scores[:, None] * forward_n[l]
-        edge_scores.insert(0, e)
-        node_scores.insert(0, e.sum(0))
+    top = torch.ones(1, model.width[-1], dtype=data.dtype, device=data.device)
+    nodes, edges = _backward(model, forward_n, top, model.depth)
+    node_scores, edge_scores = [n[0] for n in nodes], [e[0] for e in edges]
     scores = {"node_scores": node_scores, "edge_scores": edge_scores, "forward_u": edge_std, "forward_n": forward_n}
     return scores
+
+
+@torch.no_grad()
+def node_input_scores(model: KANNetwork, l: int, x: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """pykan's ``attribute(l)``: how much each input matters to each node of node layer ``l``.
+
+    Row ``k`` of the returned ``(width[l], width[0])`` starts the backward recursion of
+    :func:`attribute` from node ``k`` of layer ``l`` alone, weighted by that node's score in the
+    whole network (so rows of unimportant nodes are small), on ``x`` (default ``cache_data``).
+    """
+    if not isinstance(l, int) or not 0 <= l <= model.depth:
+        raise ValueError(f"l must be a node layer index in 0..{model.depth}, got {l!r}")
+    scores = attribute(model, x)
+    top = torch.diag(scores["node_scores"][l])
+    return _backward(model, scores["forward_n"], top, l)[0][0]
+
+
+def _backward(model: KANNetwork, forward_n: List[torch.Tensor], top: torch.Tensor,
+              start: int) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+    """The backward recursion from node layer ``start`` with ``top (K, width[start])`` (K score
+    vectors at once): node scores ``(K, width[l])`` for l = 0..start and edge scores ``(K, out_l,
+    in_l)`` for the layers below ``start``."""
+    node_scores, edge_scores = [top], []
+    for l in reversed(range(start)):
+        sub_scores = node_scores[0][:, model.node_of_sub(l + 1)]  # a product's factors share its score
+        e = sub_scores[:, :, None] * forward_n[l]
+        edge_scores.insert(0, e)
+        node_scores.insert(0, e.sum(1))
+    return node_scores, edge_scores

@@ -93,11 +93,35 @@ class KAN(KANNetwork):
     symbolic_formula = formula.symbolic_formula
 
     # attribution and pruning
-    def attribute(self, x: Optional[torch.Tensor] = None) -> Dict[str, List[torch.Tensor]]:
-        """:func:`kanlab.attribution.attribute` on ``x`` (default ``cache_data``), kept as
-        ``model.scores`` for pykan's ``node_scores``, ``edge_scores`` and ``feature_score``."""
-        self.scores = attribution.attribute(self, x)
-        return self.scores
+    def attribute(self, l: Any = None, i: Optional[int] = None, plot: bool = False, *,
+                  x: Optional[torch.Tensor] = None) -> Any:
+        """Attribution scores on ``x`` ``(batch, width[0])`` (default ``cache_data``).
+
+        ``attribute()`` (or ``attribute(x)``): :func:`kanlab.attribution.attribute`'s dict for the
+        whole network, kept as ``model.scores`` for pykan's ``node_scores``, ``edge_scores`` and
+        ``feature_score``. ``attribute(l)``: pykan's per-node form,
+        :func:`kanlab.attribution.node_input_scores` ``(width[l], width[0])``, each row the inputs'
+        scores for one node of node layer ``l``; ``attribute(l, i)`` its row ``i`` ``(width[0],)``,
+        drawn as a bar chart with ``plot=True`` (pykan draws by default; kanlab only when asked).
+        The per-node forms leave ``model.scores`` as they were (pykan overwrites its node scores).
+        """
+        if isinstance(l, torch.Tensor):  # attribute(x), kanlab's positional form
+            l, x = None, l
+        if l is None:
+            self.scores = attribution.attribute(self, x)
+            return self.scores
+        rows = attribution.node_input_scores(self, l, x)
+        if i is None:
+            return rows
+        if not 0 <= i < rows.shape[0]:
+            raise IndexError(f"node layer {l} has {rows.shape[0]} nodes, got i={i}")
+        if plot:
+            import matplotlib.pyplot as plt
+
+            plt.figure(figsize=(max(3, rows.shape[1]), 3))
+            plt.bar(range(rows.shape[1]), rows[i].cpu().numpy())
+            plt.xticks(range(rows.shape[1]))
+        return rows[i]
 
     @property
     def node_scores(self) -> List[torch.Tensor]:

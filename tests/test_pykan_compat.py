@@ -93,3 +93,24 @@ def test_copy_continual_and_pykans_optimizer() -> None:
     import sympy
 
     assert str(ex_round(sympy.sympify("1.23456*x + 0.5"), 2)) == "1.23*x + 0.5"
+
+
+def test_per_node_attribution_in_pykans_form() -> None:
+    """Tutorial 'feature attribution': attribute(l, i) scores the inputs of one node. Node 0 of
+    [3, 2, 1] reads only x0 and node 1 only x1 (edges switched off): their rows say so, and
+    the rows add up to the whole network's feature scores."""
+    dataset = create_dataset(lambda x: x[:, [0]] ** 2 + torch.sin(2 * x[:, [1]]), n_var=3, train_num=300)
+    model = KAN(width=[3, 2, 1], grid=3, k=3, seed=0)
+    with torch.no_grad():
+        model.layers[0].mask.copy_(torch.tensor([[1.0, 0, 0], [0, 1, 0]]))
+    model.fit(dataset, steps=10, progress=False)
+    whole = model.attribute()
+    rows = model.attribute(1)
+    assert rows.shape == (2, 3) and torch.equal(model.attribute(1, 0), rows[0])
+    assert float(rows[0, 1]) == float(rows[0, 2]) == 0 and float(rows[1, 0]) == float(rows[1, 2]) == 0
+    assert torch.allclose(rows.sum(1), whole["node_scores"][1])  # one input per node: its whole score
+    assert torch.allclose(rows.sum(0), whole["node_scores"][0])  # the rows add up to the feature scores
+    assert model.scores is whole  # the per-node form leaves the whole-network scores alone
+    assert torch.allclose(model.attribute(model.depth)[0], whole["node_scores"][0])  # from the output: the feature scores
+    with pytest.raises(ValueError, match="node layer index"):
+        model.attribute(5)
