@@ -51,6 +51,15 @@ class KANNetwork(nn.Module):
             reference path. ``contraction``: the fast path's formulation, ``"auto"`` (by grid
             size), ``"dense"`` or ``"sparse"``.
         device, dtype: where and in which float type parameters live.
+        save_act, symbolic_enabled, affine_trainable, sparse_init, auto_save, first_init, ckpt_path,
+            state_id, round: pykan's options, accepted where kanlab has the meaning:
+            ``save_act`` sets ``model.save_act`` (``False``: as after ``speed()``, ``fit`` then
+            trains without the regulariser); ``symbolic_enabled`` is stored and has no effect (an
+            inactive symbolic layer costs nothing; edges you fix still count); ``first_init``,
+            ``ckpt_path``, ``state_id`` and ``round`` have no effect (they serve pykan's automatic
+            versions). Refused with a ``ValueError`` naming the alternative: ``auto_save=True``
+            (kanlab writes no files on its own: ``saveckpt``), ``affine_trainable=True`` (kanlab
+            has no per-node affine parameters) and ``sparse_init=True``.
 
     Shapes: ``forward`` maps ``(*, width[0]) -> (*, width[-1])`` like ``nn.Linear`` (``(batch,
     width[0])``, ``(B, T, width[0])`` or one ``(width[0],)`` sample); the methods that take data
@@ -80,6 +89,15 @@ class KANNetwork(nn.Module):
         grid_size: Optional[int] = None,
         spline_order: Optional[int] = None,
         mult_arity: Union[int, Sequence[Sequence[int]]] = 2,
+        save_act: bool = True,
+        symbolic_enabled: bool = True,
+        affine_trainable: bool = False,
+        sparse_init: bool = False,
+        auto_save: bool = False,
+        first_init: bool = True,
+        ckpt_path: Optional[str] = None,
+        state_id: int = 0,
+        round: int = 0,  # noqa: A002 - pykan's name
     ) -> None:
         """Build the network; the arguments are described in the class docstring (``help(KAN)``)."""
         super().__init__()
@@ -126,6 +144,8 @@ class KANNetwork(nn.Module):
         self.cache_target: Optional[torch.Tensor] = None
         # True until trained or loaded: fit(starts="auto") then tries other starts (kanlab.starts)
         self.fresh = True
+        _check_pykan_options(auto_save=auto_save, affine_trainable=affine_trainable, sparse_init=sparse_init)
+        self.save_act, self.symbolic_enabled = bool(save_act), bool(symbolic_enabled)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -384,6 +404,16 @@ class KANNetwork(nn.Module):
         constants of every *active* symbolic edge (inactive slots are not counted)."""
         spline = sum(p.numel() for p in self.layers.parameters() if p.requires_grad or not trainable_only)
         return spline + 4 * sum(int(sym.active.sum()) for sym in self.symbolic)
+
+
+def _check_pykan_options(**options: bool) -> None:
+    """Refuse pykan constructor options kanlab cannot honour, each with what to do instead."""
+    fixes = {"auto_save": "kanlab writes no files on its own: call model.saveckpt(path) after the steps to keep",
+             "affine_trainable": "kanlab's nodes have no scale/bias parameters to train",
+             "sparse_init": "start dense and let fit(lamb=...) and prune() sparsify"}
+    for name, value in options.items():
+        if value:
+            raise ValueError(f"KAN({name}=True) is not supported: {fixes[name]} (pass {name}=False or omit it)")
 
 
 def _sync_config(model: KANNetwork, incompatible_keys: Any) -> None:

@@ -214,3 +214,18 @@ def test_integer_input_is_told_to_convert_the_input_not_the_model() -> None:
         model(torch.ones(3, 2, dtype=torch.long))
     with pytest.raises(TypeError, match=r"or the model with .to\(torch.float64\)"):
         model(torch.ones(3, 2, dtype=torch.float64))
+
+
+def test_pykans_constructor_options_are_accepted_or_refused_with_the_alternative() -> None:
+    """pykan's KAN(...) options: no-ops where they only serve pykan's machinery, save_act with
+    pykan's meaning, and a ValueError naming what to do for those kanlab cannot honour."""
+    from kanlab import KAN
+
+    model = KAN(width=[2, 3, 1], grid=3, k=3, seed=1, symbolic_enabled=False, affine_trainable=False,
+                sparse_init=False, auto_save=False, first_init=True, ckpt_path="./model", state_id=0, round=0,
+                save_act=False)
+    assert not model.save_act and not model.symbolic_enabled
+    assert torch.equal(model(torch.zeros(4, 2)), KAN(width=[2, 3, 1], grid=3, k=3, seed=1)(torch.zeros(4, 2)))
+    for option, hint in (("auto_save", "saveckpt"), ("affine_trainable", "scale/bias"), ("sparse_init", "prune")):
+        with pytest.raises(ValueError, match=hint):
+            KAN([2, 1], **{option: True})
