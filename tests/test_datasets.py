@@ -93,3 +93,14 @@ def test_missing_data_folder_says_where(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("KANLAB_DATA", str(tmp_path / "absent"))
     with pytest.raises(FileNotFoundError, match="KANLAB_DATA"):
         data_folder()
+
+
+def test_create_dataset_takes_pykans_arguments_in_its_order() -> None:
+    """pykan's create_dataset(f, n_var, f_mode, ranges, train_num, test_num, normalize_input,
+    normalize_label, device, seed): f_mode='row' gives f the transposed inputs."""
+    col = create_dataset(lambda x: x[:, [0]] * x[:, [1]], 2, "col", [-2, 2], 50, 10, False, False, "cpu", 3)
+    row = create_dataset(lambda x: x[0] * x[1], n_var=2, f_mode="row", ranges=[-2, 2], train_num=50, test_num=10, seed=3)
+    assert all(torch.equal(col[k], row[k]) for k in col)
+    assert float(col["train_input"].abs().max()) > 1  # the ranges were taken
+    with pytest.raises(ValueError, match="pass ranges=... by name"):
+        create_dataset(lambda x: x[:, [0]], 1, [-1, 1])

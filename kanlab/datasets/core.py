@@ -22,19 +22,22 @@ __all__ = ["create_dataset", "data_folder", "read_idx", "load_mnist"]
 def create_dataset(
     f: Callable[[torch.Tensor], torch.Tensor],
     n_var: int = 2,
+    f_mode: str = "col",
     ranges: Union[Sequence[float], Sequence[Sequence[float]]] = (-1.0, 1.0),
     train_num: int = 1000,
     test_num: int = 1000,
     normalize_input: bool = False,
     normalize_label: bool = False,
-    seed: int = 0,
     device: Union[str, torch.device] = "cpu",
+    seed: int = 0,
     dtype: Optional[torch.dtype] = None,
 ) -> Dict[str, torch.Tensor]:
-    """Sample ``f`` on a box, pykan's format: ``{train,test}_{input,label}``.
+    """Sample ``f`` on a box, pykan's format: ``{train,test}_{input,label}`` (pykan's arguments, in
+    its order).
 
     ``f`` maps ``(n, n_var)`` to ``(n, n_out)`` or ``(n,)``, e.g.
-    ``lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)``. ``ranges`` is one
+    ``lambda x: torch.exp(torch.sin(torch.pi * x[:, [0]]) + x[:, [1]] ** 2)`` (``f_mode="col"``);
+    with ``f_mode="row"`` it is given the transposed ``(n_var, n)``, as pykan's. ``ranges`` is one
     ``(lo, hi)`` for every variable or one pair per variable. Inputs are uniform on the box
     (drawn with a private generator, so ``seed`` fixes them without touching global RNG state).
     Normalisation uses the training split's mean and standard deviation for both splits.
@@ -48,6 +51,9 @@ def create_dataset(
         raise TypeError(f"dtype must be a floating point torch.dtype or None (the default dtype), got {dtype!r}")
     if not callable(f):
         raise TypeError(f"f must be a callable mapping (n, n_var) to (n, n_out), got {type(f).__name__}")
+    if f_mode not in ("col", "row"):
+        hint = " (pykan's third argument; pass ranges=... by name)" if not isinstance(f_mode, str) else ""
+        raise ValueError(f"f_mode must be 'col' (f takes (n, n_var)) or 'row' (f takes (n_var, n)), got {f_mode!r}{hint}")
     n_var = check_int("n_var", n_var, low=1)
     train_num = check_int("train_num", train_num, low=1)
     test_num = check_int("test_num", test_num, low=0, note="0: no test split")
@@ -62,7 +68,7 @@ def create_dataset(
 
     def sample(n: int) -> Tuple[torch.Tensor, torch.Tensor]:
         x = lo + span * torch.rand(n, n_var, generator=gen, dtype=dtype, device="cpu")
-        y = f(x)
+        y = f(x) if f_mode == "col" else f(x.T)
         if not isinstance(y, torch.Tensor):
             y = torch.as_tensor(y, dtype=dtype, device="cpu")
         y = y.unsqueeze(-1) if y.ndim == 1 else y
