@@ -130,6 +130,9 @@ def fit(
     progress: Optional[bool] = None,
     objective: Optional[Callable[[KANNetwork], torch.Tensor]] = None,
     starts: Union[str, bool] = "auto",
+    display_metrics: Optional[Sequence[str]] = None,
+    singularity_avoiding: bool = False,
+    y_th: float = 1000.0,
 ) -> Dict[str, List[float]]:
     """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults, plus ``starts``).
 
@@ -151,7 +154,11 @@ def fit(
             global RNG is untouched), the test loss is then taken on ``batch`` seeded random rows.
         metrics: zero-argument callables; each step records ``float(metric())`` under its name.
         progress: show a tqdm progress bar; None (default): only when stderr is a terminal (or in
-            Jupyter), so logs stay quiet.
+            Jupyter), so logs stay quiet. ``display_metrics``: the history keys the bar shows
+            (pykan's option; default train and test loss and the regulariser).
+        singularity_avoiding, y_th: pykan's options, accepted without effect: kanlab's symbolic
+            functions always avoid their singularities (they clamp their argument, see
+            :mod:`kanlab.symbolic_lib`), as pykan's do only with ``singularity_avoiding=True``.
         objective: a custom loss ``objective(model) -> scalar tensor`` that replaces the data loss
             (physics-informed training, see :mod:`kanlab.pde`). ``dataset`` then needs only
             ``train_input`` ``(n, width[0])``: the points grid updates adapt to (labels are
@@ -179,6 +186,7 @@ def fit(
     steps = check_int("steps", steps, low=0)
     log = check_int("log", log, low=1, note="refresh the progress bar every log steps")
     lr = check_real("lr", lr, low=0, low_inclusive=False)
+    shown = ["train_loss", "test_loss", "reg"] if display_metrics is None else list(display_metrics)
     if starts not in ("auto", True, False):
         raise ValueError(f"starts must be 'auto', True or False, got {starts!r}")
     if not (batch == -1 or (is_int(batch) and batch > 0)):
@@ -200,6 +208,9 @@ def fit(
         if not callable(metric) or not hasattr(metric, "__name__"):
             raise TypeError(f"metrics must be named zero-argument callables (functions), got {metric!r}")
         results[metric.__name__] = []
+    unknown = [name for name in shown if name not in results]
+    if unknown:
+        raise ValueError(f"display_metrics {unknown} are not recorded; choose from {sorted(results)}")
     last: Dict[str, torch.Tensor] = {}  # the latest evaluation's data loss and regulariser
 
     def total(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -243,7 +254,7 @@ def fit(
         hooks = [grid_update_hook(model, [s - first for s in schedule if s >= first])] if update_grid else []
         train_loop(model, total, (x_train, y_train), opt=opt, lr=lr, steps=n_steps,
                    batch_size=None if batch == -1 else batch, before_step=hooks, on_step=record,
-                   progress=progress, log=log, describe=lambda: _describe(results), desc=desc)
+                   progress=progress, log=log, describe=lambda: _describe(results, shown), desc=desc)
 
     done = 0
     if _tries_starts(model, starts, opt, batch, steps):
@@ -350,12 +361,9 @@ def _test_loss(model: KANNetwork, data: Dict[str, torch.Tensor], loss_fn: Callab
     return math.sqrt(max(value, 0.0)) if rmse else value
 
 
-def _describe(results: Dict[str, List[float]]) -> str:
-    parts = [f"train_loss: {results['train_loss'][-1]:.2e}"]
-    if results["test_loss"]:
-        parts.append(f"test_loss: {results['test_loss'][-1]:.2e}")
-    parts.append(f"reg: {results['reg'][-1]:.2e}")
-    return " | ".join(parts)
+def _describe(results: Dict[str, List[float]], shown: Sequence[str]) -> str:
+    """The progress bar's text: the latest value of each ``shown`` history key that has one."""
+    return " | ".join(f"{name}: {results[name][-1]:.2e}" for name in shown if results[name])
 
 
 def best_of_seeds(

@@ -381,3 +381,23 @@ def test_history_entries_are_floats_with_pykans_item() -> None:
         assert isinstance(last, float) and type(last.item()) is float and last.item() == last
     assert results["one"][-1].item() == 1.0 and results["test_loss"][-1] + 1 > 1
     assert json.loads(json.dumps(results))["train_loss"] == [float(v) for v in results["train_loss"]]
+
+
+def test_pykans_display_metrics_and_singularity_options() -> None:
+    """display_metrics picks what the progress bar shows (pykan's option); an unknown name is
+    refused; singularity_avoiding/y_th are accepted (kanlab's symbolic functions always avoid
+    their singularities)."""
+    from kanlab.train import _describe
+
+    dataset = xy_dataset()
+    model = KAN([2, 1], grid=3, seed=0)
+
+    def mean_pred():
+        return model(dataset["test_input"]).mean()
+
+    results = model.fit(dataset, opt="Adam", steps=2, metrics=[mean_pred], display_metrics=["test_loss", "mean_pred"],
+                        singularity_avoiding=True, y_th=10.0, progress=False)
+    text = _describe(results, ["test_loss", "mean_pred"])
+    assert text.startswith("test_loss: ") and "| mean_pred: " in text and "train_loss" not in text
+    with pytest.raises(ValueError, match="display_metrics"):
+        model.fit(dataset, steps=1, display_metrics=["accuracy"], progress=False)
