@@ -77,14 +77,20 @@ def _sub_index(model: KANNetwork, l: int, nodes: torch.Tensor) -> torch.Tensor:
     return torch.isin(owner, nodes).nonzero().flatten()
 
 
-def prune_node(model: KANNetwork, threshold: float = 1e-2,
+def prune_node(model: KANNetwork, threshold: float = 1e-2, mode: str = "auto",
                active_neurons_id: Optional[Sequence[Sequence[int]]] = None,
                x: Optional[torch.Tensor] = None) -> KANNetwork:
     """A smaller model keeping hidden nodes whose attribution score exceeds ``threshold`` and that
     are live (:func:`live_nodes`: a node whose incoming or outgoing edges are all switched off is
     dropped whatever its score), or, with ``active_neurons_id``, the listed hidden nodes per hidden
-    layer. Inputs and outputs are kept; at least one node per hidden layer survives (the best one)."""
+    layer. Inputs and outputs are kept; at least one node per hidden layer survives (the best one).
+    ``mode`` (pykan's): ``"auto"`` uses ``active_neurons_id`` when given, else the threshold;
+    ``"manual"`` requires ``active_neurons_id``."""
     _check_threshold("threshold", threshold)
+    if mode not in ("auto", "manual"):
+        raise ValueError(f"mode must be 'auto' (by threshold) or 'manual' (active_neurons_id), got {mode!r}")
+    if mode == "manual" and active_neurons_id is None:
+        raise ValueError("prune_node(mode='manual') needs active_neurons_id: one list of kept nodes per hidden layer")
     if active_neurons_id is not None:
         if len(active_neurons_id) != model.depth - 1:
             raise ValueError(f"active_neurons_id needs {model.depth - 1} lists (hidden layers), got {len(active_neurons_id)}")

@@ -176,3 +176,15 @@ def test_live_nodes_follow_products_and_propagate() -> None:
     assert small.width == [2, 1, 2, 1] and small.mult_width == [0, 1, 0, 0]
     assert torch.allclose(small(x), model(x), atol=1e-6)
     assert drop_dead_nodes(small) is small
+
+
+def test_prune_node_takes_pykans_mode() -> None:
+    """pykan's prune_node(threshold, mode, active_neurons_id): 'manual' keeps the listed nodes
+    (and needs them), 'auto' prunes by score; anything else is refused."""
+    model = KAN([2, 4, 1], seed=0)
+    manual = model.prune_node(1e-2, "manual", [[1, 3]])
+    assert manual.width == [2, 2, 1]
+    with pytest.raises(ValueError, match="needs active_neurons_id"):
+        model.prune_node(mode="manual")
+    with pytest.raises(ValueError, match="mode must be"):
+        model.prune_node(mode="by hand")
