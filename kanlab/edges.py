@@ -71,7 +71,22 @@ class NodeFunctions:
         return EdgeFunction(self.model, self.l, i, self.j)
 
 
-class LayerFunctions:
+class _LayerDims:
+    """``in_dim``/``out_dim`` of the wrapped ``self.layer`` (a spline or a symbolic layer)."""
+
+    layer: Any
+
+    @property
+    def in_dim(self) -> int:
+        return self.layer.in_dim
+
+    @property
+    def out_dim(self) -> int:
+        """Output sub-nodes (a multiplication node counts its factors, as in pykan)."""
+        return self.layer.out_dim
+
+
+class LayerFunctions(_LayerDims):
     """Layer ``l`` as pykan's ``KANLayer``: ``[j]`` is output node ``j``'s row of edges,
     ``submodules`` every edge, and the attributes below pykan's, in pykan's layouts.
 
@@ -110,15 +125,6 @@ class LayerFunctions:
         """Every edge, input-major: index ``i * out_dim + j`` is edge ``i -> j``."""
         return [EdgeFunction(self.model, self.l, i, j)
                 for i in range(self.model.width[self.l]) for j in range(len(self))]
-
-    @property
-    def in_dim(self) -> int:
-        return self.layer.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        """Output sub-nodes (a multiplication node counts its factors, as in pykan)."""
-        return self.layer.out_dim
 
     @property
     def num(self) -> int:
@@ -160,8 +166,10 @@ class LayerFunctions:
         return self.layer.mask.T
 
 
-class ActFun:
-    """``model.act_fun``: ``act_fun[l]`` is :class:`LayerFunctions` for layer ``l``."""
+class _PerLayer:
+    """A read-only list of per-layer views, one ``item(model, l)`` per layer."""
+
+    item: Any
 
     def __init__(self, model: KANNetwork) -> None:
         self.model = model
@@ -169,11 +177,17 @@ class ActFun:
     def __len__(self) -> int:
         return self.model.depth
 
-    def __getitem__(self, l: int) -> LayerFunctions:
-        return LayerFunctions(self.model, check_index("layer", l, len(self), sep=" "))
+    def __getitem__(self, l: int) -> Any:
+        return self.item(self.model, check_index("layer", l, len(self), sep=" "))
 
 
-class SymbolicFunctions:
+class ActFun(_PerLayer):
+    """``model.act_fun``: ``act_fun[l]`` is :class:`LayerFunctions` for layer ``l``."""
+
+    item = LayerFunctions
+
+
+class SymbolicFunctions(_LayerDims):
     """Layer ``l``'s symbolic edges as pykan's ``Symbolic_KANLayer``, in its ``(out, in)`` layout:
     ``funs_name[j][i]`` the function of edge ``i -> j`` (``'0'``: none; a copy, change edges with
     ``fix_symbolic``/``unfix_symbolic``), ``mask`` ``(out_dim, in_dim)`` (1 where symbolic) and
@@ -182,14 +196,6 @@ class SymbolicFunctions:
 
     def __init__(self, model: KANNetwork, l: int) -> None:
         self.l, self.layer = l, model.symbolic[l]
-
-    @property
-    def in_dim(self) -> int:
-        return self.layer.in_dim
-
-    @property
-    def out_dim(self) -> int:
-        return self.layer.out_dim
 
     @property
     def funs_name(self) -> List[List[str]]:
@@ -204,17 +210,10 @@ class SymbolicFunctions:
         return self.layer.affine
 
 
-class SymbolicFun:
+class SymbolicFun(_PerLayer):
     """``model.symbolic_fun``: ``symbolic_fun[l]`` is :class:`SymbolicFunctions` for layer ``l``."""
 
-    def __init__(self, model: KANNetwork) -> None:
-        self.model = model
-
-    def __len__(self) -> int:
-        return self.model.depth
-
-    def __getitem__(self, l: int) -> SymbolicFunctions:
-        return SymbolicFunctions(self.model, check_index("layer", l, len(self), sep=" "))
+    item = SymbolicFunctions
 
 
 def _input_index(index: Index, n_in: int) -> int:
@@ -277,16 +276,22 @@ class RecordedActivations:
     def __getitem__(self, l: int) -> torch.Tensor:
         n = len(self)
         l = check_index("layer", l + n if isinstance(l, int) and -n <= l < 0 else l, n, sep=" ")
-        if self.model.cache_data is None:
-            raise ValueError("no recorded data: call model.get_act(x) first (kanlab's forward records "
-                             "nothing) or fit")
         model = self.model
-        inputs = model.layer_inputs(model.data())
+        inputs = _recorded_inputs(model, f"{self.kind}[{l}]")
         if self.kind == "acts":
             return inputs[l] if l < model.depth else model.layer_forward(l - 1, inputs[l - 1])
         if self.kind == "preacts":
             return inputs[l].unsqueeze(1).expand(-1, model.n_sub(l + 1), -1)
         return model.edge_activations(l, inputs[l])
+
+
+def _recorded_inputs(model: KANNetwork, what: str) -> List[torch.Tensor]:
+    """Each layer's inputs on the recorded data (:func:`get_act`); ``ValueError`` naming ``what``
+    needs them when nothing is recorded."""
+    if model.cache_data is None:
+        raise ValueError(f"{what} reads the activations on recorded data: call model.get_act(x) first "
+                         "(kanlab's forward records nothing) or fit")
+    return model.layer_inputs(model.data())
 
 
 def acts(model: KANNetwork) -> RecordedActivations:
@@ -340,10 +345,7 @@ def get_range(model: KANNetwork, l: int, i: int, j: int, verbose: bool = True) -
     and base, masked, plus the symbolic part). ``numpy.float64`` scalars (floats). With
     ``verbose``, prints both ranges as pykan does. ``ValueError`` without recorded data."""
     model.check_edge(l, i, j)
-    if model.cache_data is None:
-        raise ValueError("get_range reads the activations on recorded data: call model.get_act(x) first "
-                         "(kanlab's forward records nothing) or fit")
-    xs = model.layer_inputs(model.data())[l][:, i]
+    xs = _recorded_inputs(model, "get_range")[l][:, i]
     ys = eval_edge(model, l, i, j, xs)
     x_min, x_max, y_min, y_max = (np.float64(float(v)) for v in (xs.min(), xs.max(), ys.min(), ys.max()))
     if verbose:
