@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 OUT    ?= demo_output
 
-.PHONY: install dev demo test test-slow bench-toy bench-seeds bench-estimators bench-symbolic bench-speed bench-claims bench-claims-quick clean
+.PHONY: install dev demo test test-slow bench-toy bench-seeds bench-pykan bench-estimators bench-symbolic bench-speed bench-claims bench-claims-quick clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-toy: dev
 bench-seeds: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m benchmarks.seeds
+
+bench-pykan: dev
+	$(PY) -m pip install --quiet -e ".[bench]"
+	$(PY) -m benchmarks.pykan_workflows
 
 bench-estimators: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
