@@ -48,6 +48,7 @@ bench-seeds: dev
 bench-pykan: dev
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) -m benchmarks.pykan_workflows
+	$(PY) -m benchmarks.pykan_docstrings
 
 bench-estimators: dev
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -5,6 +5,7 @@
     python -m benchmarks.symbolic           # formula recovery, kanlab vs pykan 0.2.8 (BENCHMARKS.md)
     python -m benchmarks.seeds              # reliability over seeds 0-9 on the toy functions, vs pykan (BENCHMARKS.md)
     python -m benchmarks.pykan_workflows    # pykan's tutorial workflows, one code on pykan 0.2.8 and kanlab (BENCHMARKS.md)
+    python -m benchmarks.pykan_docstrings   # the examples in pykan 0.2.8's MultKAN docstrings, on both (BENCHMARKS.md)
     OMP_NUM_THREADS=1 python -m benchmarks.estimators   # KANRegressor/KANClassifier defaults vs scikit-learn (BENCHMARKS.md)
     python -m benchmarks.speed              # training/inference speed and memory vs pykan, inkan, an MLP (BENCHMARKS.md)
     python -m benchmarks.trust_audit        # the silent-wrong-result cases, measured (prints only)

@@ -281,7 +281,7 @@ def checkpoint(lib: types.ModuleType, seed: int) -> Result:
     x = dataset["test_input"]
     with torch.no_grad():
         value = float((loaded(x) - model(x)).abs().max())
-    return {"value": value, "shown": f"max |loaded - saved| {value:.1e}"}
+    return {"value": value, "shown": f"largest output difference {value:.1e}"}
 
 
 WORKFLOWS: Dict[str, Workflow] = {
@@ -292,7 +292,7 @@ WORKFLOWS: Dict[str, Workflow] = {
     "pde": Workflow(pde, "PDE (own LBFGS loop)", "relative L2"),
     "continual": Workflow(continual, "continual learning", "RMSE on old peaks"),
     "multiplication": Workflow(multiplication, "multiplication nodes", "RMSE"),
-    "attribution": Workflow(attribution, "feature attribution", "max |ratio - 0.5|"),
+    "attribution": Workflow(attribution, "feature attribution", "largest gap of score ratios from 0.5"),
     "indexing": Workflow(indexing, "indexing, fix_symbolic", "0 = edge is sin"),
     "plotting": Workflow(plotting, "plotting", "figure bytes", higher=True),
     "activations": Workflow(activations, "activations (get_act)", "max gap"),

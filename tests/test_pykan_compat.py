@@ -144,3 +144,18 @@ def test_per_node_attribution_in_pykans_form() -> None:
     assert torch.allclose(model.attribute(model.depth)[0], whole["node_scores"][0])  # from the output: the feature scores
     with pytest.raises(ValueError, match="node layer index"):
         model.attribute(5)
+
+
+def test_star_import_gives_what_pykan_tutorials_use() -> None:
+    """``from kan import *`` hands pykan's users torch, nn, np and plt; ``from kanlab import *`` too,
+    while ``import kanlab`` alone imports no plotting."""
+    import subprocess
+    import sys
+
+    code = ("import sys, kanlab; assert 'matplotlib.pyplot' not in sys.modules\n"
+            "from kanlab import *\n"
+            "import numpy, torch as t\n"
+            "assert torch is t and nn is t.nn and np is numpy and plt.__name__ == 'matplotlib.pyplot'\n"
+            "assert KAN and create_dataset and LBFGS and ex_round and add_symbolic and 'sin' in SYMBOLIC_LIB\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
