@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 import torch
 
+from .validation import check_real
+
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
 
@@ -53,7 +55,11 @@ def node_input_scores(model: KANNetwork, l: int, x: Optional[torch.Tensor] = Non
     """
     if not isinstance(l, int) or not 0 <= l <= model.depth:
         raise ValueError(f"l must be a node layer index in 0..{model.depth}, got {l!r}")
-    scores = attribute(model, x)
+    return _node_rows(model, attribute(model, x), l)
+
+
+def _node_rows(model: KANNetwork, scores: Dict[str, List[torch.Tensor]], l: int) -> torch.Tensor:
+    """:func:`node_input_scores`' ``(width[l], width[0])`` from :func:`attribute`'s ``scores``."""
     top = torch.diag(scores["node_scores"][l])
     return _backward(model, scores["forward_n"], top, l)[0][0]
 
@@ -70,3 +76,35 @@ def _backward(model: KANNetwork, forward_n: List[torch.Tensor], top: torch.Tenso
         edge_scores.insert(0, e)
         node_scores.insert(0, e.sum(1))
     return node_scores, edge_scores
+
+
+@torch.no_grad()
+def node_attribute(model: KANNetwork, x: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+    """pykan's ``node_attribute``: :func:`node_input_scores` of every node layer above the inputs,
+    ``[(width[l], width[0]) for l = 1..depth]`` (row ``k`` of entry ``l - 1``: how much each input
+    matters to node ``k`` of layer ``l``), on ``x`` (default ``cache_data``). Returned (the
+    facade keeps it as ``model.node_attribute_scores``, pykan's attribute)."""
+    scores = attribute(model, x)
+    return [_node_rows(model, scores, l) for l in range(1, model.depth + 1)]
+
+
+@torch.no_grad()
+def feature_interaction(model: KANNetwork, l: int, neuron_th: float = 1e-2, feature_th: float = 1e-2,
+                        x: Optional[torch.Tensor] = None) -> Dict[Tuple[int, ...], int]:
+    """pykan's ``feature_interaction``: which groups of inputs the nodes of node layer ``l`` combine.
+
+    For each node ``k`` of layer ``l`` whose largest input score (:func:`node_input_scores` on
+    ``x``, default ``cache_data``) exceeds ``neuron_th``, its features are the inputs scoring
+    above ``feature_th`` times that largest score, as an increasing tuple of input positions
+    (``model.input_id`` maps them to original columns after ``prune_input``). Returns
+    ``{features: number of nodes with exactly those features}``.
+    """
+    neuron_th = check_real("neuron_th", neuron_th, low=0)
+    feature_th = check_real("feature_th", feature_th, low=0)
+    counts: Dict[Tuple[int, ...], int] = {}
+    for row in node_input_scores(model, l, x):
+        top = row.max()
+        if top > neuron_th:
+            features = tuple((row > top * feature_th).nonzero().flatten().tolist())
+            counts[features] = counts.get(features, 0) + 1
+    return counts

@@ -17,7 +17,13 @@ target and fsyncs the folder: an interrupted save never replaces a good checkpoi
 half-written one.
 
 Format versions: 2 (this one) stores names and input ids in the state; 1 (names in a separate
-``symbolic_names`` list, no input ids, no ``fast``/``contraction``) is still read.
+``symbolic_names`` list, no input ids, no ``fast``/``contraction``) is still read. A ``history``
+entry (``auto_save``, ``ckpt_path``, ``state_id``, ``round``: :mod:`kanlab.history`) was added
+within version 2; files without it load with the defaults (no versions).
+
+pykan 0.2.x checkpoints (``path_config.yml``, ``path_state``, ``path_cache_data``) are read as
+weights by :func:`load_pykan_checkpoint` (:mod:`kanlab.pykan_checkpoint` maps the layout);
+:func:`load_checkpoint` switches to it when ``path`` names pykan's files.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 import torch
 
+from . import pykan_checkpoint
 from .network import KANNetwork, _check_arity, _check_width
 from .symbolic_layer import encode_names, name_table
 from .validation import check_positive_int
@@ -37,7 +44,10 @@ FORMAT = "kanlab-checkpoint"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_pykan_checkpoint"]
+# kanlab.history's options: the payload's "history" entry, their types and defaults
+HISTORY_OPTIONS = {"auto_save": (bool, False), "ckpt_path": ((str, type(None)), None), "state_id": (int, 0),
+                   "round": (int, 0)}
 
 
 # --------------------------------------------------------------------------- writing
@@ -51,6 +61,7 @@ def save_checkpoint(model: KANNetwork, path: Union[str, os.PathLike]) -> None:
         "state": {k: v.detach() for k, v in model.state_dict().items()},
         "cache_data": model.cache_data,
         "cache_target": model.cache_target,
+        "history": {name: getattr(model, name) for name in HISTORY_OPTIONS},
     }
     _write_atomic(os.fspath(path), lambda fh: torch.save(payload, fh))
 
@@ -101,12 +112,17 @@ def load_checkpoint(
     :class:`~kanlab.network.KANNetwork`; ``KAN.loadckpt`` passes :class:`~kanlab.model.KAN`).
 
     ``base_fun`` is required when the model was built with a custom callable (callables are not
-    stored). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the problem
-    for a corrupt, truncated, foreign, crafted or mismatched checkpoint.
+    stored). Where ``path`` is not a file but pykan's ``path_config.yml`` and ``path_state`` exist,
+    it reads those (:func:`load_pykan_checkpoint`). Raises ``FileNotFoundError`` for a missing file
+    and ``ValueError`` naming the problem for a corrupt, truncated, foreign, crafted or mismatched
+    checkpoint.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}")
+        if pykan_checkpoint.is_pykan_checkpoint(path):
+            return load_pykan_checkpoint(path, base_fun=base_fun, map_location=map_location, cls=cls)
+        hint = f"; did you mean {path + '.ckpt'!r}?" if os.path.isfile(path + ".ckpt") else ""
+        raise FileNotFoundError(f"no checkpoint at {path!r} (nor pykan's {path + '_config.yml'!r}){hint}")
     try:
         payload = torch.load(path, map_location=map_location or "cpu", weights_only=True)
     except Exception as err:  # zip/pickle/EOF errors all mean the same thing to the user
@@ -115,6 +131,30 @@ def load_checkpoint(
         return _build(payload, base_fun, map_location, cls or KANNetwork)
     except ValueError as err:
         raise ValueError(f"checkpoint {path!r}: {err}") from err
+
+
+def load_pykan_checkpoint(
+    path: Union[str, os.PathLike],
+    base_fun: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    map_location: Union[str, torch.device, None] = None,
+    cls: Optional[Type[KANNetwork]] = None,
+) -> KANNetwork:
+    """A pykan 0.2.x model saved by pykan's ``saveckpt(path)`` as an instance of ``cls`` (default
+    :class:`~kanlab.network.KANNetwork`), computing the same function: splines, grids, scales,
+    masks, symbolic edges, multiplication nodes and the cached data (see
+    :mod:`kanlab.pykan_checkpoint`; ``base_fun`` is unused, pykan cannot save a custom one readably).
+    Raises ``FileNotFoundError`` without pykan's files, ``ImportError`` without PyYAML and
+    ``ValueError`` naming what kanlab cannot represent or what is damaged.
+    """
+    path = os.fspath(path)
+    if not pykan_checkpoint.is_pykan_checkpoint(path):
+        raise FileNotFoundError(f"no pykan checkpoint at {path!r} (pykan writes {path}_config.yml and {path}_state)")
+    try:
+        entries = pykan_checkpoint.read_pykan_checkpoint(path, map_location)
+        payload = dict(entries, format=FORMAT, version=VERSION, config=json.dumps(entries["config"]))
+        return _build(payload, base_fun, map_location, cls or KANNetwork)
+    except ValueError as err:
+        raise ValueError(f"pykan checkpoint {path!r}: {err}") from err
 
 
 def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, torch.device, None],
@@ -154,7 +194,20 @@ def _build(payload: Any, base_fun: Optional[Callable], map_location: Union[str, 
     if not all(bool(torch.isfinite(v).all()) for v in model.state_dict().values() if v.is_floating_point()):
         raise ValueError("it holds NaN or Inf parameters")
     model.remember_data(payload.get("cache_data"), payload.get("cache_target"))  # ValueError unless (n, width[0]) floats
+    _restore_history(model, payload.get("history"))
     return model
+
+
+def _restore_history(model: KANNetwork, history: Any) -> None:
+    """Set :data:`HISTORY_OPTIONS` from the payload's ``history`` entry (defaults without one)."""
+    history = {} if history is None else history
+    if not isinstance(history, dict) or set(history) - set(HISTORY_OPTIONS):
+        raise ValueError(f"the history entry must map some of {list(HISTORY_OPTIONS)} to values, got {history!r:.100}")
+    for name, (kind, default) in HISTORY_OPTIONS.items():
+        value = history.get(name, default)
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+            raise ValueError(f"history entry {name} has the wrong type or sign: {value!r:.100}")
+        setattr(model, name, value)
 
 
 def _entries(payload: Dict[Any, Any]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], List[int]]:

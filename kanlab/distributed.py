@@ -15,6 +15,8 @@ import warnings
 import torch
 from torch import nn
 
+from .validation import user_stacklevel
+
 __all__ = ["world_size", "gather_rows", "mean_over_ranks", "broadcast_state", "warn_rewrap"]
 
 
@@ -68,5 +70,5 @@ def warn_rewrap() -> None:
         warnings.warn(
             "refine changed the coefficient shapes: wrap the model in a new DistributedDataParallel "
             "and build a new optimizer, or the new coefficients are not averaged across ranks",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning, stacklevel=user_stacklevel(),
         )

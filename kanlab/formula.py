@@ -6,8 +6,6 @@
 """
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, TYPE_CHECKING, Tuple
 
@@ -18,20 +16,12 @@ from sympy.core.function import AppliedUndef
 
 from .symbolic_lib import get_symbolic
 from .timelimit import TimeLimitExceeded, check_seconds, time_limit
-from .validation import check_int
+from .validation import check_int, user_stacklevel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
 
 _SIMPLIFY_MAX_OPS = 60  # sympy.simplify on larger expressions can take minutes
-
-
-def _user_stacklevel() -> int:
-    """The ``warnings`` stacklevel of the first frame outside kanlab, seen from the caller."""
-    frame, level, here = sys._getframe(1), 1, os.path.dirname(os.path.abspath(__file__))
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _simplified(e: sp.Expr, timeout: Optional[float]) -> sp.Expr:
@@ -45,7 +35,7 @@ def _simplified(e: sp.Expr, timeout: Optional[float]) -> sp.Expr:
         if err.token is not token:  # an outer limit: not ours to swallow
             raise
         warnings.warn(f"sympy.simplify took over {timeout:g} s; the formula is returned unsimplified "
-                      "(pass simplify_timeout=None to wait)", RuntimeWarning, stacklevel=_user_stacklevel())
+                      "(pass simplify_timeout=None to wait)", RuntimeWarning, stacklevel=user_stacklevel())
         return e
 
 
@@ -183,7 +173,7 @@ def symbolic_formula(model: KANNetwork, var: Optional[Sequence[str]] = None, ex_
             raise ValueError(f"{listed}; fix them with auto_symbolic/fix_symbolic or prune them first")
         warnings.warn(f"{listed} and count as 0 in the formula (pykan's convention): fix them with "
                       "auto_symbolic/fix_symbolic or prune them first, or pass strict=True to raise",
-                      UserWarning, stacklevel=_user_stacklevel())
+                      UserWarning, stacklevel=user_stacklevel())
     exprs: List[sp.Expr] = list(variables)
     for l, sym in enumerate(model.symbolic):
         p = sym.affine.detach().double().cpu().numpy()

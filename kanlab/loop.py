@@ -23,7 +23,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
 from .optim import OPTIMIZERS, accepted_finite, make_optimizer
-from .validation import check_int, check_optional_int, check_optional_real, check_real
+from .validation import check_int, check_optional_int, check_optional_real, check_real, user_stacklevel
 
 __all__ = ["train_loop", "TrainResult", "seeded_batches", "clone_state", "default_lr"]
 
@@ -312,7 +312,7 @@ def _warn_nan(desc: str, step: int, rolled_back: bool, optimizer: Optimizer) -> 
     if type(optimizer).__name__ == "LBFGS":
         advice += ", opt='Adam'"
     warnings.warn(f"{desc} stopped at step {step}: the loss or the parameters became NaN/Inf; {state}. "
-                  f"Try {advice}, or normalised inputs.", RuntimeWarning, stacklevel=4)
+                  f"Try {advice}, or normalised inputs.", RuntimeWarning, stacklevel=user_stacklevel())
 
 
 def _interactive() -> bool:

@@ -13,12 +13,17 @@ documentation, and a new option added there reaches the facade without a copy:
 =================  ======================================================================
 training           :mod:`kanlab.train` (``fit``, ``fit_grid_schedule``)
 checkpoints        :mod:`kanlab.checkpoint` (``saveckpt``, ``loadckpt``)
+versions           :mod:`kanlab.history` (``rewind``, ``checkout``, ``log_history``, ``history``; with
+                   ``auto_save=True`` the methods that change the model save versions)
 edges              :mod:`kanlab.edges` (``act_fun``, ``symbolic_fun``, ``get_fun``, ``get_act``, ``get_range``)
 copies             :mod:`kanlab.transfer` (``copy``, ``initialize_from_another_model``, ...)
 symbolic edges     :mod:`kanlab.symbolic` (``suggest_symbolic``, ``fix_symbolic``, ...)
 formulas           :mod:`kanlab.formula` (``symbolic_formula``)
-attribution        :mod:`kanlab.attribution` (``attribute``, ``feature_score``)
+attribution        :mod:`kanlab.attribution` (``attribute``, ``feature_score``, ``node_attribute``, ``feature_interaction``)
+hypotheses         :mod:`kanlab.hypothesis` (``tree``: separability and symmetry of the learned function)
 pruning            :mod:`kanlab.prune` (``prune``, ``prune_node``, ...)
+structure          :mod:`kanlab.structure` (``expand_depth``, ``expand_width``, ``swap``, ``perturb``,
+                   ``set_mode``, ``evaluate``, ``n_edge``, ``connection_cost``, ...)
 plots              :mod:`kanlab.plot` (``plot``, ``plot_activations``, ``plot_history``)
 =================  ======================================================================
 """
@@ -28,7 +33,9 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
-from . import attribution, checkpoint, edges, formula, symbolic, train, transfer
+from . import attribution, checkpoint, edges, formula, structure, symbolic, train, transfer
+from . import history as _history
+from . import hypothesis
 from . import plot as _plot
 from . import prune as _prune
 from .network import KANNetwork
@@ -41,12 +48,15 @@ class KAN(KANNetwork):
 
     #: scores of the last explicit :meth:`attribute` call (pykan's ``node_scores``,
     #: ``edge_scores``, ``feature_score``); ``None`` until then. The constructor is
-    #: :class:`KANNetwork`'s, unchanged, so ``help(KAN)`` shows its every argument.
+    #: :class:`KANNetwork`'s, so ``help(KAN)`` shows its every argument; with ``auto_save=True``
+    #: it then saves the first version (:mod:`kanlab.history`).
     scores: Optional[Dict[str, List[torch.Tensor]]] = None
+    __init__ = _history.versioned_init(KANNetwork.__init__)
 
     # training
-    fit = train.fit
-    fit_grid_schedule = train.fit_grid_schedule
+    fit = _history.versioned(train.fit)
+    fit_grid_schedule = _history.versioned(train.fit_grid_schedule)
+    refine = _history.versioned(KANNetwork.refine)
 
     #: pykan's switch: whether training may read the per-edge activations the regulariser needs.
     #: :meth:`speed` turns it off (as pykan's does), and ``fit(lamb > 0)`` then trains without the
@@ -73,7 +83,8 @@ class KAN(KANNetwork):
 
     @classmethod
     def loadckpt(cls, path: str, base_fun: Optional[Callable] = None, map_location: Device = None) -> "KAN":
-        """Load a model written by :meth:`saveckpt` (see :func:`kanlab.checkpoint.load_checkpoint`)."""
+        """Load a model written by :meth:`saveckpt`, or pykan's ``saveckpt`` files as weights (see
+        :func:`kanlab.checkpoint.load_checkpoint`)."""
         return checkpoint.load_checkpoint(path, base_fun=base_fun, map_location=map_location, cls=cls)
 
     # edges and symbolic edges
@@ -86,10 +97,10 @@ class KAN(KANNetwork):
     spline_preacts = property(edges.spline_preacts, doc=edges.spline_preacts.__doc__)
     spline_postacts = property(edges.spline_postacts, doc=edges.spline_postacts.__doc__)
     suggest_symbolic = symbolic.suggest_symbolic
-    fix_symbolic = symbolic.fix_symbolic
-    unfix_symbolic = symbolic.unfix_symbolic
-    unfix_symbolic_all = symbolic.unfix_symbolic_all
-    auto_symbolic = symbolic.auto_symbolic
+    fix_symbolic = _history.versioned(symbolic.fix_symbolic)
+    unfix_symbolic = _history.versioned(symbolic.unfix_symbolic)
+    unfix_symbolic_all = _history.versioned(symbolic.unfix_symbolic_all)
+    auto_symbolic = _history.versioned(symbolic.auto_symbolic)
     symbolic_formula = formula.symbolic_formula
 
     # attribution and pruning
@@ -140,6 +151,18 @@ class KAN(KANNetwork):
         ``hasattr(model, "feature_score")`` is ``False`` on an untrained model."""
         return self._last_scores()["node_scores"][0]
 
+    #: pykan's ``node_attribute_scores``: the last :meth:`node_attribute`'s list; ``None`` until then.
+    node_attribute_scores: Optional[List[torch.Tensor]] = None
+
+    def node_attribute(self, x: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """:func:`kanlab.attribution.node_attribute` on ``x`` (default ``cache_data``), kept as
+        ``model.node_attribute_scores`` (as pykan's) and returned (pykan returns ``None``)."""
+        self.node_attribute_scores = attribution.node_attribute(self, x)
+        return self.node_attribute_scores
+
+    feature_interaction = attribution.feature_interaction
+    tree = hypothesis.tree
+
     def _last_scores(self) -> Dict[str, List[torch.Tensor]]:
         if self.scores is not None:
             return self.scores
@@ -150,16 +173,45 @@ class KAN(KANNetwork):
     def __getattr__(self, name: str) -> Any:
         # nn.Module.__getattr__ runs when a property raises AttributeError and would replace its
         # message with "'KAN' object has no attribute ..."; keep the scores' explanation
-        if name in ("feature_score", "node_scores", "edge_scores"):
+        if name in ("feature_score", "node_scores", "edge_scores", "connection_cost"):
             raise AttributeError(_NO_SCORES)
         return super().__getattr__(name)
 
-    prune = _prune.prune
-    prune_node = _prune.prune_node
-    prune_edge = _prune.prune_edge
-    prune_input = _prune.prune_input
-    remove_edge = _prune.remove_edge
-    remove_node = _prune.remove_node
+    prune = _history.versioned(_prune.prune)
+    prune_node = _history.versioned(_prune.prune_node)
+    prune_edge = _history.versioned(_prune.prune_edge)
+    prune_input = _history.versioned(_prune.prune_input)
+    remove_edge = _history.versioned(_prune.remove_edge)
+    remove_node = _history.versioned(_prune.remove_node)
+
+    # structure: sizes, node and layer edits, edge modes
+    width_in = property(structure.width_in, doc=structure.width_in.__doc__)
+    width_out = property(structure.width_out, doc=structure.width_out.__doc__)
+    n_mult = property(structure.n_mult, doc=structure.n_mult.__doc__)
+    n_edge = property(structure.n_edge, doc=structure.n_edge.__doc__)
+
+    @property
+    def connection_cost(self) -> torch.Tensor:
+        """pykan's connection cost (:func:`kanlab.structure.connection_cost`) from the last
+        :meth:`attribute` scores, else from attribution on the cached data; ``AttributeError``
+        before there are either, so ``hasattr`` (and ``torch.jit.trace``) see no attribute."""
+        return structure.connection_cost(self, self._last_scores()["edge_scores"])
+    get_params = structure.get_params
+    evaluate = structure.evaluate
+    set_mode = structure.set_mode
+    expand_depth = structure.expand_depth
+    expand_width = structure.expand_width
+    swap = _history.versioned(structure.swap)
+    auto_swap = _history.versioned(structure.auto_swap)
+    auto_swap_l = structure.auto_swap_l
+    perturb = _history.versioned(structure.perturb)
+    module = _history.versioned(structure.module)
+
+    # versions (auto_save=True)
+    rewind = _history.rewind
+    checkout = _history.checkout
+    log_history = _history.log_history
+    history = _history.history
 
     # plots
     plot = _plot.plot_kan

@@ -8,6 +8,7 @@ in their own modules that take a ``KANNetwork``; :class:`kanlab.model.KAN` binds
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
@@ -55,11 +56,13 @@ class KANNetwork(nn.Module):
             state_id, round: pykan's options, accepted where kanlab has the meaning:
             ``save_act`` sets ``model.save_act`` (``False``: as after ``speed()``, ``fit`` then
             trains without the regulariser); ``symbolic_enabled`` is stored and has no effect (an
-            inactive symbolic layer costs nothing; edges you fix still count); ``first_init``,
-            ``ckpt_path``, ``state_id`` and ``round`` have no effect (they serve pykan's automatic
-            versions). Refused with a ``ValueError`` naming the alternative: ``auto_save=True``
-            (kanlab writes no files on its own: ``saveckpt``), ``affine_trainable=True`` (kanlab
-            has no per-node affine parameters) and ``sparse_init=True``.
+            inactive symbolic layer costs nothing; edges you fix still count); ``auto_save``,
+            ``ckpt_path`` (default ``'./model'`` with ``auto_save=True``), ``state_id`` and
+            ``round`` are stored, and on a ``KAN`` with ``auto_save=True`` (kanlab's default is
+            ``False``: no files written) the constructor (unless ``first_init=False``) and every
+            state-changing method save a version (:mod:`kanlab.history`). Refused with a
+            ``ValueError`` naming the alternative: ``affine_trainable=True`` (kanlab has no
+            per-node affine parameters) and ``sparse_init=True``.
 
     Shapes: ``forward`` maps ``(*, width[0]) -> (*, width[-1])`` like ``nn.Linear`` (``(batch,
     width[0])``, ``(B, T, width[0])`` or one ``(width[0],)`` sample); the methods that take data
@@ -95,7 +98,7 @@ class KANNetwork(nn.Module):
         sparse_init: bool = False,
         auto_save: bool = False,
         first_init: bool = True,
-        ckpt_path: Optional[str] = None,
+        ckpt_path: Union[str, os.PathLike, None] = None,
         state_id: int = 0,
         round: int = 0,  # noqa: A002 - pykan's name
     ) -> None:
@@ -144,7 +147,12 @@ class KANNetwork(nn.Module):
         self.cache_target: Optional[torch.Tensor] = None
         # True until trained or loaded: fit(starts="auto") then tries other starts (kanlab.starts)
         self.fresh = True
-        _check_pykan_options(auto_save=auto_save, affine_trainable=affine_trainable, sparse_init=sparse_init)
+        _check_pykan_options(affine_trainable=affine_trainable, sparse_init=sparse_init)
+        # kanlab.history's options (checkpoints save them; load_state_dict leaves them alone)
+        self.auto_save = bool(auto_save)
+        self.ckpt_path = os.fspath(ckpt_path) if ckpt_path is not None else "./model" if auto_save else None
+        self.state_id = check_int("state_id", state_id, low=0)
+        self.round = check_int("round", round, low=0)
         self.save_act, self.symbolic_enabled = bool(save_act), bool(symbolic_enabled)
 
     # ------------------------------------------------------------------ properties
@@ -268,9 +276,11 @@ class KANNetwork(nn.Module):
         sym = self.symbolic[l]
         return phi + sym.edge_activations(x) if sym.n_active else phi
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, singularity_avoiding: bool = False, y_th: float = 10.0) -> torch.Tensor:
         """``(*, width[0]) -> (*, width[-1])`` like ``nn.Linear``: ``(batch, width[0])``, ``(B, T,
-        width[0])`` or a single ``(width[0],)`` sample. The layers run on ``(prod(*), width[0])``."""
+        width[0])`` or a single ``(width[0],)`` sample. The layers run on ``(prod(*), width[0])``.
+        ``singularity_avoiding``, ``y_th``: pykan's, accepted without effect (kanlab's symbolic
+        functions always clamp at their singularities)."""
         self.check_input(x, leading_dims=True)
         lead = x.shape[:-1]
         x = x.reshape(-1, self.width[0])
@@ -408,8 +418,7 @@ class KANNetwork(nn.Module):
 
 def _check_pykan_options(**options: bool) -> None:
     """Refuse pykan constructor options kanlab cannot honour, each with what to do instead."""
-    fixes = {"auto_save": "kanlab writes no files on its own: call model.saveckpt(path) after the steps to keep",
-             "affine_trainable": "kanlab's nodes have no scale/bias parameters to train",
+    fixes = {"affine_trainable": "kanlab's nodes have no scale/bias parameters to train",
              "sparse_init": "start dense and let fit(lamb=...) and prune() sparsify"}
     for name, value in options.items():
         if value:

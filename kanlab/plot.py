@@ -148,6 +148,33 @@ def _names(given: Optional[Sequence[str]], n: int, default: Sequence[str], what:
     return [str(v) for v in given]
 
 
+def _label(name: Any) -> str:
+    """A name as text: a sympy expression in LaTeX (``$x_{1}$``), anything else as ``str``."""
+    if type(name).__module__.startswith("sympy"):
+        import sympy
+
+        return f"${sympy.latex(name)}$"
+    return str(name)
+
+
+def input_names(ids: Sequence[int], given: Optional[Sequence[Any]] = None, what: str = "in_vars") -> List[str]:
+    """Labels of input nodes whose original input columns are ``ids`` (``model.input_id``):
+    default ``$x_{k+1}$`` for original column ``k``; else ``given`` (strings as they are, sympy
+    expressions in LaTeX), either one name per input node, used in order, or, after
+    ``prune_input``, one per original input, indexed by ``ids`` (so a pruned model takes the
+    unpruned model's list; a model does not record how many inputs it had, so any list longer
+    than ``max(ids)`` counts as that). Any other length is a ``ValueError`` naming ``what``."""
+    ids = [int(k) for k in ids]
+    if given is None:
+        return [f"$x_{{{k + 1}}}$" for k in ids]
+    if len(given) == len(ids):
+        return [_label(v) for v in given]
+    if len(given) > max(ids, default=-1):
+        return [_label(given[k]) for k in ids]
+    raise ValueError(f"{what} needs {len(ids)} names (one per input) or, after prune_input, one per original "
+                     f"input (at least {max(ids) + 1}, picked by input_id {ids}), got {len(given)}")
+
+
 def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, metric: str = "backward",
              scale: float = 0.5, tick: bool = False, sample: bool = False, in_vars: Optional[Sequence[str]] = None,
              out_vars: Optional[Sequence[str]] = None, title: Optional[str] = None, *, n_points: int = 100) -> Any:
@@ -167,7 +194,10 @@ def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, m
             title replaces it, a different title never does), untitled calls write
             ``kan_diagram.png``, ``kan_diagram_2.png``, ... (the first free name). The file's PNG
             ``Title`` records the title. pykan's per-edge ``sp_{l}_{i}_{j}.png`` are not written.
-        in_vars, out_vars: input / output names (default ``x_1..``, ``y_1..``).
+        in_vars, out_vars: input / output names (default ``x_1..``, ``y_1..``; an input keeps its
+            original number after ``prune_input``). ``in_vars`` may also name every original
+            input: after ``prune_input`` the kept ones are picked by ``model.input_id``
+            (:func:`input_names`); sympy expressions there are drawn in LaTeX.
         title: figure title.
         sample: also scatter the data each edge sees on its inset.
         tick: draw ticks and tick labels on the insets (actual values; no offset notation).
@@ -188,8 +218,7 @@ def plot_kan(model: KANNetwork, folder: Optional[str] = None, beta: float = 3, m
         raise ValueError(f"beta must be a positive number, got {beta!r}")
     plt = _pyplot()
     width, depth = model.width, model.depth
-    ids = getattr(model, "input_id", list(range(width[0])))
-    in_names = _names(in_vars, width[0], [f"$x_{{{k + 1}}}$" for k in ids], "in_vars")
+    in_names = input_names(model.input_id, in_vars)
     out_names = _names(out_vars, width[-1], [f"$y_{{{k + 1}}}$" for k in range(width[-1])], "out_vars")
     has_data = model.cache_data is not None
     if has_data:

@@ -22,7 +22,7 @@ import torch
 
 from .attribution import attribute
 from .symbolic_lib import SymbolicFunction, get_symbolic, in_domain, resolve_library
-from .validation import check_index, check_real, is_real
+from .validation import check_index, check_real, is_real, user_stacklevel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
@@ -524,5 +524,5 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
         warnings.warn(f"auto_symbolic kept {len(kept)} edge(s) as splines, their best fit below r2_threshold="
                       f"{r2_threshold:g}: {'; '.join(kept)}. Fix them by hand (fix_symbolic), pass a richer lib or "
                       f"a lower r2_threshold, or retrain sparser (fit(lamb=...), prune) first.",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=user_stacklevel())
     return fixed

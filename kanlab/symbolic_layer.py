@@ -108,10 +108,16 @@ class SymbolicLayer(nn.Module):
         self._regroup()
 
     def clear_edge(self, j: int, i: int) -> None:
-        """Switch edge ``i -> j``'s symbolic function off."""
-        with torch.no_grad():
-            self.active[j, i] = 0.0
+        """Switch edge ``i -> j``'s symbolic function off and forget it (its name becomes ``"0"``)."""
         self.names[j][i] = "0"
+        self.set_active(j, i, False)
+
+    def set_active(self, j: int, i: int, on: bool) -> None:
+        """Switch edge ``i -> j``'s symbolic part on or off, keeping its function and ``(a, b, c,
+        d)`` (pykan's ``set_mode``); an edge never fixed has the zero function ``"0"``. Only active
+        edges' names are state: a switched-off edge's name is lost by ``load_state_dict``."""
+        with torch.no_grad():
+            self.active[j, i] = 1.0 if on else 0.0
         self._regroup()
 
     def groups(self) -> List[Tuple[SymbolicFunction, torch.Tensor, torch.Tensor]]:

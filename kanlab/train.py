@@ -18,7 +18,7 @@ from torch import nn
 from .loop import Batch, Hook, TrainResult, clone_state, train_loop
 from .optim import OPTIMIZERS
 from .starts import choose_start
-from .validation import check_int, check_real, is_int
+from .validation import check_int, check_real, is_int, user_stacklevel
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
@@ -194,7 +194,7 @@ def fit(
     if lamb > 0 and not getattr(model, "save_act", True):
         warnings.warn(f"fit(lamb={lamb}) trains without the regulariser: model.speed() switched activation "
                       "saving off, which in pykan turns the regulariser off too (its 'setting lamb=0'). Set "
-                      "model.save_act = True to regularise.", UserWarning, stacklevel=2)
+                      "model.save_act = True to regularise.", UserWarning, stacklevel=user_stacklevel())
         lamb = 0.0
     if objective is not None:
         data = _objective_dataset(model, dataset, objective, loss_fn, batch)
@@ -303,7 +303,7 @@ def _warn_if_overparameterised(model: KANNetwork, x_train: torch.Tensor, has_tes
         check = "" if has_test else " Add dataset['test_input'/'test_label'] to watch the test loss."
         warnings.warn(f"the model has {n_params} trainable numbers on its edges for {n_rows} training rows: it can "
                       f"interpolate them and generalise poorly. Use a smaller grid or width, regularise "
-                      f"(lamb > 0), or use more data.{check}", UserWarning, stacklevel=3)
+                      f"(lamb > 0), or use more data.{check}", UserWarning, stacklevel=user_stacklevel())
 
 
 def grid_update_steps(grid_update_num: int = 10, start: int = -1, stop: int = 50) -> range:

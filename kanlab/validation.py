@@ -11,10 +11,24 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import sys
 from typing import Optional, Type
 
 __all__ = ["is_int", "is_real", "check_int", "check_optional_int", "check_positive_int", "check_real",
-           "check_optional_real", "check_index"]
+           "check_optional_real", "check_index", "user_stacklevel"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """The ``warnings.warn`` stacklevel that points at the first frame outside kanlab, seen from the
+    function calling this one: a warning names the user's line however many kanlab frames (facade
+    wrappers, the training loop) lie between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def is_int(value: object) -> bool:

@@ -17,6 +17,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from kanlab import KAN, create_dataset
+from kanlab.checkpoint import load_pykan_checkpoint
 from kanlab.symbolic import fix_symbolic
 
 
@@ -404,3 +405,64 @@ def test_damaged_entries_raise_value_error(trained, tmp_path, damage) -> None:
     torch.save(payload, tmp_path / "bad")
     with pytest.raises(ValueError):
         KAN.loadckpt(tmp_path / "bad")
+
+
+# --------------------------------------------------------------------------- pykan's checkpoints
+@pytest.fixture(scope="module")
+def pykan_models():
+    """Two small trained pykan models with a symbolic edge: plain and with multiplication nodes."""
+    kan = pytest.importorskip("kan")
+    pytest.importorskip("yaml")
+    data = create_dataset(lambda x: torch.sin(x[:, [0]]) * x[:, [1]], n_var=2, seed=0, train_num=100, test_num=50)
+    models = {}
+    for name, width in (("plain", [2, 3, 1]), ("mult", [2, [3, 2], 1])):
+        model = kan.KAN(width=width, grid=3, k=3, seed=0, auto_save=False)
+        model.fit(data, opt="LBFGS", steps=2, update_grid=True)  # adapted, non-uniform grids
+        model(data["train_input"])
+        model.fix_symbolic(0, 0, 0, "sin", verbose=False)
+        models[name] = model
+    return models
+
+
+@pytest.mark.parametrize("name", ["plain", "mult"])
+def test_pykan_checkpoint_imports_the_same_function(pykan_models, name, tmp_path) -> None:
+    theirs = pykan_models[name]
+    theirs.saveckpt(str(tmp_path / "p"))
+    ours = KAN.loadckpt(tmp_path / "p")  # detects pykan's p_config.yml / p_state
+    assert torch.equal(ours.cache_data, theirs.cache_data)  # before pykan's forward replaces it
+    x = torch.rand(300, 2, generator=torch.Generator().manual_seed(0)) * 3 - 1.5  # beyond the grids too
+    torch.testing.assert_close(ours(x), theirs(x).detach(), rtol=1e-5, atol=1e-5)
+    assert isinstance(ours, KAN) and ours.symbolic[0].names[0][0] == "sin" and not ours.auto_save
+    assert ours.mult_width == [0, theirs.width[1][1], 0]
+    again = load_pykan_checkpoint(tmp_path / "p")  # the explicit form, same model
+    assert type(again).__name__ == "KANNetwork" and torch.equal(again(x), ours(x))
+
+
+def test_pykan_features_kanlab_lacks_are_refused(pykan_models, tmp_path) -> None:
+    model = pykan_models["plain"]
+    scale = model.node_scale[0].data.clone()
+    model.node_scale[0].data.fill_(2.0)  # pykan's per-node affine
+    try:
+        model.saveckpt(str(tmp_path / "affine"))
+    finally:
+        model.node_scale[0].data.copy_(scale)
+    with pytest.raises(ValueError, match="node_scale_0 is not 1.0 everywhere: pykan's per-node affine"):
+        KAN.loadckpt(tmp_path / "affine")
+    model.saveckpt(str(tmp_path / "off"))
+    config = (tmp_path / "off_config.yml").read_text().replace("symbolic_enabled: true", "symbolic_enabled: false")
+    (tmp_path / "off_config.yml").write_text(config)
+    with pytest.raises(ValueError, match="symbolic edges but symbolic_enabled is False"):
+        KAN.loadckpt(tmp_path / "off")
+
+
+def test_pykan_config_is_read_as_plain_data(tmp_path) -> None:
+    pytest.importorskip("yaml")
+    (tmp_path / "p_config.yml").write_text("width: !!python/name:builtins.print\n")  # a pickled object
+    torch.save({}, tmp_path / "p_state")
+    with pytest.raises(ValueError, match="is not plain YAML"):
+        KAN.loadckpt(tmp_path / "p")
+    (tmp_path / "p_config.yml").write_text("width: [2, 1]\nk: 3\n")
+    with pytest.raises(ValueError, match="act_fun.0.coef must be a 3-D tensor, it is missing"):
+        KAN.loadckpt(tmp_path / "p")
+    with pytest.raises(FileNotFoundError, match="nor pykan's"):
+        KAN.loadckpt(tmp_path / "q")

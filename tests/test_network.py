@@ -226,6 +226,6 @@ def test_pykans_constructor_options_are_accepted_or_refused_with_the_alternative
                 save_act=False)
     assert not model.save_act and not model.symbolic_enabled
     assert torch.equal(model(torch.zeros(4, 2)), KAN(width=[2, 3, 1], grid=3, k=3, seed=1)(torch.zeros(4, 2)))
-    for option, hint in (("auto_save", "saveckpt"), ("affine_trainable", "scale/bias"), ("sparse_init", "prune")):
+    for option, hint in (("affine_trainable", "scale/bias"), ("sparse_init", "prune")):
         with pytest.raises(ValueError, match=hint):
             KAN([2, 1], **{option: True})

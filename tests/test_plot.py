@@ -254,3 +254,25 @@ def test_plotting_keeps_the_users_backend(tmp_path, backend) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1].lower() == backend
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def _input_labels(fig) -> list:
+    """The diagram's texts below the input row (input names), left to right."""
+    texts = [t for t in fig.axes[0].texts if t.get_va() == "top" and t.get_position()[1] < 0.07]
+    return [t.get_text() for t in sorted(texts, key=lambda t: t.get_position()[0])]
+
+
+def test_plot_in_vars_after_prune_input() -> None:
+    """After prune_input the original names pick the kept inputs by input_id; names for the kept
+    inputs are used as they are; sympy symbols are drawn in LaTeX; any other length is refused."""
+    import sympy
+
+    small = KAN([3, 2, 1], seed=0).prune_input(active_inputs=[1, 2])
+    assert small.input_id == [1, 2]
+    assert _input_labels(small.plot()) == ["$x_{2}$", "$x_{3}$"]  # default: original numbers
+    assert _input_labels(small.plot(in_vars=["a", "b", "c"])) == ["b", "c"]
+    assert _input_labels(small.plot(in_vars=["p", "q"])) == ["p", "q"]
+    assert _input_labels(small.plot(in_vars=sympy.symbols("a b c"))) == ["$b$", "$c$"]
+    with pytest.raises(ValueError, match=r"in_vars needs 2 names .*at least 3, picked by input_id \[1, 2\]"):
+        small.plot(in_vars=["a"])
+    plt.close("all")

@@ -372,3 +372,60 @@ def test_a_function_without_autograd_derivative_is_found(monkeypatch) -> None:
     assert "J0(" in str(formula)
     np_out = formula.to_python()(ds["test_input"].numpy())
     torch.testing.assert_close(torch.as_tensor(np_out), model(ds["test_input"]).detach())
+
+
+def test_set_mode_switches_and_sums_the_spline_and_symbolic_parts() -> None:
+    model = KAN([1, 1], seed=0)
+    x = torch.linspace(-1, 1, 50).reshape(-1, 1)
+    spline = model(x).detach()
+    model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, params=(2.0, 0.0, 1.0, 0.0), verbose=False)
+    sym = torch.sin(2 * x)
+    assert torch.allclose(model(x), sym, atol=1e-6)  # "s", as fix_symbolic leaves it
+    model.set_mode(0, 0, 0, "ns")
+    assert torch.allclose(model(x), spline + sym, atol=1e-6)
+    model.set_mode(0, 0, 0, "sn", mask_n=0.5)
+    assert torch.allclose(model(x), 0.5 * spline + sym, atol=1e-6) and model.layers[0].mask[0, 0] == 0.5
+    model.set_mode(0, 0, 0, "n")
+    assert torch.equal(model(x), spline)
+    model.set_mode(0, 0, 0, "s", mask_n=0.5)  # mask_n only counts with both parts (pykan)
+    assert torch.allclose(model(x), sym, atol=1e-6)  # the function was kept while off
+    model.unfix_symbolic(0, 0, 0)
+    model.set_mode(0, 0, 0, "s")  # unfixed: pykan's "0" with the kept d = 0
+    assert model.symbolic[0].names == [["0"]] and not model(x).any()
+    with pytest.raises(ValueError, match="remove_edge"):
+        model.set_mode(0, 0, 0, "off")
+    with pytest.raises(IndexError, match="i=1"):
+        model.set_mode(0, 1, 0, "n")
+
+
+def test_set_mode_masks_equal_pykans() -> None:
+    kan = pytest.importorskip("kan")
+    ours, theirs = KAN([2, 2], seed=0), kan.KAN(width=[2, 2], auto_save=False, seed=0)
+    for (i, j), mode in zip([(0, 0), (0, 1), (1, 0), (1, 1)], ["s", "n", "ns", "sn"]):
+        ours.set_mode(0, i, j, mode, mask_n=0.25)
+        theirs.set_mode(0, i, j, mode, mask_n=0.25)
+    assert torch.equal(ours.layers[0].mask, theirs.act_fun[0].mask.T)
+    assert torch.equal(ours.symbolic[0].active, theirs.symbolic_fun[0].mask)
+
+
+def test_an_edge_in_both_modes_survives_checkpoints_pruning_formulas_and_plots(fitted, tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    model, ds = fitted("sin_of_x0")[:2]
+    model.fix_symbolic(0, 0, 0, "sin", verbose=False)
+    model.set_mode(0, 0, 0, "ns", mask_n=0.5)
+    model.fix_symbolic(1, 0, 0, "x", fit_params_bool=False, verbose=False)  # node 0 reaches the formula
+    x = ds["test_input"]
+    y = model(x).detach()
+    model.saveckpt(str(tmp_path / "both.ckpt"))
+    for copy in (KAN.loadckpt(str(tmp_path / "both.ckpt")), model.prune_node(active_neurons_id=[[0, 1, 2]])):
+        assert torch.equal(copy(x), y)
+        assert copy.layers[0].mask[0, 0] == 0.5 and copy.symbolic[0].active[0, 0] == 1
+        assert copy.symbolic[0].names[0][0] == "sin"
+    assert model.attribute()["edge_scores"][0][0, 0] > 0
+    with pytest.warns(UserWarning, match=r"\(0, 0, 0\)"):  # its spline part has no formula
+        formula = model.symbolic_formula(ex_round=None, simplify=False)
+    assert "sin" in str(formula.formulas[0])
+    fig = model.plot()
+    assert len(fig.axes) > 1
+    plt.close("all")

@@ -401,3 +401,13 @@ def test_pykans_display_metrics_and_singularity_options() -> None:
     assert text.startswith("test_loss: ") and "| mean_pred: " in text and "train_loss" not in text
     with pytest.raises(ValueError, match="display_metrics"):
         model.fit(dataset, steps=1, display_metrics=["accuracy"], progress=False)
+
+
+def test_fit_warnings_point_at_the_callers_line() -> None:
+    """However many kanlab frames lie between (the facade's history wrapper, fit), a warning names
+    the user's file (kanlab.validation.user_stacklevel)."""
+    model = KAN([2, 1], grid=3, k=3, seed=0).speed()
+    x = torch.rand(50, 2)
+    with pytest.warns(UserWarning, match="without the regulariser") as record:
+        model.fit({"train_input": x, "train_label": x[:, :1]}, steps=1, lamb=0.01, progress=False)
+    assert {r.filename for r in record if "regulariser" in str(r.message)} == {__file__}

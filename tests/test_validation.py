@@ -19,7 +19,7 @@ def test_module_imports_only_the_standard_library() -> None:
         tree = ast.parse(fh.read())
     modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     modules |= {"." * node.level + (node.module or "") for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert modules <= {"__future__", "math", "numbers", "typing"}, modules
+    assert modules <= {"__future__", "math", "numbers", "os", "sys", "typing"}, modules
 
 
 @pytest.mark.parametrize("value", INTS)
@@ -135,3 +135,8 @@ def test_check_index() -> None:
         check_index("layer", 5, 2, sep=" ")
     with pytest.raises(KeyError):
         check_index("key", 9, 2, error=KeyError)
+
+
+def test_user_stacklevel_skips_every_kanlab_frame() -> None:
+    """Called from a test file (outside kanlab) it is 1: the caller's own frame."""
+    assert v.user_stacklevel() == 1
