@@ -1,6 +1,6 @@
 """Recover two physical laws that a plain KAN cannot write down directly.
 
-Run:  python examples/recover_laws.py           # both laws, best of 3 seeds each (about 1 min)
+Run:  python examples/recover_laws.py           # both laws, best of 3 seeds each (a few minutes, one core)
       python examples/recover_laws.py --quick   # one seed, short fits (smoke test)
 
 It prints each law's formula and error and draws each best network (``--out``, default ``.``):
