@@ -3,7 +3,8 @@
 Every ``>>>`` example in the docstrings of pykan's ``MultKAN.py`` (the ``KAN`` class users call)
 is extracted from the installed package, one example per "Example" section, and run twice in a
 fresh namespace and a fresh temporary folder, output silenced: as written, and with ``kan``
-replaced by ``kanlab`` in its import lines. An example *runs* when it raises nothing; the
+replaced by ``kanlab`` in its import lines. Five examples have no import line (they continue the
+page's first example); they get its ``from kan import *``. An example *runs* when it raises nothing; the
 printed values are not compared (most examples print shapes or draw).
 
     python -m benchmarks.pykan_docstrings            # the table, and which examples fail and why
@@ -50,7 +51,8 @@ def examples(source_file: str) -> List[Example]:
 
 def run(example: Example, lib: str) -> Optional[str]:
     """None when the example runs on ``lib``, else the error in one line."""
-    code = example.code if lib == "kan" else re.sub(r"\bkan\b", "kanlab", example.code)
+    code = example.code if "import" in example.code else "from kan import *\n" + example.code
+    code = code if lib == "kan" else re.sub(r"\bkan\b", "kanlab", code)
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as folder:
         os.chdir(folder)
@@ -93,8 +95,8 @@ def main() -> None:
     print(summary)
     if args.out:
         header = (f"Command: `python -m benchmarks.pykan_docstrings`  \nMachine: {machine()}. Every `>>>` "
-                  "example in pykan 0.2.8's `MultKAN.py` docstrings, run as written and with `kan` replaced by "
-                  "`kanlab`, each in a fresh namespace and folder; *runs*: raises nothing (printed values are "
+                  "example in pykan 0.2.8's `MultKAN.py` docstrings, run as written (`from kan import *` added where "
+                  "an example has no import) and with `kan` replaced by `kanlab`, each in a fresh namespace and folder; *runs*: raises nothing (printed values are "
                   "not compared).")
         write_section(args.out, SECTION, header + "\n\n" + "\n".join(rows) + "\n\n" + summary + "\n")
 
