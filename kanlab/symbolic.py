@@ -489,6 +489,9 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
     (e.g. a different ``lib`` per layer: call once per layer); ``a_range, b_range``: pykan's search
     ranges (:func:`fit_affine`). Returns the rows ``{l, i, j, name, r2}`` of the fixed edges.
     """
+    if isinstance(lib, tuple) and len(lib) == 2 and all(is_real(v) for v in lib):
+        raise TypeError(f"auto_symbolic's first positional argument is lib (pykan's is a_range): pass "
+                        f"a_range={lib} (and b_range) by name")
     r2_threshold = check_real("r2_threshold", r2_threshold, high=1.0, finite=False)
     _search_box(a_range, b_range)
     data = model.data(x)

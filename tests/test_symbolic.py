@@ -429,3 +429,10 @@ def test_an_edge_in_both_modes_survives_checkpoints_pruning_formulas_and_plots(f
     fig = model.plot()
     assert len(fig.axes) > 1
     plt.close("all")
+
+
+def test_auto_symbolic_names_pykans_positional_range() -> None:
+    """pykan's auto_symbolic((-10, 10)) passes a_range first; kanlab's first argument is lib."""
+    model = KAN([1, 1], grid=3, k=3, seed=0)
+    with pytest.raises(TypeError, match=r"a_range=\(-10, 10\)"):
+        model.auto_symbolic((-10, 10))
