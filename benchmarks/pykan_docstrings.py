@@ -98,7 +98,12 @@ def main() -> None:
                   "example in pykan 0.2.8's `MultKAN.py` docstrings, run as written (`from kan import *` added where "
                   "an example has no import) and with `kan` replaced by `kanlab`, each in a fresh namespace and folder; *runs*: raises nothing (printed values are "
                   "not compared).")
-        write_section(args.out, SECTION, header + "\n\n" + "\n".join(rows) + "\n\n" + summary + "\n")
+        reading = ("Where kanlab refuses by design: three examples build a 2-input model on "
+                   "`create_dataset(f, n_var=3)`; pykan's forward silently keeps the first two columns, kanlab's "
+                   "raises naming the shapes. Two call `fix_symbolic` or `get_range` right after `model(x)`: "
+                   "pykan's forward records every edge's activations, kanlab's keeps none (the hot path), and the "
+                   "error says to call `model.get_act(x)` first (docs/pykan.md).")
+        write_section(args.out, SECTION, header + "\n\n" + "\n".join(rows) + "\n\n" + summary + " " + reading + "\n")
 
 
 if __name__ == "__main__":
