@@ -348,3 +348,36 @@ def test_base_row_is_any_function_with_its_derivative_in_dense_mode() -> None:
     assert torch.autograd.gradcheck(lambda x, w: kernels.spline_linear(x, w, plan, "dense", row), (x, w))
     with pytest.raises(ValueError, match="dense mode"):
         kernels.spline_linear(x, w, plan, "sparse", row)
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_small_products_keep_features_with_the_same_gradients(adapted, monkeypatch) -> None:
+    """A small dense product keeps its features from the forward for a first-order backward
+    (kernels.SAVE_FEATURES_ELEMENTS); its gradients equal the recomputing backward's exactly, and
+    create_graph=True still recomputes (second derivatives)."""
+    x = torch.rand(300, 2, dtype=torch.float64) * 2 - 1
+    model = KAN([2, 5, 1], grid=5, k=3, seed=0).double()
+    if adapted:
+        model.update_grid_from_samples(x ** 3)
+
+    def grads(create_graph: bool = False):
+        xg = x.clone().requires_grad_(True)
+        loss = (model(xg) ** 2).mean()
+        params = [p for p in model.parameters() if p.requires_grad]
+        return torch.autograd.grad(loss, [xg] + params, create_graph=create_graph, allow_unused=True)
+
+    used = []
+    original = kernels._small_dense_forward
+    monkeypatch.setattr(kernels, "_small_dense_forward", lambda *a: used.append(original(*a)) or used[-1])
+    kept = grads()
+    assert len(used) == 2 and all(u is not None for u in used)  # both layers kept their features
+    kept_graph = grads(create_graph=True)
+    monkeypatch.setattr(kernels, "SAVE_FEATURES_ELEMENTS", 0)
+    recomputed = grads()
+    for a, b, c in zip(kept, recomputed, kept_graph):
+        if a is None:
+            assert b is None and c is None
+            continue
+        assert torch.equal(a, b)
+        torch.testing.assert_close(c.detach(), b, rtol=0, atol=1e-15)
+    assert kept_graph[0].requires_grad  # the gradient has a graph: second derivatives work
