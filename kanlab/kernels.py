@@ -193,9 +193,9 @@ class LocalBasis:
             rows = (j + self.row_offset).reshape(-1)
             pieces = self.pieces_rows.index_select(0, rows).view(*j.shape, k + 1, k + 1)  # (b, in, d, m)
             scale = self.inv_width_t.gather(0, j)[..., None]
-            vals = pieces[..., k, :] * _falling(k, deriv)
+            vals = _scaled(pieces[..., k, :], _falling(k, deriv))
             for d in range(k - 1, deriv - 1, -1):
-                vals = torch.addcmul(pieces[..., d, :] * _falling(d, deriv), vals, f)
+                vals = torch.addcmul(_scaled(pieces[..., d, :], _falling(d, deriv)), vals, f)
         if deriv:
             inside = inside * scale**deriv
         return vals * inside
@@ -239,6 +239,11 @@ class LocalBasis:
         """The dense basis (or its ``deriv``-th derivative) ``(batch, in_dim, n_basis)``, equal to
         the reference path's :func:`~kanlab.splines.bspline_basis`."""
         return self.dense_t(x, deriv).transpose(1, 2)
+
+
+def _scaled(t: torch.Tensor, c: float) -> torch.Tensor:
+    """``c * t``, without an operation when ``c == 1`` (every factor of the values themselves)."""
+    return t if c == 1 else t * c
 
 
 def _falling(d: int, r: int) -> float:
