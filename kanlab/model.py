@@ -11,7 +11,8 @@ bound here as it is, so ``help(KAN.fit)`` shows :func:`kanlab.train.fit`'s own s
 documentation, and a new option added there reaches the facade without a copy:
 
 =================  ======================================================================
-training           :mod:`kanlab.train` (``fit``, ``fit_grid_schedule``)
+training           :mod:`kanlab.train` (``fit``, ``fit_grid_schedule``, ``disable_symbolic_in_fit``)
+regularisers       :mod:`kanlab.regularizers` (``reg``, ``get_reg``)
 checkpoints        :mod:`kanlab.checkpoint` (``saveckpt``, ``loadckpt``)
 versions           :mod:`kanlab.history` (``rewind``, ``checkout``, ``log_history``, ``history``; with
                    ``auto_save=True`` the methods that change the model save versions)
@@ -33,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
-from . import attribution, checkpoint, edges, formula, structure, symbolic, train, transfer
+from . import attribution, checkpoint, edges, formula, regularizers, structure, symbolic, train, transfer
 from . import history as _history
 from . import hypothesis
 from . import plot as _plot
@@ -57,6 +58,9 @@ class KAN(KANNetwork):
     fit = _history.versioned(train.fit)
     fit_grid_schedule = _history.versioned(train.fit_grid_schedule)
     refine = _history.versioned(KANNetwork.refine)
+    reg = regularizers.reg
+    get_reg = regularizers.reg
+    disable_symbolic_in_fit = train.disable_symbolic_in_fit
 
     #: pykan's switch: whether training may read the per-edge activations the regulariser needs.
     #: :meth:`speed` turns it off (as pykan's does), and ``fit(lamb > 0)`` then trains without the

@@ -21,7 +21,7 @@ LAYERS: List[tuple[str, List[str]]] = [
     ("core math", ["splines", "kernels", "bases", "symbolic_lib", "optim"]),
     ("modules", ["layer", "symbolic_layer", "network"]),
     ("operations", ["edges", "attribution", "prune", "symbolic", "formula", "recovery", "plot", "hypothesis", "checkpoint",
-                    "pykan_checkpoint", "history", "loop", "starts", "train", "supervised", "transfer", "structure"]),
+                    "pykan_checkpoint", "history", "loop", "starts", "regularizers", "train", "supervised", "transfer", "structure"]),
     ("facade", ["model"]),
     ("applications", ["estimators", "compare", "pde", "demo", "cli", "utils",
                       "__main__", "__init__"]),
