@@ -7,6 +7,7 @@ and training stops with a warning.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional, Sequence, Tuple, Union
@@ -107,6 +108,12 @@ def fit(
     singularity_avoiding: bool = False,
     y_th: float = 1000.0,
     reg_metric: str = DEFAULT_REG_METRIC,
+    save_fig: bool = False,
+    in_vars: Optional[Sequence[str]] = None,
+    out_vars: Optional[Sequence[str]] = None,
+    beta: float = 3,
+    save_fig_freq: int = 1,
+    img_folder: str = "./video",
 ) -> Dict[str, List[float]]:
     """Train ``model`` on ``dataset`` (pykan's ``fit``; same names and defaults, plus ``starts``).
 
@@ -140,6 +147,11 @@ def fit(
         singularity_avoiding, y_th: pykan's options, accepted without effect: kanlab's symbolic
             functions always avoid their singularities (they clamp their argument, see
             :mod:`kanlab.symbolic_lib`), as pykan's do only with ``singularity_avoiding=True``.
+        save_fig, in_vars, out_vars, beta, save_fig_freq, img_folder: pykan's training video:
+            with ``save_fig=True`` every ``save_fig_freq``-th step draws the diagram
+            (:func:`kanlab.plot.plot_kan` with ``in_vars``, ``out_vars``, ``beta``, title
+            ``"Step n"``) and saves it as ``img_folder/n.jpg``, as pykan's ``fit`` does (while
+            ``starts`` are tried, from step ``START_STEPS`` on).
         objective: a custom loss ``objective(model) -> scalar tensor`` that replaces the data loss
             (physics-informed training, see :mod:`kanlab.pde`). ``dataset`` then needs only
             ``train_input`` ``(n, width[0])``: the points grid updates adapt to (labels are
@@ -173,6 +185,7 @@ def fit(
     if not (batch == -1 or (is_int(batch) and batch > 0)):
         raise ValueError(f"batch must be -1 (full batch) or a positive int, got {batch!r}")
     check_reg_metric(reg_metric)
+    save_fig_freq = check_int("save_fig_freq", save_fig_freq, low=1)
     if lamb > 0 and not getattr(model, "save_act", True):
         warnings.warn(f"fit(lamb={lamb}) trains without the regulariser: model.speed() switched activation "
                       "saving off, which in pykan turns the regulariser off too (its 'setting lamb=0'). Set "
@@ -224,6 +237,9 @@ def fit(
         with torch.no_grad():
             for metric in metrics or ():
                 results[metric.__name__].append(np.float64(float(metric())))
+        step = len(results["train_loss"]) - 1
+        if save_fig and not trying and step % save_fig_freq == 0:
+            _save_frame(model, img_folder, step, in_vars, out_vars, beta)
 
     if objective is None:
         _warn_if_overparameterised(model, x_train, "test_input" in data)
@@ -238,7 +254,7 @@ def fit(
                    batch_size=None if batch == -1 else batch, before_step=hooks, on_step=record,
                    progress=progress, log=log, describe=lambda: _describe(results, shown), desc=desc)
 
-    done = 0
+    done, trying = 0, False
     if _tries_starts(model, starts, opt, batch, steps):
         histories: List[Dict[str, List[float]]] = []
 
@@ -249,13 +265,28 @@ def fit(
             histories.append({key: list(values) for key, values in results.items()})
             return float(last["loss"] + lamb * last["reg"]) if last else math.nan
 
+        trying = True  # no save_fig frames of starts that may lose
         model.start_losses, winner = choose_start(model, trial)
+        trying = False
         for key, values in histories[list(model.start_losses).index(winner)].items():
             results[key][:] = values
         done = START_STEPS
     run(steps - done, done)
     model.fresh = False
     return results
+
+
+def _save_frame(model: KANNetwork, folder: str, step: int, in_vars: Optional[Sequence[str]],
+                out_vars: Optional[Sequence[str]], beta: float) -> None:
+    """``fit(save_fig=True)``'s frame of step ``step``: the diagram as ``folder/step.jpg``."""
+    import matplotlib.pyplot as plt
+
+    from .plot import plot_kan
+
+    os.makedirs(folder, exist_ok=True)
+    fig = plot_kan(model, beta=beta, in_vars=in_vars, out_vars=out_vars, title=f"Step {step}")
+    fig.savefig(os.path.join(folder, f"{step}.jpg"), bbox_inches="tight", dpi=100)
+    plt.close(fig)
 
 
 def disable_symbolic_in_fit(model: KANNetwork, lamb: float) -> Tuple[bool, bool]:

@@ -411,3 +411,23 @@ def test_fit_warnings_point_at_the_callers_line() -> None:
     with pytest.warns(UserWarning, match="without the regulariser") as record:
         model.fit({"train_input": x, "train_label": x[:, :1]}, steps=1, lamb=0.01, progress=False)
     assert {r.filename for r in record if "regulariser" in str(r.message)} == {__file__}
+
+
+def test_fit_save_fig_writes_pykans_training_frames(tmp_path) -> None:
+    """pykan's fit(save_fig=True, img_folder=...) draws the diagram every save_fig_freq steps."""
+    x = torch.rand(100, 2) * 2 - 1
+    model = KAN([2, 2, 1], grid=3, k=3, seed=0)
+    folder = tmp_path / "video"
+    model.fit({"train_input": x, "train_label": x[:, :1] * x[:, 1:]}, steps=4, progress=False, save_fig=True,
+              save_fig_freq=2, img_folder=str(folder), in_vars=["a", "b"], out_vars=["f"], beta=10)
+    assert sorted(p.name for p in folder.iterdir()) == ["0.jpg", "2.jpg"]
+    assert all(p.stat().st_size > 5_000 for p in folder.iterdir())
+
+
+def test_fit_save_fig_draws_no_frames_of_tried_starts(tmp_path) -> None:
+    x = torch.rand(100, 2) * 2 - 1
+    model = KAN([2, 2, 1], grid=3, k=3, seed=0)
+    model.fit({"train_input": x, "train_label": x[:, :1] * x[:, 1:]}, steps=21, progress=False, save_fig=True,
+              save_fig_freq=10, img_folder=str(tmp_path))
+    assert len(model.start_losses) > 1  # starts were tried
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["10.jpg", "20.jpg"]
