@@ -103,7 +103,7 @@ def main() -> None:
                    "raises naming the shapes. Two call `fix_symbolic` or `get_range` right after `model(x)`: "
                    "pykan's forward records every edge's activations, kanlab's keeps none (the hot path), and the "
                    "error says to call `model.get_act(x)` first (docs/pykan.md).")
-        write_section(args.out, SECTION, header + "\n\n" + "\n".join(rows) + "\n\n" + summary + " " + reading + "\n")
+        write_section(args.out, SECTION, SECTION + "\n\n" + header + "\n\n" + "\n".join(rows) + "\n\n" + summary + " " + reading + "\n")
 
 
 if __name__ == "__main__":

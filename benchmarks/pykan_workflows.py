@@ -362,7 +362,7 @@ def main() -> None:
                   f"Machine: {machine()}. Each workflow is written once against pykan's API "
                   "(`benchmarks/pykan_workflows.py`) and run on each library with the same data and seed, "
                   "alternating, one thread, in a fresh folder; *runs*: seeds that ran without an error.")
-        write_section(args.out, SECTION, header + "\n\n" + table + "\n")
+        write_section(args.out, SECTION, SECTION + "\n\n" + header + "\n\n" + table + "\n")
 
 
 if __name__ == "__main__":

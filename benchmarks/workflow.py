@@ -195,7 +195,7 @@ def main() -> None:
         header = (f"Command: `python -m benchmarks.workflow --steps {args.steps}`  \nMachine: {machine()}. "
                   "Libraries alternate in one process on the same data; kanlab's first `fit` tries starts "
                   "(`starts=\"auto\"`, the default), the starts=False column without.")
-        write_section(args.out, SECTION, header + "\n\n" + table + "\n")
+        write_section(args.out, SECTION, SECTION + "\n\n" + header + "\n\n" + table + "\n")
 
 
 if __name__ == "__main__":
