@@ -9,7 +9,7 @@ in their own modules that take a ``KANNetwork``; :class:`kanlab.model.KAN` binds
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -342,8 +342,10 @@ class KANNetwork(nn.Module):
         return inputs
 
     @torch.no_grad()
-    def update_grid_from_samples(self, x: torch.Tensor) -> KANNetwork:
-        """Adapt every layer's grid to the activations ``x`` ``(batch, width[0])`` produces.
+    def update_grid_from_samples(self, x: torch.Tensor, *,
+                                 only: Optional[Callable[[int, torch.Tensor], bool]] = None) -> KANNetwork:
+        """Adapt every layer's grid (or those ``l`` where ``only(l, inputs)``) to the activations
+        ``x`` ``(batch, width[0])`` produces.
 
         Layer by layer, so each layer's new grid follows its (unchanged) input distribution; the
         model computes the same function on ``x`` up to the least-squares residual (fitted on
@@ -354,7 +356,8 @@ class KANNetwork(nn.Module):
         self.check_input(x, "x")
         x = distributed.gather_rows(x)
         for l, layer in enumerate(self.layers):
-            layer.update_grid_from_samples(x)
+            if only is None or only(l, x):
+                layer.update_grid_from_samples(x)
             x = self.layer_forward(l, x)
         distributed.broadcast_state(self.layers)  # layers rebuild their plans for knots written in place
         return self

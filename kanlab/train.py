@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional
 import numpy as np
 import torch
 
-from . import distributed
 from .loop import Batch, Hook, TrainResult, clone_state, train_loop
 from .optim import OPTIMIZERS
 from .regularizers import DEFAULT_REG_METRIC, check_reg_metric, forward_with_reg, regularizer
@@ -374,17 +373,11 @@ def update_grids(model: KANNetwork, x: torch.Tensor, hidden: bool = True) -> Non
     on 200 rows of the 100-input attribution tutorial, pykan 0.09-0.49; ``python -m
     benchmarks.pykan_tutorials``). The input layer's inputs are the data and adapt at once.
     """
-    if hidden:
-        model.update_grid_from_samples(x)
-        return
-    model.check_input(x, "x")
-    x = distributed.gather_rows(x)
-    for l, layer in enumerate(model.layers):
-        lo, hi = layer.domain.unbind(-1)  # (in,)
-        if l == 0 or bool(((x < lo) | (x > hi)).any()):
-            layer.update_grid_from_samples(x)
-        x = model.layer_forward(l, x)
-    distributed.broadcast_state(model.layers)
+    def needed(l: int, inputs: torch.Tensor) -> bool:
+        lo, hi = model.layers[l].domain.unbind(-1)  # (in,)
+        return hidden or l == 0 or bool(((inputs < lo) | (inputs > hi)).any())
+
+    model.update_grid_from_samples(x, only=needed)
 
 
 def _objective_dataset(
