@@ -39,7 +39,7 @@ def attribute(model: KANNetwork, x: Optional[torch.Tensor] = None) -> Dict[str, 
     node_std = [e_act.sum(-1).std(0) if e_act.shape[0] > 1 else e_act.sum(-1).abs().mean(0) for e_act in acts]
     forward_n = [e / (n[:, None] + 1e-8) for e, n in zip(edge_std, node_std)]
     top = torch.ones(1, model.width[-1], dtype=data.dtype, device=data.device)
-    nodes, edges = _backward(model, forward_n, top, model.depth)
+    nodes, edges = backward_scores(model, forward_n, top, model.depth)
     node_scores, edge_scores = [n[0] for n in nodes], [e[0] for e in edges]
     scores = {"node_scores": node_scores, "edge_scores": edge_scores, "forward_u": edge_std, "forward_n": forward_n}
     return scores
@@ -61,11 +61,11 @@ def node_input_scores(model: KANNetwork, l: int, x: Optional[torch.Tensor] = Non
 def _node_rows(model: KANNetwork, scores: Dict[str, List[torch.Tensor]], l: int) -> torch.Tensor:
     """:func:`node_input_scores`' ``(width[l], width[0])`` from :func:`attribute`'s ``scores``."""
     top = torch.diag(scores["node_scores"][l])
-    return _backward(model, scores["forward_n"], top, l)[0][0]
+    return backward_scores(model, scores["forward_n"], top, l)[0][0]
 
 
-def _backward(model: KANNetwork, forward_n: List[torch.Tensor], top: torch.Tensor,
-              start: int) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+def backward_scores(model: KANNetwork, forward_n: List[torch.Tensor], top: torch.Tensor,
+                    start: int) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
     """The backward recursion from node layer ``start`` with ``top (K, width[start])`` (K score
     vectors at once): node scores ``(K, width[l])`` for l = 0..start and edge scores ``(K, out_l,
     in_l)`` for the layers below ``start``."""

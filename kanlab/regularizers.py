@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .attribution import _backward
+from .attribution import backward_scores
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import KANNetwork
@@ -117,10 +117,10 @@ def _backward_scales(model: KANNetwork, forward_n: List[torch.Tensor], reg_metri
     """pykan's ``edge_scores`` (``"edge_backward"``) or ``node_attribute_scores`` (``"node_backward"``)
     from each layer's ``forward_n`` ``(n_sub(l + 1), width[l])``."""
     top = torch.eye(model.width[-1], dtype=forward_n[0].dtype, device=forward_n[0].device)
-    nodes, edges = _backward(model, forward_n, top, model.depth)
+    nodes, edges = backward_scores(model, forward_n, top, model.depth)
     if reg_metric == "edge_backward":
         return [e.mean(0) for e in edges]
-    return [_backward(model, forward_n, torch.diag(nodes[l].mean(0)), l)[0][0] for l in range(1, model.depth + 1)]
+    return [backward_scores(model, forward_n, torch.diag(nodes[l].mean(0)), l)[0][0] for l in range(1, model.depth + 1)]
 
 
 def penalty(
