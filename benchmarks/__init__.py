@@ -8,6 +8,7 @@
     python -m benchmarks.pykan_docstrings   # the examples in pykan 0.2.8's MultKAN docstrings, on both (BENCHMARKS.md)
     OMP_NUM_THREADS=1 python -m benchmarks.estimators   # KANRegressor/KANClassifier defaults vs scikit-learn (BENCHMARKS.md)
     python -m benchmarks.speed              # training/inference speed and memory vs pykan, inkan, an MLP (BENCHMARKS.md)
+    python -m benchmarks.workflow           # small-network fit, grid schedules, auto_symbolic, one closure vs pykan (BENCHMARKS.md)
     python -m benchmarks.trust_audit        # the silent-wrong-result cases, measured (prints only)
     python -m benchmarks.eager_step         # per-step cost of the default path (prints only)
     OMP_NUM_THREADS=1 python -m benchmarks.claims_functions   # CLAIMS.md claims 1, 2, 3, 7a (functions)
