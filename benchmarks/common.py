@@ -6,16 +6,22 @@ Benchmarks are scripts, not library code: they print tables and rewrite their ow
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import platform
 import re
+import tempfile
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from kanlab.compare import mlp, mlp_params, mlp_width_for_params as mlp_widths_for_params
 
-__all__ = ["CLAIMS", "CLAIMS_HEADER", "write_section", "machine", "mlp", "mlp_params", "mlp_widths_for_params"]
+__all__ = ["CLAIMS", "CLAIMS_HEADER", "write_section", "machine", "mlp", "mlp_params", "mlp_widths_for_params",
+           "sandbox"]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,3 +44,20 @@ def write_section(path: str, title: str, section: str,
 def machine() -> str:
     """One line naming the machine, torch version and thread count (for the tables' captions)."""
     return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+
+
+@contextlib.contextmanager
+def sandbox(fresh_folder: bool = True) -> Iterator[None]:
+    """Run a block with its printing and warnings silenced and, with ``fresh_folder``, in a new
+    temporary working folder (pykan writes checkpoints and figures into the current one); the
+    working folder is restored afterwards, also when the block raises."""
+    cwd = os.getcwd()
+    with contextlib.ExitStack() as stack:
+        if fresh_folder:
+            os.chdir(stack.enter_context(tempfile.TemporaryDirectory()))
+            stack.callback(os.chdir, cwd)
+        stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore")
+        yield

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import contextlib
 import importlib
-import io
 import os
 import re
-import tempfile
-import warnings
 from typing import List, NamedTuple, Optional
 
-from .common import machine, write_section
+from .common import machine, sandbox, write_section
 
 SECTION = "## pykan's docstring examples (issue 14)"
 
@@ -53,21 +49,15 @@ def run(example: Example, lib: str) -> Optional[str]:
     """None when the example runs on ``lib``, else the error in one line."""
     code = example.code if "import" in example.code else "from kan import *\n" + example.code
     code = code if lib == "kan" else re.sub(r"\bkan\b", "kanlab", code)
-    cwd = os.getcwd()
-    with tempfile.TemporaryDirectory() as folder:
-        os.chdir(folder)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                exec(compile(code, f"<{example.method}>", "exec"), {"__name__": "__example__"})
-        except Exception as err:  # a failing example is the measurement
-            return f"{type(err).__name__}: {str(err).splitlines()[0][:90] if str(err) else ''}"
-        finally:
-            os.chdir(cwd)
-            import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
 
-            plt.close("all")
+    try:
+        with sandbox():
+            exec(compile(code, f"<{example.method}>", "exec"), {"__name__": "__example__"})
+    except Exception as err:  # a failing example is the measurement
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:90] if str(err) else ''}"
+    finally:
+        plt.close("all")
     return None
 
 

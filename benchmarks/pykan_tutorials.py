@@ -24,19 +24,15 @@ the first step adapts every layer, as pykan's does; see :func:`kanlab.train.upda
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import os
-import tempfile
 import time
-import warnings
 from typing import Any, Callable, Dict, List
 
 import torch
 
 import kanlab
 
-from .common import machine, write_section
+from .common import machine, sandbox, write_section
 
 SECTION = "## pykan's tutorials side by side: multiplication, attribution, regulariser metrics (issue 14)"
 PYKAN_METRICS = kanlab.regularizers.REG_METRICS[1:]
@@ -125,24 +121,19 @@ def metrics() -> List[str]:
 def _quiet(run: Callable[[], Any], dtype: torch.dtype = torch.float32) -> Any:
     """``run()`` in a fresh folder (pykan writes ./model), output silenced, in default ``dtype``;
     an exception is returned as the result's ``error``."""
-    cwd, old_dtype = os.getcwd(), torch.get_default_dtype()
-    with tempfile.TemporaryDirectory() as folder:
-        os.chdir(folder)
-        os.makedirs("model")
-        torch.set_default_dtype(dtype)
-        start = time.perf_counter()
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = run()
-        except Exception as err:  # a failing run is a result of the comparison
-            result = {"error": f"{type(err).__name__}: {str(err)[:60]}"}
-        finally:
-            os.chdir(cwd)
-            torch.set_default_dtype(old_dtype)
-        if isinstance(result, dict):
-            result["seconds"] = time.perf_counter() - start
+    old_dtype = torch.get_default_dtype()
+    start = time.perf_counter()
+    try:
+        with sandbox():
+            os.makedirs("model")
+            torch.set_default_dtype(dtype)
+            result = run()
+    except Exception as err:  # a failing run is a result of the comparison
+        result = {"error": f"{type(err).__name__}: {str(err)[:60]}"}
+    finally:
+        torch.set_default_dtype(old_dtype)
+    if isinstance(result, dict):
+        result["seconds"] = time.perf_counter() - start
     return result
 
 

@@ -17,21 +17,17 @@ at (lower is better unless the workflow's ``higher`` flag says otherwise), ``sho
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import io
 import math
 import os
 import statistics
-import tempfile
 import time
 import types
-import warnings
 from typing import Callable, Dict, List, NamedTuple
 
 import torch
 
-from .common import machine, write_section
+from .common import machine, sandbox, write_section
 
 SECTION = "## pykan's tutorial workflows side by side (issue 14)"
 Result = Dict[str, object]
@@ -306,20 +302,13 @@ def run_workflow(name: str, lib_name: str, seed: int) -> Result:
     ``value`` NaN when the library raises (counted as not run)."""
     lib = importlib.import_module(lib_name)
     importlib.import_module(f"{lib_name}.utils")
-    cwd = os.getcwd()
-    with tempfile.TemporaryDirectory() as folder:
-        os.chdir(folder)
-        start = time.perf_counter()
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                    warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = WORKFLOWS[name].run(lib, seed)
-        except Exception as err:  # a failing workflow is a result of the comparison
-            result = {"value": float("nan"), "shown": f"{type(err).__name__}: {str(err)[:80]}"}
-        finally:
-            os.chdir(cwd)
-        result["seconds"] = time.perf_counter() - start
+    start = time.perf_counter()
+    try:
+        with sandbox():
+            result = WORKFLOWS[name].run(lib, seed)
+    except Exception as err:  # a failing workflow is a result of the comparison
+        result = {"value": float("nan"), "shown": f"{type(err).__name__}: {str(err)[:80]}"}
+    result["seconds"] = time.perf_counter() - start
     return result
 
 

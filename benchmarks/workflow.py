@@ -24,12 +24,9 @@ report it as it runs for users, and ``starts=False`` beside it.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import math
 import statistics
 import time
-import warnings
 from typing import Callable, Dict, List
 
 import torch
@@ -37,7 +34,7 @@ import torch.nn.functional as F
 
 from kanlab import KAN, create_dataset
 
-from .common import machine, write_section
+from .common import machine, sandbox, write_section
 
 SECTION = "## Workflow speed: small networks with fit (issue 15)"
 
@@ -54,9 +51,7 @@ TOYS = {
 
 
 def quiet(fn: Callable[[], object]) -> object:
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with sandbox(fresh_folder=False):
         return fn()
 
 

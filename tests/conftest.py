@@ -59,3 +59,12 @@ def fitted() -> Callable[[str], Fitted]:
         return copy.deepcopy(model), ds, history
 
     return get
+
+
+@pytest.fixture
+def float64_default():
+    """torch's default dtype float64 for one test (pykan builds its models in the default dtype)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

@@ -32,14 +32,6 @@ def _pykan_pair(width, masks=()):
     return theirs, ours
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # pykan builds its models in the default dtype
-    yield
-    torch.set_default_dtype(old)
-
-
 def test_node_attribute_equals_pykans(float64_default) -> None:
     """pykan averages the output nodes' scores where kanlab sums them: with two outputs every
     kanlab score is twice pykan's (up to pykan's 1e-4 in the denominators)."""

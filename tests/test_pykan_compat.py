@@ -58,14 +58,6 @@ def test_pykan_workflow(name, tmp_path, monkeypatch) -> None:
         assert "x_1*x_2" in result["shown"]
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def test_function_fitting_workflow_with_pykans_spellings(float64_default) -> None:
     """Tutorial 'hello KAN': float64 default dtype, fit, .item() on the history, refine, partly
     symbolic formula (spline edges count as 0, with a warning)."""

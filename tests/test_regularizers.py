@@ -13,14 +13,6 @@ from kanlab.regularizers import DEFAULT_REG_METRIC, REG_METRICS, edge_scales, pe
 PYKAN_METRICS = REG_METRICS[1:]
 
 
-@pytest.fixture
-def float64_default():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # pykan builds its models in the default dtype
-    yield
-    torch.set_default_dtype(old)
-
-
 def _x(n: int, rows: int = 64) -> torch.Tensor:
     return torch.rand(rows, n, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
 
