@@ -381,3 +381,48 @@ def test_small_products_keep_features_with_the_same_gradients(adapted, monkeypat
         assert torch.equal(a, b)
         torch.testing.assert_close(c.detach(), b, rtol=0, atol=1e-15)
     assert kept_graph[0].requires_grad  # the gradient has a graph: second derivatives work
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+@pytest.mark.parametrize("grid", ["cardinal", "uniform", "adapted"])
+@pytest.mark.parametrize("with_base", [False, True])
+def test_dense_pair_equals_the_two_single_passes(k: int, grid: str, with_base: bool) -> None:
+    """LocalBasis.dense_pair (values and slopes in one pass, used by small layers) equals the
+    features of deriv 0 and 1, on knots, in the extension, beyond it, and for NaN."""
+    knots = make_knots(k, adapted=grid == "adapted")
+    if grid == "uniform":  # equally spaced to 1/8 of a spacing but not to a few ulps: per-interval pieces
+        knots = knots + 1e-9 * torch.arange(knots.shape[1], dtype=F64) ** 2
+    plan = kernels.LocalBasis.from_knots(knots, k)
+    assert (plan.uniform, plan.cardinal) == {"cardinal": (True, True), "uniform": (True, False),
+                                             "adapted": (False, False)}[grid]
+    x = torch.rand(200, 3, dtype=F64) * 6 - 3
+    x[:5] = knots[:, k]
+    x[5, 1] = float("nan")
+    base = (torch.tanh, lambda t: 1 - torch.tanh(t) ** 2) if with_base else None
+    feats, slope = plan.dense_pair(x, base)
+    torch.testing.assert_close(feats, kernels._features(plan, x, base, 0), atol=1e-14, rtol=0, equal_nan=True)
+    ok = torch.ones(200, dtype=torch.bool)
+    ok[5] = False
+    torch.testing.assert_close(slope[ok], kernels._features(plan, x, base, 1)[ok], atol=1e-12, rtol=1e-14)
+    assert torch.equal(slope[5].isnan(), feats[5].isnan())  # a NaN input's slopes are NaN (also for k = 1)
+    assert feats[5].isnan().any()
+
+
+def test_input_features_are_kept_only_for_the_same_unchanged_input() -> None:
+    """A full-batch fit's input layer reuses the features of its (gradient-free) training inputs;
+    a new tensor, an in-place change, or a grid change computes them again, with the right values."""
+    model = KAN([2, 3, 1], grid=5, k=3, seed=0).double()
+    plan = model.layers[0].edge_basis.plan
+    x = torch.rand(100, 2, dtype=F64) * 2 - 1
+    first = model(x)
+    kept = plan.kept_input
+    assert kept is not None
+    assert torch.equal(model(x), first) and plan.kept_input[2] is kept[2]  # a hit (model(x) reshapes: a new view)
+    x.mul_(0.5)  # in place: the version counter moves
+    torch.testing.assert_close(model(x), model(x.clone()), rtol=0, atol=0)
+    assert not torch.equal(model(x), first)
+    model.update_grid_from_samples(x)  # a new grid, a new plan without the old features
+    assert model.layers[0].edge_basis.plan.kept_input is None or model.layers[0].edge_basis.plan is not plan
+    fresh = KAN([2, 3, 1], grid=5, k=3, seed=0).double()
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(model(x), fresh(x.clone()), rtol=0, atol=0)
