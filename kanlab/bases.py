@@ -8,6 +8,8 @@ Edge ``i -> j`` of a :class:`~kanlab.layer.KANLayer` computes
 * :class:`Basis` is what a layer needs from its per-input basis ``B_n``: values and derivatives,
   the fast contraction with the coefficients, grid handling and the domain. A new basis family
   (Gaussian RBF, Chebyshev, Fourier) is one subclass of it; :class:`BSplineBasis` is the first.
+  The other families and the registry by name (``KAN(basis=...)``, :func:`make_basis`) are in
+  :mod:`kanlab.bases_family`.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import kernels, splines
+from . import edgewise, kernels, splines
 from .validation import check_positive_int
 
 __all__ = ["BaseFunction", "BASE_FUNCTIONS", "BaseFun", "resolve_base_fun", "LocalValues", "Basis", "BSplineBasis"]
@@ -189,6 +191,17 @@ class Basis(ABC):
         Must not build a ``(batch, out, in_dim)`` tensor."""
         return add_base(dense_linear(self.evaluate(x), weight), x, base, base_weight)
 
+    def edges(
+        self, x: torch.Tensor, weight: torch.Tensor, base: Optional[BaseFunction] = None,
+        base_weight: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Every edge's value ``phi[b, o, i] = sum_n B_n(x[b, i]) weight[o, i, n] (+ base(x[b, i])
+        base_weight[o, i])``, shapes as in :meth:`linear`; returns ``(batch, out, in_dim)``, whose
+        sum over the last dimension is :meth:`linear`. What the sparsity regulariser, plots and
+        pruning read."""
+        phi = torch.einsum("bin,oin->boi", self.evaluate(x), weight)
+        return phi if base is None else phi + base_weight * base.fn(x).unsqueeze(1)  # type: ignore[operator]
+
     # ---- domain and grid
     @property
     @abstractmethod
@@ -337,6 +350,21 @@ class BSplineBasis(Basis):
             w = torch.cat([w, base_weight.unsqueeze(1)], dim=1)  # type: ignore[union-attr]
             return kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode, (base.fn, base.d1))
         return add_base(kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode), x, base, base_weight)
+
+    def edges(
+        self, x: torch.Tensor, weight: torch.Tensor, base: Optional[BaseFunction] = None,
+        base_weight: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Small layers: :func:`kanlab.edgewise.edge_values` (features kept from the forward,
+        an input layer's reused across a fit's evaluations); larger ones the default einsum."""
+        plan, folded = self.plan, base is None or base.d1 is not None
+        if folded and edgewise.fits_edge_values(plan, x, self.n_basis + (base is not None)):
+            w = weight.transpose(1, 2)  # (out, n_basis, in)
+            if base is None:
+                return edgewise.edge_values(x, w, plan)
+            w = torch.cat([w, base_weight.unsqueeze(1)], dim=1)  # type: ignore[union-attr]
+            return edgewise.edge_values(x, w, plan, (base.fn, base.d1))  # type: ignore[arg-type]
+        return super().edges(x, weight, base, base_weight)
 
     # ---- grid changes
     def set_grid(self, grid_points: torch.Tensor, fit_x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .bases import BaseFun, Basis, BSplineBasis, add_base, dense_linear, resolve_base_fun
+from .bases import BaseFun, BaseFunction, Basis, BSplineBasis, add_base, dense_linear, resolve_base_fun
 from .validation import check_positive_int
 
 __all__ = ["KANLayer", "BaseFun"]
@@ -158,12 +158,17 @@ class KANLayer(nn.Module):
         node sums of the masked edge functions."""
         if x.ndim != 2:  # flatten the leading dims, run on (batch, in_dim), restore them
             return self.forward(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_dim)
-        w_spline = self.coef * (self.scale_spline * self.mask).unsqueeze(-1)  # (out, in, n_basis)
-        base = None if self._base.zero else self._base
-        w_base = None if base is None else self.scale_base * self.mask  # (out, in)
+        w_spline, base, w_base = self._edge_weights()
         if self.fast:
             return self.edge_basis.linear(x, w_spline, base, w_base, self.contraction)
         return add_base(dense_linear(self.edge_basis.evaluate_reference(x), w_spline), x, base, w_base)
+
+    def _edge_weights(self) -> Tuple[torch.Tensor, Optional[BaseFunction], Optional[torch.Tensor]]:
+        """The masked weights of every edge: spline ``(out, in, n_basis)``, the base function
+        (``None`` when it is zero) and its weights ``(out, in)``."""
+        w_spline = self.coef * (self.scale_spline * self.mask).unsqueeze(-1)
+        base = None if self._base.zero else self._base
+        return w_spline, base, None if base is None else self.scale_base * self.mask
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""
@@ -174,6 +179,8 @@ class KANLayer(nn.Module):
 
         ``edge_activations(x).sum(-1)`` equals ``forward(x)``.
         """
+        if self.fast:
+            return self.edge_basis.edges(x, *self._edge_weights())
         phi = self.scale_spline * self.spline_values(x)
         if not self._base.zero:
             phi = phi + self.scale_base * self.base_fun(x).unsqueeze(1)
