@@ -36,6 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 import torch
 
 from . import pykan_checkpoint
+from .bases_family import basis_size, check_basis_name
 from .network import KANNetwork, _check_arity, _check_width
 from .symbolic_layer import encode_names, name_table
 from .validation import check_positive_int
@@ -255,14 +256,17 @@ def _upgrade_v1(payload: Dict[Any, Any], state: Dict[str, torch.Tensor]) -> None
 
 def _check_sizes(config: Dict[str, Any], state: Dict[str, torch.Tensor], grid_sizes: List[int]) -> None:
     """Check the config's sizes against the stored coefficients ``layers.{l}.coef`` ``(n_sub(l + 1),
-    width[l], grid_sizes[l] + k)`` (and its ``grid`` against ``grid_sizes[0]``) before anything is
+    width[l], n_basis)`` (``grid_sizes[l] + k`` for B-splines, see
+    :func:`~kanlab.bases_family.basis_size`; and its ``grid`` against ``grid_sizes[0]``) before anything is
     built, so building allocates no more than the file holds."""
     try:
         nodes, mult, _ = _check_width(config.get("width"))
         check_positive_int("k", config.get("k"))
+        basis = check_basis_name(config.get("basis", "bspline"), allow_auto=True)
     except (TypeError, ValueError) as err:
         raise ValueError(f"invalid config: {err}") from err
     depth, k = len(nodes) - 1, config["k"]
+    basis = "bspline" if basis == "auto" else basis  # an unfitted "auto" model has B-spline layers
     if len(grid_sizes) != depth:
         raise ValueError(f"it lists {len(grid_sizes)} layer grids for a {depth}-layer width {config['width']}")
     if config.get("grid") != grid_sizes[0]:
@@ -270,9 +274,9 @@ def _check_sizes(config: Dict[str, Any], state: Dict[str, torch.Tensor], grid_si
     coefs = [state.get(f"layers.{l}.coef") for l in range(depth)]
     for l, (coef, grid) in enumerate(zip(coefs, grid_sizes)):
         if not (isinstance(coef, torch.Tensor) and coef.ndim == 3 and coef.shape[1] == nodes[l]
-                and coef.shape[0] >= nodes[l + 1] and coef.shape[2] == grid + k):
+                and coef.shape[0] >= nodes[l + 1] and coef.shape[2] == basis_size(basis, grid, k)):
             shape = tuple(coef.shape) if isinstance(coef, torch.Tensor) else None
-            raise ValueError(f"config width {nodes[l]} -> {nodes[l + 1]}, grid {grid}, k {k} of layer {l} does "
+            raise ValueError(f"config width {nodes[l]} -> {nodes[l + 1]}, grid {grid}, k {k}, basis {basis} of layer {l} does "
                              f"not match its stored coefficients layers.{l}.coef of shape {shape}")
     try:
         arity = _check_arity(config.get("mult_arity", 2), mult)

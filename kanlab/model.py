@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
-from . import attribution, checkpoint, edges, formula, regularizers, structure, symbolic, train, transfer
+from . import attribution, autobasis, checkpoint, edges, formula, regularizers, structure, symbolic, train, transfer
 from . import history as _history
 from . import hypothesis
 from . import plot as _plot
@@ -54,8 +54,13 @@ class KAN(KANNetwork):
     scores: Optional[Dict[str, List[torch.Tensor]]] = None
     __init__ = _history.versioned_init(KANNetwork.__init__)
 
+    #: ``{basis name: validation loss}`` of the run that picked the basis of a ``KAN(basis="auto")``
+    #: (:func:`choose_basis`); ``None`` until then.
+    basis_scores: Optional[Dict[str, float]] = None
+
     # training
     fit = _history.versioned(train.fit)
+    prepare_fit = autobasis.prepare_fit
     fit_grid_schedule = _history.versioned(train.fit_grid_schedule)
     refine = _history.versioned(KANNetwork.refine)
     reg = regularizers.reg
@@ -225,3 +230,4 @@ class KAN(KANNetwork):
 
 _NO_SCORES = ("attribution scores are not computed yet and there is no cached data to compute them from: "
               "call model.attribute(x) or fit first")
+

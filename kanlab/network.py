@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from . import distributed, kernels
+from .bases_family import check_basis_name, make_basis
 from .layer import BaseFun, KANLayer
 from .symbolic_layer import SymbolicLayer
 from .validation import check_int, check_positive_int, check_real, is_int
@@ -34,8 +35,15 @@ class KANNetwork(nn.Module):
         mult_arity: factors per multiplication node: one int for all (default 2), or one list per
             node layer giving each of its multiplication nodes' arity (pykan's format, e.g.
             ``[[], [2, 4], []]``).
-        grid: grid intervals per edge (alias ``grid_size``). Default 5.
-        k: spline order (alias ``spline_order``). Default 3 (cubic).
+        grid: grid intervals per edge (alias ``grid_size``); the degree for the bases without a
+            grid (``"chebyshev"``, ``"legendre"``, ``"fourier"``). Default 5.
+        k: spline order (alias ``spline_order``). Default 3 (cubic). Only B-splines use it.
+        basis: the edges' basis family, one of :data:`kanlab.bases_family.BASIS_NAMES`:
+            ``"bspline"`` (default), ``"rbf"`` (Gaussians on the grid, FastKAN), ``"chebyshev"``,
+            ``"legendre"`` (polynomials of ``tanh``-squashed inputs), ``"fourier"``; see
+            ``docs/bases.md``. ``"auto"``: B-splines until the first ``fit``, which first trains
+            each family briefly on a held-out split of its data and keeps the best
+            (``model.basis_name`` then names it; see :func:`kanlab.model.choose_basis`).
         seed: integer seed for the initialisation; ``None`` draws from torch's global RNG.
         base_fun: residual function: 'silu' (default), 'identity', 'zero' or a callable.
         noise_scale: scale of the initial spline coefficients (splines start near 0).
@@ -101,6 +109,7 @@ class KANNetwork(nn.Module):
         ckpt_path: Union[str, os.PathLike, None] = None,
         state_id: int = 0,
         round: int = 0,  # noqa: A002 - pykan's name
+        basis: str = "bspline",
     ) -> None:
         """Build the network; the arguments are described in the class docstring (``help(KAN)``)."""
         super().__init__()
@@ -115,6 +124,8 @@ class KANNetwork(nn.Module):
         if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a floating point dtype, got {dtype}")
         generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        check_basis_name(basis, allow_auto=True)
+        basis_kind = "bspline" if basis == "auto" else basis  # "auto": B-splines until fit chooses
         self.config: Dict[str, Any] = dict(
             width=spec, mult_arity=[list(a) for a in self.mult_arity], grid=grid, k=k, seed=seed,
             base_fun=base_fun if isinstance(base_fun, str) else "custom",
@@ -122,6 +133,8 @@ class KANNetwork(nn.Module):
             scale_sp=scale_sp, grid_eps=grid_eps, grid_range=[float(v) for v in grid_range],
             sp_trainable=sp_trainable, sb_trainable=sb_trainable, fast=bool(fast), contraction=contraction,
         )
+        if basis != "bspline":  # B-spline configs stay as they were (older kanlab reads them)
+            self.config["basis"] = basis
         self.layers = nn.ModuleList(
             KANLayer(
                 self.width[i], self.n_sub(i + 1), grid, k,
@@ -130,6 +143,7 @@ class KANNetwork(nn.Module):
                 scale_spline=scale_sp, base_fun=base_fun, sp_trainable=sp_trainable,
                 sb_trainable=sb_trainable, generator=generator, fast=fast, contraction=contraction,
                 device=device, dtype=dtype,
+                basis=make_basis(basis_kind, self.width[i], grid, k, grid_range, device=device, dtype=dtype),
             )
             for i in range(len(self.width) - 1)
         )
@@ -170,6 +184,12 @@ class KANNetwork(nn.Module):
         return self.layers[0].spline_order
 
     @property
+    def basis_name(self) -> str:
+        """The edges' basis family (``config["basis"]``, ``"bspline"`` by default); ``"auto"``
+        until the first ``fit`` of a ``KAN(basis="auto")`` picks one."""
+        return self.config.get("basis", "bspline")
+
+    @property
     def device(self) -> torch.device:
         return self.layers[0].coef.device
 
@@ -178,7 +198,8 @@ class KANNetwork(nn.Module):
         return self.layers[0].coef.dtype
 
     def extra_repr(self) -> str:
-        return f"width={self.config['width']}, grid={self.grid}, k={self.k}"
+        basis = "" if self.basis_name == "bspline" else f", basis={self.basis_name!r}"
+        return f"width={self.config['width']}, grid={self.grid}, k={self.k}{basis}"
 
     @property
     def input_id(self) -> List[int]:
@@ -352,11 +373,24 @@ class KANNetwork(nn.Module):
         every row). Under ``torch.distributed``, call it on every rank with that rank's shard:
         the shards are gathered, so all ranks get the same grids and coefficients, those of the
         whole data (see :mod:`kanlab.distributed`).
+
+        Layers whose basis has no grid (``"chebyshev"``, ``"legendre"``, ``"fourier"``) are
+        skipped when ``only`` is given (``fit``'s scheduled updates); called without ``only`` on
+        a model with such a layer, it raises ``ValueError`` saying what to do instead
+        (``refine`` raises their degree).
         """
+        if only is None:
+            for l, layer in enumerate(self.layers):
+                if not layer.edge_basis.has_grid:
+                    raise ValueError(
+                        f"layer {l}'s basis ({self.basis_name!r}) has no grid to update from samples: it is a "
+                        f"global basis of degree {layer.grid_size} on the whole input range. Use "
+                        f"model.refine(new_degree) to raise its degree, or build the model with basis='bspline' "
+                        f"or 'rbf' for grid updates")
         self.check_input(x, "x")
         x = distributed.gather_rows(x)
         for l, layer in enumerate(self.layers):
-            if only is None or only(l, x):
+            if (only is None or only(l, x)) and layer.edge_basis.has_grid:
                 layer.update_grid_from_samples(x)
             x = self.layer_forward(l, x)
         distributed.broadcast_state(self.layers)  # layers rebuild their plans for knots written in place
@@ -373,6 +407,8 @@ class KANNetwork(nn.Module):
         x: Optional[torch.Tensor] = None,
     ) -> KANNetwork:
         """Grid extension: ``refine(new_grid)`` or ``refine(grid_factor=2)``. Returns ``self``.
+        For a basis without a grid (``"chebyshev"``, ``"legendre"``, ``"fourier"``) ``new_grid`` is
+        the new degree: a higher one keeps the function exactly (the coefficients are padded).
 
         Each layer's new grid interpolates its current one (see :meth:`KANLayer.refine`), so an
         integer ``grid_factor`` reproduces the function exactly; otherwise coefficients are the

@@ -27,7 +27,7 @@ def _check_threshold(name: str, value: float) -> None:
 def subset(model: KANNetwork, keep: Sequence[Sequence[int]]) -> KANNetwork:
     """A new model with only the nodes ``keep[l]`` of every node layer ``l = 0..depth``.
 
-    Every kept edge's knots, coefficients, scales, mask and symbolic state are copied; data
+    Every kept edge's basis state (knots), coefficients, scales, mask and symbolic state are copied; data
     caches keep the kept input columns. ``input_id`` (the ``input_index`` buffer) records the
     original input indices.
     """
@@ -54,7 +54,9 @@ def subset(model: KANNetwork, keep: Sequence[Sequence[int]]) -> KANNetwork:
     for l in range(model.depth):
         o, i = subs[l + 1], idx[l]
         layer, sym = model.layers[l], model.symbolic[l]
-        state[f"layers.{l}.knots"] = layer.knots[i]
+        for name, buf in layer.named_buffers(recurse=False):  # the basis's per-input state (B-splines: knots)
+            if name != "mask":
+                state[f"layers.{l}.{name}"] = buf[i]
         for name in ("coef", "scale_base", "scale_spline", "mask"):
             state[f"layers.{l}.{name}"] = getattr(layer, name)[o][:, i]
         state[f"symbolic.{l}.active"] = sym.active[o][:, i]

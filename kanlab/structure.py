@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .attribution import attribute
+from .bases_family import make_basis
 from .layer import KANLayer
 from .prune import live_edges, remove_edge
 from .symbolic_layer import SymbolicLayer, encode_names, name_table
@@ -102,13 +103,16 @@ def _layer_cost(scores: torch.Tensor) -> torch.Tensor:
 
 
 def _fresh_layer(model: KANNetwork, like: KANLayer, in_dim: int, out_dim: int) -> KANLayer:
-    """A new layer shaped ``(out_dim, in_dim)`` with ``like``'s grid size, order, base function
-    and options and the model's initialisation (drawn on a private generator: the global RNG is
+    """A new layer shaped ``(out_dim, in_dim)`` with the model's basis family, ``like``'s grid
+    size, order, base function and options and the model's initialisation (drawn on a private generator: the global RNG is
     left alone)."""
     cfg = model.config
     seed = cfg.get("seed")
+    kind = "bspline" if model.basis_name == "auto" else model.basis_name
+    k = like.spline_order or cfg["k"]  # 0 for a basis without a spline order
     layer = KANLayer(
-        in_dim, out_dim, like.grid_size, like.spline_order, grid_range=cfg["grid_range"], grid_eps=like.grid_eps,
+        in_dim, out_dim, like.grid_size, k, grid_range=cfg["grid_range"], grid_eps=like.grid_eps,
+        basis=make_basis(kind, in_dim, like.grid_size, k, cfg["grid_range"], device=model.device, dtype=model.dtype),
         noise_scale=cfg["noise_scale"], scale_base_mu=cfg["scale_base_mu"], scale_base_sigma=cfg["scale_base_sigma"],
         scale_spline=cfg["scale_sp"], base_fun=like.base_fun if like.base_fun_name == "custom" else like.base_fun_name,
         generator=torch.Generator().manual_seed(0 if seed is None else int(seed)), fast=like.fast,

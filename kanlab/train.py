@@ -175,6 +175,9 @@ def fit(
     """
     if opt not in OPTIMIZERS:
         raise ValueError(f"opt must be one of {OPTIMIZERS}, got {opt!r}")
+    prepare = getattr(model, "prepare_fit", None)  # KAN's: basis="auto" picks its basis here
+    if prepare is not None:
+        prepare(dataset, loss_fn=loss_fn, objective=objective)
     steps = check_int("steps", steps, low=0)
     log = check_int("log", log, low=1, note="refresh the progress bar every log steps")
     lr = check_real("lr", lr, low=0, low_inclusive=False)
