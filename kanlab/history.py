@@ -34,6 +34,7 @@ import re
 from typing import Any, Callable, List, Optional, TypeVar, Union
 
 from . import checkpoint
+from .distributed import is_main
 from .network import KANNetwork
 from .validation import check_int
 
@@ -65,7 +66,7 @@ def versioned(fn: _F) -> _F:
     """
     @functools.wraps(fn)
     def method(model: KANNetwork, *args: Any, log_history: bool = True, **kwargs: Any) -> Any:
-        if not model.auto_save or not log_history or _ACTIVE.get():
+        if not model.auto_save or not log_history or _ACTIVE.get() or not is_main():  # rank 0 writes
             return fn(model, *args, **kwargs)
         token = _ACTIVE.set(True)
         try:
@@ -91,11 +92,12 @@ def versioned(fn: _F) -> _F:
 
 def versioned_init(init: _F) -> _F:
     """The constructor ``init`` followed by :func:`start` when the model is built with
-    ``auto_save=True`` (and pykan's ``first_init=True``, the default)."""
+    ``auto_save=True`` (and pykan's ``first_init=True``, the default); under ``torchrun`` on
+    rank 0 only, as every version saved afterwards."""
     @functools.wraps(init)
     def __init__(model: KANNetwork, *args: Any, **kwargs: Any) -> None:
         init(model, *args, **kwargs)
-        if model.auto_save and kwargs.get("first_init", True):
+        if model.auto_save and kwargs.get("first_init", True) and is_main():  # rank 0 writes
             start(model)
 
     return __init__  # type: ignore[return-value]

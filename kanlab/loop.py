@@ -22,6 +22,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from tqdm.auto import tqdm
 
+from .distributed import is_main, reduce_gradients
 from .optim import OPTIMIZERS, accepted_finite, make_optimizer
 from .validation import check_int, check_optional_int, check_optional_real, check_real, user_stacklevel
 
@@ -103,6 +104,7 @@ def train_loop(
     describe: Optional[Callable[[], str]] = None,
     desc: str = "train",
     clock: Callable[[], float] = time.perf_counter,
+    reduce: bool = False,
 ) -> TrainResult:
     """Minimise ``objective(*batch)`` over ``model``'s trainable parameters for ``steps``
     optimiser steps or until ``seconds`` of training time have passed, whichever comes first.
@@ -139,6 +141,11 @@ def train_loop(
             logs stay quiet. Its text (``describe()``, default the loss) is refreshed every
             ``log`` steps; ``desc`` names the loop in the bar and in warnings.
         clock: the time source of ``seconds`` (e.g. ``time.process_time`` for CPU time).
+        reduce: data parallelism under ``torch.distributed`` (``fit`` sets it under ``torchrun``):
+            each rank passes its own rows as ``data``; every objective evaluation's gradients and
+            value are averaged over the ranks, weighted by rows
+            (:func:`kanlab.distributed.reduce_gradients`), so all ranks step alike. The model must
+            start identical on every rank. Progress shows on rank 0 only.
 
     Returns a :class:`TrainResult`. The model ends in the train/eval mode it started in.
     """
@@ -167,7 +174,8 @@ def train_loop(
     previous: Optional[Dict[str, torch.Tensor]] = None  # the state before the last step
     was_training = model.training
     model.train()
-    bar = tqdm(total=steps, desc=desc, ncols=110, disable=not (_interactive() if progress is None else progress))
+    shown = (_interactive() if progress is None else progress) and is_main()
+    bar = tqdm(total=steps, desc=desc, ncols=110, disable=not shown)
     try:
         for step in range(steps):
             if seconds is not None and result.seconds >= seconds:
@@ -178,7 +186,7 @@ def train_loop(
             for hook in before_step:
                 hook(step, batch)
             snapshot = clone_state(model) if rollback else None
-            loss = _step(optimizer, objective, batch)
+            loss = _step(optimizer, objective, batch, (_rows(batch) or 1) if reduce else None)
             finite = math.isfinite(loss) and accepted_finite(optimizer)
             if not (finite and (not rollback or _all_finite(params))):
                 if snapshot is not None:  # a non-finite loss *at* the start means the previous step made it
@@ -275,15 +283,19 @@ def _step_scheduler(sched: LRScheduler, value: float) -> None:
         sched.step()
 
 
-def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: Batch) -> float:
+def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: Batch,
+          reduce_weight: Optional[float] = None) -> float:
     """One optimiser step on ``objective(*batch)``; returns the objective at the state before it
-    (the closure's first evaluation)."""
+    (the closure's first evaluation). With ``reduce_weight`` (this rank's rows) every evaluation
+    is averaged over the ranks (see ``train_loop``'s ``reduce``)."""
     first: List[torch.Tensor] = []
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         value = objective(*batch)
         value.backward()
+        if reduce_weight is not None:
+            value = reduce_gradients(value, [p for g in optimizer.param_groups for p in g["params"]], reduce_weight)
         if not first:
             first.append(value.detach())
         return value

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional
 import numpy as np
 import torch
 
+from .distributed import broadcast_state, is_main, shard_rows, weighted_mean, world_size
 from .loop import Batch, Hook, TrainResult, clone_state, train_loop
 from .optim import OPTIMIZERS
 from .regularizers import DEFAULT_REG_METRIC, check_reg_metric, forward_with_reg, regularizer
@@ -223,7 +224,7 @@ def fit(
                                  f"of shape {tuple(getattr(loss, 'shape', ()))}")
         else:
             loss = loss_fn(model(x) if pred is None else pred, y)
-        last["loss"], last["reg"] = loss.detach(), reg.detach()
+        last["loss"], last["reg"], last["rows"] = loss.detach(), reg.detach(), x.shape[0]
         return loss + lamb * reg
 
     test_rows = torch.Generator(device="cpu").manual_seed(1)
@@ -231,30 +232,35 @@ def fit(
     def record(_: TrainResult) -> None:
         # numpy.float64: a float (json, arithmetic, formatting) with the ``.item()`` of pykan's
         # entries (0-d numpy arrays), so ``results["test_loss"][-1].item()`` runs unchanged
-        train_loss = float(last["loss"])
+        train_loss = weighted_mean(float(last["loss"]), last["rows"])  # over all ranks' rows under torchrun
         results["train_loss"].append(np.float64(math.sqrt(max(train_loss, 0.0)) if rmse else train_loss))
-        results["reg"].append(np.float64(float(last["reg"])))
+        results["reg"].append(np.float64(weighted_mean(float(last["reg"]), last["rows"])))
         if "test_input" in data:
             results["test_loss"].append(np.float64(_test_loss(model, data, loss_fn, rmse, batch, test_rows)))
         with torch.no_grad():
             for metric in metrics or ():
                 results[metric.__name__].append(np.float64(float(metric())))
         step = len(results["train_loss"]) - 1
-        if save_fig and not trying and step % save_fig_freq == 0:
+        if save_fig and not trying and step % save_fig_freq == 0 and is_main():
             _save_frame(model, img_folder, step, in_vars, out_vars, beta)
 
     if objective is None:
         _warn_if_overparameterised(model, x_train, "test_input" in data)
     model.remember_data(x_train, y_train)
     schedule = grid_update_steps(grid_update_num, start_grid_update_step, stop_grid_update_step)
+    parallel = world_size() > 1  # under torchrun: rank 0's model, each rank its rows, averaged gradients
+    if parallel:
+        broadcast_state(model)
+    x_rows, y_rows = shard_rows((x_train, y_train))
 
     def run(n_steps: int, first: int = 0, desc: str = "fit") -> None:
         """Steps ``first .. first + n_steps - 1`` of the fit (grid updates where the schedule says)."""
         hooks = [grid_update_hook(model, [s - first for s in schedule if s >= first],
                                   untrained=first == 0 and getattr(model, "fresh", False))] if update_grid else []
-        train_loop(model, total, (x_train, y_train), opt=opt, lr=lr, steps=n_steps,
+        train_loop(model, total, (x_rows, y_rows), opt=opt, lr=lr, steps=n_steps,
                    batch_size=None if batch == -1 else batch, before_step=hooks, on_step=record,
-                   progress=progress, log=log, describe=lambda: _describe(results, shown), desc=desc)
+                   progress=progress, log=log, describe=lambda: _describe(results, shown), desc=desc,
+                   reduce=parallel)
 
     done, trying = 0, False
     if _tries_starts(model, starts, opt, batch, steps):

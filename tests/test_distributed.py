@@ -74,3 +74,45 @@ def test_ddp_default_settings_and_grid_updates_keep_ranks_identical(tmp_path) ->
     single.update_grid_from_samples(x)
     for name, value in single.state_dict().items():
         torch.testing.assert_close(value, ranks[0]["updated"][name], rtol=1e-6, atol=1e-7)
+
+
+def fit_data() -> dict:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(301, 2, generator=gen, dtype=torch.float64) * 2 - 1  # 151 + 150 rows per rank
+    y = torch.sin(torch.pi * x[:, :1]) * torch.exp(-x[:, 1:] ** 2)
+    return {"train_input": x, "train_label": y, "test_input": x[:50], "test_label": y[:50]}
+
+
+def fit_worker(rank: int, init_file: str, out: str) -> None:
+    """pykan's fit under torchrun: every rank passes the same data set; fit shards it, averages
+    gradients and losses over the ranks, keeps the grids identical, and only rank 0 writes."""
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
+    try:
+        torch.manual_seed(rank)  # different initial weights per rank: fit starts from rank 0's
+        model = KAN([2, 3, 1], grid=5, seed=rank, auto_save=True, ckpt_path=os.path.join(out, f"ckpt{rank}"))
+        model.double()
+        plain = model.fit(fit_data(), steps=4, starts=False, progress=False, save_fig=True, save_fig_freq=2,
+                          img_folder=os.path.join(out, f"frames{rank}"))
+        sparse = model.fit(fit_data(), steps=3, lamb=1e-3, progress=False)
+        torch.save({"state": model.state_dict(), "plain": plain, "sparse": sparse},
+                   os.path.join(out, f"fit{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_fit_under_torchrun_equals_one_process_on_all_the_data(tmp_path) -> None:
+    mp.start_processes(fit_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD, start_method="spawn")
+    ranks = [torch.load(tmp_path / f"fit{r}.pt", weights_only=False) for r in range(WORLD)]
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), name
+    for key in ("plain", "sparse"):
+        assert ranks[0][key] == ranks[1][key]  # the reported losses are the ranks' mean, the same on both
+    assert os.listdir(tmp_path / "frames0") and not (tmp_path / "frames1").exists()  # only rank 0 writes
+    assert (tmp_path / "ckpt0" / "history.txt").exists() and not (tmp_path / "ckpt1").exists()
+    # the same steps in one process on all the rows, from rank 0's initial model
+    single = KAN([2, 3, 1], grid=5, seed=0).double()
+    plain = single.fit(fit_data(), steps=4, starts=False, progress=False)
+    for a, b in zip(plain["train_loss"], ranks[0]["plain"]["train_loss"]):
+        assert abs(a - b) <= 1e-6 * abs(a)
+    torch.testing.assert_close(single.layers[0].knots, ranks[0]["state"]["layers.0.knots"])
