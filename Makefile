@@ -17,7 +17,7 @@ install: $(PY)
 	$(PY) -m pip install --quiet -e .
 
 dev: install
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,timeseries]"
 
 # the mission's visualization pipeline (examples/kan_visualization_demo.py), then `kanlab demo`
 # (grid extension, and the formula recovered with a multiplication node); PNGs into $(OUT)/ and

@@ -16,7 +16,8 @@ __all__ = ["KAN", "KANLayer", "KANNetwork", "LBFGS", "SYMBOLIC_LIB", "add_symbol
            "fit", "load_mnist", "__version__"] + _PYKAN_STAR
 
 _LAZY = {"KANRegressor": "estimators", "KANClassifier": "estimators"}  # need scikit-learn
-_MODULES = {"torch": "torch", "nn": "torch.nn", "np": "numpy", "plt": "matplotlib.pyplot"}
+#: ``nn`` is kanlab.nn: torch.nn (any name it lacks falls back to torch.nn) plus the KAN layers.
+_MODULES = {"torch": "torch", "nn": "kanlab.nn", "np": "numpy", "plt": "matplotlib.pyplot"}
 
 
 def __getattr__(name: str):

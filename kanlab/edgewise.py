@@ -24,9 +24,9 @@ __all__ = ["edge_values", "fits_edge_values"]
 
 def fits_edge_values(plan: LocalBasis, x: torch.Tensor, rows: int) -> bool:
     """Whether :func:`edge_values` applies: eager (no ``torch.compile`` trace, no ``torch.func``
-    transform), ``x`` ``(batch, in_dim)`` and features of at most
+    transform), ``x`` ``(batch >= 1, in_dim)`` and features of at most
     :data:`~kanlab.kernels.SAVE_FEATURES_ELEMENTS` elements (``rows`` per input)."""
-    return (x.dim() == 2 and x.shape[0] * rows * x.shape[1] <= SAVE_FEATURES_ELEMENTS
+    return (x.dim() == 2 and 0 < x.shape[0] * rows * x.shape[1] <= SAVE_FEATURES_ELEMENTS
             and not torch.compiler.is_compiling() and not torch._C._are_functorch_transforms_active()
             and not torch.is_autocast_enabled(x.device.type))
 

@@ -279,7 +279,7 @@ class LocalBasis:
             buf.scatter_(2, slot, acc * inside)
             if base is not None:
                 buf[:, :, nb + 1] = base[0](x)
-            return buf.view(b, -1), None
+            return buf.view(b, n_in * (nb + 2)), None
         scale = self.inv_h[:, None] if self.cardinal else self.inv_width_t.gather(0, j).unsqueeze(-1)
         scale = torch.stack(torch.broadcast_tensors(inside, inside * scale), dim=-2)  # (b, in, 2, 1)
         pair = (acc.view(b, n_in, 2, k + 1) * scale).transpose(1, 2)  # (b, 2, in, k + 1)
@@ -288,7 +288,7 @@ class LocalBasis:
         if base is not None:
             buf[:, 0, :, nb + 1] = base[0](x)
             buf[:, 1, :, nb + 1] = base[1](x)
-        return buf[:, 0].reshape(b, -1), buf[:, 1].reshape(b, -1)
+        return buf[:, 0].reshape(b, n_in * (nb + 2)), buf[:, 1].reshape(b, n_in * (nb + 2))
 
     def dense(self, x: torch.Tensor, deriv: int = 0) -> torch.Tensor:
         """The dense basis (or its ``deriv``-th derivative) ``(batch, in_dim, n_basis)``, equal to
@@ -648,6 +648,8 @@ def spline_linear(
     rows = plan.n_basis + (base is not None)
     if x.ndim != 2 or w.ndim != 2 or w.shape[1] != rows * x.shape[1]:
         raise ValueError(f"expected x (batch, in) and w (out, {rows} * in), got {tuple(x.shape)} and {tuple(w.shape)}")
+    if x.shape[0] == 0:  # an empty batch: an empty product, still connected to x and w
+        return x.repeat(1, rows) @ w.T
     autocast = x.device.type in _AUTOCAST_DEVICES and torch.is_autocast_enabled(x.device.type)
     if autocast:  # B-spline pieces in bfloat16 would be off by ~1e-2: compute in w's precision
         dtype = torch.promote_types(x.dtype, w.dtype)

