@@ -9,11 +9,14 @@
     OMP_NUM_THREADS=1 python -m benchmarks.estimators   # KANRegressor/KANClassifier defaults vs scikit-learn (BENCHMARKS.md)
     python -m benchmarks.speed              # training/inference speed and memory vs pykan, inkan, an MLP (BENCHMARKS.md)
     python -m benchmarks.workflow           # small-network fit, grid schedules, auto_symbolic, one closure vs pykan (BENCHMARKS.md)
+    python -m benchmarks.bases --quick      # the basis families on toy and special functions (BENCHMARKS.md)
+    python -m benchmarks.distributed        # data-parallel fit and DDP module, 1 vs 2 processes (BENCHMARKS.md)
     python -m benchmarks.trust_audit        # the silent-wrong-result cases, measured (prints only)
     python -m benchmarks.eager_step         # per-step cost of the default path (prints only)
     OMP_NUM_THREADS=1 python -m benchmarks.claims_functions   # CLAIMS.md claims 1, 2, 3, 7a (functions)
     OMP_NUM_THREADS=1 python -m benchmarks.claims_pde         # CLAIMS.md claim 4 (Poisson PINN)
     OMP_NUM_THREADS=1 python -m benchmarks.claims_tabular     # CLAIMS.md claims 5, 6 (tabular, MNIST)
+    OMP_NUM_THREADS=1 python -m benchmarks.claims_timeseries  # CLAIMS.md claim 9 (UCR time series)
 
 Each takes ``--help``; the claims scripts take ``--quick --out ''`` for a short printed-only run.
 ``common`` holds their shared pieces (markdown sections, parameter-matched MLPs, machine line).
