@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 
-from .kernels import SAVE_FEATURES_ELEMENTS, BaseRow, LocalBasis, _features, input_features
+from .kernels import SAVE_FEATURES_ELEMENTS, BaseRow, LocalBasis, _features, _input_features
 
 __all__ = ["edge_values", "fits_edge_values"]
 
@@ -36,12 +35,6 @@ def _matrices(feats: torch.Tensor, b: int, in_dim: int) -> torch.Tensor:
     return feats.view(b, -1, in_dim).permute(2, 0, 1)
 
 
-def _guarded_matrices(feats: torch.Tensor, b: int, in_dim: int) -> torch.Tensor:
-    """``(batch, in_dim * slots)`` guarded features (:meth:`LocalBasis.features`) -> ``(in_dim,
-    batch, slots)``."""
-    return feats.view(b, in_dim, -1).transpose(0, 1)
-
-
 class _EdgeValues(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: LocalBasis,  # type: ignore[override]
@@ -49,12 +42,11 @@ class _EdgeValues(torch.autograd.Function):
         ctx.plan, ctx.base = plan, base
         ctx.save_for_backward(x, w)
         if ctx.needs_input_grad[0]:
-            ctx.features = plan.features(x, base, slope=True)
+            ctx.features = plan.dense_pair(x, base)
         else:
-            ctx.features = (input_features(plan, x, base), None)
+            ctx.features = (_input_features(plan, x, base), None)
         b, in_dim = x.shape
-        wg = _guarded_weight(w, plan.n_basis)  # (in, slots, out)
-        phi = torch.bmm(_guarded_matrices(ctx.features[0], b, in_dim), wg)  # (in, b, out)
+        phi = torch.bmm(_matrices(ctx.features[0], b, in_dim), w.permute(2, 1, 0))  # (in, b, out)
         return phi.permute(1, 2, 0)
 
     @staticmethod
@@ -62,30 +54,19 @@ class _EdgeValues(torch.autograd.Function):
         x, w = ctx.saved_tensors
         b, in_dim = x.shape
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():  # create_graph: differentiable features of the saved x
+            feats = _features(ctx.plan, x, ctx.base, 0)
+            slope = _features(ctx.plan, x, ctx.base, 1) if need_x else None
+        else:
+            feats, slope = ctx.features
         g_t = g.permute(2, 0, 1)  # (in, b, out)
         gx = gw = None
-        if torch.is_grad_enabled():  # create_graph: differentiable (basis-major) features of the saved x
-            feats = _matrices(_features(ctx.plan, x, ctx.base, 0), b, in_dim)  # (in, b, rows)
-            if need_w:
-                gw = torch.bmm(feats.transpose(1, 2), g_t).permute(2, 1, 0)  # (out, rows, in)
-            if need_x:
-                slope = _matrices(_features(ctx.plan, x, ctx.base, 1), b, in_dim)
-                gx = (torch.bmm(g_t, w.permute(2, 0, 1)) * slope).sum(-1).T
-            return gx, gw, None, None
-        feats, slope = ctx.features
-        rows = w.shape[1]
-        if need_w:  # (in, slots, out) -> the used slots (out, rows, in)
-            gw = torch.bmm(_guarded_matrices(feats, b, in_dim).transpose(1, 2), g_t)[:, 1 : 1 + rows].permute(2, 1, 0)
+        if need_w:
+            gw = torch.bmm(_matrices(feats, b, in_dim).transpose(1, 2), g_t).permute(2, 1, 0)  # (out, rows, in)
         if need_x:
-            per_slot = torch.bmm(g_t, _guarded_weight(w, ctx.plan.n_basis).transpose(1, 2))  # (in, b, slots)
-            gx = (per_slot * _guarded_matrices(slope, b, in_dim)).sum(-1).T  # type: ignore[arg-type]
+            per_row = torch.bmm(g_t, w.permute(2, 0, 1))  # (in, b, rows): sum_o g[b, o, i] w[o, r, i]
+            gx = (per_row * _matrices(slope, b, in_dim)).sum(-1).T  # type: ignore[arg-type]
         return gx, gw, None, None
-
-
-def _guarded_weight(w: torch.Tensor, n_basis: int) -> torch.Tensor:
-    """``(out, rows, in)`` -> ``(in, n_basis + 2, out)``, zero in the unused slots (see
-    :meth:`LocalBasis.features`)."""
-    return F.pad(w.permute(2, 1, 0), (0, 0, 1, n_basis + 1 - w.shape[1]))
 
 
 def edge_values(x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, base: Optional[BaseRow] = None) -> torch.Tensor:

@@ -121,15 +121,13 @@ class LocalBasis:
             self.pieces_rows = self.pieces.reshape(in_dim * n_int, (self.k + 1) ** 2).contiguous()
             self.row_offset = torch.arange(in_dim, device=self.knots.device) * n_int
         # value and slope pieces side by side, (d, 2(k+1)) per interval (one row per (input,
-        # interval) when not cardinal): one Horner pass of features() yields both
+        # interval) when not cardinal): dense_pair's one Horner pass yields both
         pieces = self.pieces if not self.cardinal else self.pieces.to(self.knots)
         slope = torch.zeros_like(pieces)
         slope[..., : self.k, :] = pieces[..., 1:, :] * torch.arange(1, self.k + 1, dtype=pieces.dtype,
                                                                     device=pieces.device)[:, None]
         pair = torch.cat([pieces, slope], dim=-1)
         self.pair_pieces = pair if self.cardinal else pair.reshape(self.pieces_rows.shape[0], -1).contiguous()
-        # B_{j-k+m} sits in guarded slot j - k + m + 1, clamped into the unused slots 0 and n_basis + 1
-        self.slot_offset = torch.arange(1 - self.k, 2, device=self.knots.device)
 
     @staticmethod
     def from_knots(knots: torch.Tensor, k: int, force_adapted: bool = False) -> "LocalBasis":
@@ -247,48 +245,36 @@ class LocalBasis:
             out = torch.where(m == mm, vals[..., mm].unsqueeze(1), out)
         return out if extra_row is None else torch.cat([out, extra_row.unsqueeze(1)], dim=1)
 
-    def features(self, x: torch.Tensor, base: Optional[BaseRow] = None, slope: bool = False,
-                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """The eager first-order layout of the dense basis, *guarded input-major*: ``(batch,
-        in_dim * (n_basis + 2))``, per input slot 0 unused (it takes the functions left of the
-        grid, which do not exist), slots ``1 .. n_basis`` the basis, slot ``n_basis + 1`` the base
-        function's value when ``base = (b, b')`` is given (else unused; it also takes the
-        functions right of the grid). Weights of unused slots must be zero (:func:`guarded`). With
-        ``slope`` also the derivative in ``x`` in the same layout, from one Horner pass over value
-        and slope pieces side by side; else ``None``.
-
-        Each input's ``k + 1`` values land in neighbouring slots, so the scatter is ~4x cheaper
-        than into the basis-major layout (whose slots lie ``in_dim`` apart), and the base slot is
-        written in place instead of concatenated: the eager fast path on ``[784, 64, 10]``.
-        Eager only (in-place writes into a fresh buffer); not differentiable."""
-        j, f, inside = self.window(x)
+    def dense_pair(self, x: torch.Tensor, base: Optional[BaseRow] = None,
+                   located: Optional[Located] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The basis-major features and their derivative in ``x``, each ``(batch, (n_basis [+
+        1]) * in_dim)`` (the base function's value and slope as row ``n_basis`` when ``base`` is
+        given): :func:`_features` of ``deriv`` 0 and 1 in one pass, sharing the interval lookup,
+        the pieces and one scatter (about half the operations of two passes, which is what small
+        layers pay for). Eager only: in-place writes into a fresh buffer."""
+        j, f, inside = self.window(x) if located is None else located
         k, nb = self.k, self.n_basis
         b, n_in = x.shape
-        cols = (2 if slope else 1) * (k + 1)
         if self.cardinal:
-            pieces = self.pair_pieces[:, :cols]  # (d, cols): constant rows, broadcast
+            pieces = self.pair_pieces  # (d, 2(k+1))
+            slope_scale = self.inv_h[:, None]  # (in, 1)
         else:
-            table = self.pair_pieces if slope else self.pieces_rows
-            pieces = table.index_select(0, (j + self.row_offset).reshape(-1)).view(b, n_in, k + 1, cols)
+            rows = (j + self.row_offset).reshape(-1)
+            pieces = self.pair_pieces.index_select(0, rows).view(b, n_in, k + 1, 2 * (k + 1))
+            slope_scale = self.inv_width_t.gather(0, j).unsqueeze(-1)  # (b, in, 1)
         acc = pieces[..., k, :]
-        for d in range(k - 1, -1, -1):  # Horner's rule (values and slopes together)
+        for d in range(k - 1, -1, -1):  # Horner's rule on values and slopes together
             acc = torch.addcmul(pieces[..., d, :], acc, f)
-        slot = (j.unsqueeze(-1) + self.slot_offset).clamp_(0, nb + 1)  # (b, in, k + 1)
-        if not slope:
-            buf = x.new_zeros(b, n_in, nb + 2)
-            buf.scatter_(2, slot, acc * inside)
-            if base is not None:
-                buf[:, :, nb + 1] = base[0](x)
-            return buf.view(b, n_in * (nb + 2)), None
-        scale = self.inv_h[:, None] if self.cardinal else self.inv_width_t.gather(0, j).unsqueeze(-1)
-        scale = torch.stack(torch.broadcast_tensors(inside, inside * scale), dim=-2)  # (b, in, 2, 1)
-        pair = (acc.view(b, n_in, 2, k + 1) * scale).transpose(1, 2)  # (b, 2, in, k + 1)
-        buf = x.new_zeros(b, 2, n_in, nb + 2)
-        buf.scatter_(3, slot.unsqueeze(1).expand(-1, 2, -1, -1), pair)
-        if base is not None:
-            buf[:, 0, :, nb + 1] = base[0](x)
-            buf[:, 1, :, nb + 1] = base[1](x)
-        return buf[:, 0].reshape(b, n_in * (nb + 2)), buf[:, 1].reshape(b, n_in * (nb + 2))
+        scale = torch.stack(torch.broadcast_tensors(inside, inside * slope_scale), dim=-2)  # (b, in, 2, 1)
+        pair = (acc.view(b, n_in, 2, k + 1) * scale).permute(0, 2, 3, 1)  # (b, 2, k+1, in)
+        buf = x.new_zeros(b, 2, nb + 2 * k, n_in)
+        buf.scatter_(2, self.padded_index(j).unsqueeze(1).expand(-1, 2, -1, -1), pair)
+        end = k + nb
+        if base is not None:  # slot k + nb pads the function n_basis, which does not exist
+            buf[:, 0, end] = base[0](x)
+            buf[:, 1, end] = base[1](x)
+            end += 1
+        return buf[:, 0, k:end].reshape(b, -1), buf[:, 1, k:end].reshape(b, -1)
 
     def dense(self, x: torch.Tensor, deriv: int = 0) -> torch.Tensor:
         """The dense basis (or its ``deriv``-th derivative) ``(batch, in_dim, n_basis)``, equal to
@@ -478,88 +464,56 @@ def _save(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: st
 SAVE_FEATURES_ELEMENTS = 1 << 18
 
 
-def guarded(w: torch.Tensor, n_basis: int, in_dim: int) -> torch.Tensor:
-    """Basis-major weights ``(out, rows * in_dim)`` (``rows`` = ``n_basis`` [+ 1 base row]) ->
-    the guarded input-major layout of :meth:`LocalBasis.features`, ``(out, in_dim * (n_basis +
-    2))``, zero in the unused slots."""
-    out, rows = w.shape[0], w.shape[1] // in_dim
-    return F.pad(w.view(out, rows, in_dim).transpose(1, 2), (1, n_basis + 1 - rows)).reshape(out, -1)
+def _small_dense_forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: LocalBasis, mode: str,
+                         base: Optional[BaseRow], autocast_off: bool) -> Optional[torch.Tensor]:
+    """The forward of a small dense eager product with its features kept on ``ctx`` (see
+    :data:`SAVE_FEATURES_ELEMENTS`); ``None`` where that does not apply."""
+    if (mode != "dense" or torch.compiler.is_compiling() or x.dim() != 2
+            or x.shape[0] * (plan.n_basis + 1) * x.shape[1] > SAVE_FEATURES_ELEMENTS):
+        return None
+    with _autocast_off(x, autocast_off):
+        if ctx.needs_input_grad[0]:
+            ctx.features = plan.dense_pair(x, base)
+        else:
+            ctx.features = (_input_features(plan, x, base), None)
+        return ctx.features[0] @ w.T
 
 
-def unguarded(g: torch.Tensor, n_basis: int, in_dim: int, rows: int) -> torch.Tensor:
-    """The inverse of :func:`guarded` (a gradient back to the basis-major ``(out, rows * in_dim)``)."""
-    return g.view(g.shape[0], in_dim, n_basis + 2)[:, :, 1 : 1 + rows].transpose(1, 2).reshape(g.shape[0], -1)
-
-
-def _eager_dense_forward(ctx: Any, x: torch.Tensor, w: torch.Tensor, plan: LocalBasis,
-                         base: Optional[BaseRow]) -> torch.Tensor:
-    """The eager dense product in the guarded layout (:meth:`LocalBasis.features`). A small one
-    keeps its features (and slopes when ``x`` needs a gradient) on ``ctx`` for the backward, see
-    :data:`SAVE_FEATURES_ELEMENTS`; an input that needs no gradient reuses the plan's kept
-    features (:func:`input_features`); a large one runs in row chunks and keeps nothing."""
-    b, in_dim = x.shape
-    wg = guarded(w, plan.n_basis, in_dim)
-    ctx.guarded = True
-    if b * (plan.n_basis + 2) * in_dim <= SAVE_FEATURES_ELEMENTS:
-        ctx.features = plan.features(x, base, slope=True) if ctx.needs_input_grad[0] else (
-            input_features(plan, x, base), None)
-        return ctx.features[0] @ wg.T
-    chunks = _row_chunks(b, _per_row(plan, "dense", in_dim, w.shape[0]), x.device)
-    if len(chunks) == 1:
-        return plan.features(x, base)[0] @ wg.T
-    return torch.cat([plan.features(x[c], base)[0] @ wg.T for c in chunks])
-
-
-def _eager_dense_backward(ctx: Any, x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor) -> tuple:
-    """The first-order backward of :func:`_eager_dense_forward`: from the kept features, or
-    recomputed in row chunks."""
-    plan, (b, in_dim) = ctx.plan, x.shape
-    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    wg = guarded(w, plan.n_basis, in_dim)
-    kept = getattr(ctx, "features", None)
-    chunks = [slice(0, b)] if kept is not None else _row_chunks(
-        b, _per_row(plan, "dense", in_dim, w.shape[0]), x.device)
-    gxs, gw = [], None
-    for c in chunks:
-        feats, slope = kept if kept is not None else plan.features(x[c], ctx.base, slope=need_x)
-        if need_w:
-            gw = gy[c].T @ feats if gw is None else gw.addmm_(gy[c].T, feats)
-        if need_x:
-            gxs.append(((gy[c] @ wg) * slope).view(-1, in_dim, plan.n_basis + 2).sum(-1))
-    gx = (gxs[0] if len(gxs) == 1 else torch.cat(gxs)) if need_x else None
-    return gx, unguarded(gw, plan.n_basis, in_dim, w.shape[1] // in_dim) if need_w else None
-
-
-def input_features(plan: LocalBasis, x: torch.Tensor, base: Optional[BaseRow]) -> torch.Tensor:
-    """:meth:`LocalBasis.features` of an ``x`` that needs no gradient, kept on the plan for the
-    next call on the same memory, unchanged (its version counter), and the same base: a
-    full-batch fit evaluates its input layer on the same training inputs ~20 times per LBFGS
-    step, and this skips the basis there (a third of a closure of ``[2, 5, 1]`` on 1000 rows,
-    issue 15). The plan belongs to one grid, so a grid change drops it; one entry, at most
+def _input_features(plan: LocalBasis, x: torch.Tensor, base: Optional[BaseRow]) -> torch.Tensor:
+    """:func:`_features` of an ``x`` that needs no gradient, kept on the plan for the next call
+    on the same memory, unchanged (its version counter), and the same base: a full-batch fit
+    evaluates its input layer on the same training inputs ~20 times per LBFGS step, and this
+    skips the basis there (a third of a closure of ``[2, 5, 1]`` on 1000 rows, issue 15). The
+    plan belongs to one grid, so a grid change drops it; one entry, at most
     :data:`SAVE_FEATURES_ELEMENTS` elements."""
     if x.is_inference():  # no version counter to tell an in-place change
-        return plan.features(x, base)[0]
+        return _features(plan, x, base)
     # the same memory, layout and version: ``model(x)`` reshapes into a new view every call.
     # Holding the kept input keeps its storage alive, so no other storage can reuse the address.
     key = (x.data_ptr(), x.shape, x.stride(), x.dtype, x.device, x._version, base)
     kept = plan.kept_input
     if kept is not None and kept[1] == key:
         return kept[2]
-    feats = plan.features(x, base)[0]
+    feats = _features(plan, x, base)
     plan.kept_input = (x, key, feats)
     return feats
 
 
 def _spline_backward(ctx: Any, gy: torch.Tensor) -> tuple:
-    """Gradients for ``x`` and ``w``: an eager forward's first-order backward in its guarded
-    layout; otherwise (``create_graph``, ``torch.compile``, ``torch.func``) from the recomputed
-    basis in differentiable operations."""
+    """Gradients for ``x`` and ``w`` from the recomputed basis, in differentiable operations
+    (from the forward's kept features when it kept them and no graph of the gradient is built)."""
     x, w = ctx.saved_tensors
     need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    kept = getattr(ctx, "features", None)
+    if kept is not None and not torch.is_grad_enabled():  # create_graph=False: constants suffice
+        feats, slope = kept
+        with _autocast_off(x, ctx.autocast_off):
+            gy = gy.to(x.dtype)
+            gw = gy.T @ feats if need_w else None
+            gx = ((gy @ w) * slope).reshape(x.shape[0], -1, x.shape[1]).sum(1) if need_x else None
+        return gx, gw, None, None, None, None
     with _autocast_off(x, ctx.autocast_off):
         gy = gy.to(x.dtype)
-        if getattr(ctx, "guarded", False) and not torch.is_grad_enabled():
-            return _eager_dense_backward(ctx, x, w, gy) + (None, None, None, None)
         chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]), x.device)
         gxs, gw = [], None
         for c in chunks:
@@ -578,10 +532,8 @@ class _SplineLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, plan, mode, base, autocast_off):  # type: ignore[override]
         _save(ctx, x, w, plan, mode, base, autocast_off)
-        if mode == "dense" and not torch.compiler.is_compiling():
-            with _autocast_off(x, autocast_off):
-                return _eager_dense_forward(ctx, x, w, plan, base)
-        return _spline_forward(x, w, plan, mode, base, autocast_off)
+        small = _small_dense_forward(ctx, x, w, plan, mode, base, autocast_off)
+        return small if small is not None else _spline_forward(x, w, plan, mode, base, autocast_off)
 
     backward = staticmethod(_spline_backward)
 

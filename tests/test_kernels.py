@@ -373,16 +373,13 @@ def test_small_products_keep_features_with_the_same_gradients(adapted, monkeypat
         return torch.autograd.grad(loss, [xg] + params, create_graph=create_graph, allow_unused=True)
 
     used = []
-    original = kernels.LocalBasis.features
-    monkeypatch.setattr(kernels.LocalBasis, "features",
-                        lambda self, *a, **kw: used.append(kw.get("slope", False)) or original(self, *a, **kw))
+    original = kernels._small_dense_forward
+    monkeypatch.setattr(kernels, "_small_dense_forward", lambda *a: used.append(original(*a)) or used[-1])
     kept = grads()
-    assert used == [True, True]  # both layers kept features and slopes from the forward
+    assert len(used) == 2 and all(u is not None for u in used)  # both layers kept their features
     kept_graph = grads(create_graph=True)
     monkeypatch.setattr(kernels, "SAVE_FEATURES_ELEMENTS", 0)
-    used.clear()
     recomputed = grads()
-    assert used == [False, False, True, True]  # forward values, then recomputed in backward
     for a, b, c in zip(kept, recomputed, kept_graph):
         if a is None:
             assert b is None and c is None
@@ -395,10 +392,9 @@ def test_small_products_keep_features_with_the_same_gradients(adapted, monkeypat
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 @pytest.mark.parametrize("grid", ["cardinal", "uniform", "adapted"])
 @pytest.mark.parametrize("with_base", [False, True])
-def test_guarded_features_equal_the_basis_major_ones(k: int, grid: str, with_base: bool) -> None:
-    """LocalBasis.features (the eager layout: input-major, unused guard slots; values and slopes
-    in one pass) holds the features of deriv 0 and 1, on knots, in the extension, beyond it, and
-    for NaN; with guarded weights its product equals the basis-major one."""
+def test_dense_pair_equals_the_two_single_passes(k: int, grid: str, with_base: bool) -> None:
+    """LocalBasis.dense_pair (values and slopes in one pass, used by small layers) equals the
+    features of deriv 0 and 1, on knots, in the extension, beyond it, and for NaN."""
     knots = make_knots(k, adapted=grid == "adapted")
     if grid == "uniform":  # equally spaced to 1/8 of a spacing but not to a few ulps: per-interval pieces
         knots = knots + 1e-9 * torch.arange(knots.shape[1], dtype=F64) ** 2
@@ -409,26 +405,13 @@ def test_guarded_features_equal_the_basis_major_ones(k: int, grid: str, with_bas
     x[:5] = knots[:, k]
     x[5, 1] = float("nan")
     base = (torch.tanh, lambda t: 1 - torch.tanh(t) ** 2) if with_base else None
-    rows = plan.n_basis + with_base
-    feats, slope = plan.features(x, base, slope=True)
-
-    def basis_major(g: torch.Tensor) -> torch.Tensor:
-        return kernels.unguarded(g, plan.n_basis, 3, rows)
-
-    values_only = plan.features(x, base)
-    assert values_only[1] is None
-    torch.testing.assert_close(basis_major(values_only[0]), basis_major(feats), rtol=0, atol=0, equal_nan=True)
-
+    feats, slope = plan.dense_pair(x, base)
+    torch.testing.assert_close(feats, kernels._features(plan, x, base, 0), atol=1e-14, rtol=0, equal_nan=True)
     ok = torch.ones(200, dtype=torch.bool)
     ok[5] = False
-    torch.testing.assert_close(basis_major(feats), kernels._features(plan, x, base, 0), atol=1e-14, rtol=0,
-                               equal_nan=True)
-    torch.testing.assert_close(basis_major(slope)[ok], kernels._features(plan, x, base, 1)[ok], atol=1e-12, rtol=1e-14)
-    assert basis_major(slope)[5].isnan().any()  # a NaN input's slopes are NaN (also for k = 1)
-    w = torch.randn(4, rows * 3, dtype=F64)
-    assert torch.equal(basis_major(kernels.guarded(w, plan.n_basis, 3)), w)
-    torch.testing.assert_close(feats[ok] @ kernels.guarded(w, plan.n_basis, 3).T,
-                               kernels._features(plan, x, base, 0)[ok] @ w.T, atol=1e-13, rtol=0)
+    torch.testing.assert_close(slope[ok], kernels._features(plan, x, base, 1)[ok], atol=1e-12, rtol=1e-14)
+    assert torch.equal(slope[5].isnan(), feats[5].isnan())  # a NaN input's slopes are NaN (also for k = 1)
+    assert feats[5].isnan().any()
 
 
 def test_input_features_are_kept_only_for_the_same_unchanged_input() -> None:
