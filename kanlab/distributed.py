@@ -74,8 +74,7 @@ def weighted_mean(value: float, weight: float) -> float:
     if world_size() == 1:
         return value
     t = torch.tensor([value * weight, weight], dtype=torch.float64)
-    if torch.distributed.get_backend() == "nccl":
-        t = t.cuda()
+    t = t.to(_collective_device(t))
     torch.distributed.all_reduce(t)
     return float(t[0] / t[1])
 

@@ -22,7 +22,47 @@ from .validation import check_positive_int
 __all__ = ["KANLayer", "BaseFun"]
 
 
-class KANLayer(nn.Module):
+class BasisOwner(nn.Module):
+    """What every module with KAN edges over a :class:`~kanlab.bases.Basis` (``self.edge_basis``,
+    attached to it) and a ``coef`` parameter holding ``n_basis`` along dimension ``_BASIS_DIM``
+    shares: the basis's sizes, rebuilding the basis's derived state after ``.to()``, and loading
+    a state saved at another resolution (a refined layer's state into a fresh one)."""
+
+    _BASIS_DIM = -1
+    edge_basis: Basis
+    coef: nn.Parameter
+
+    @property
+    def n_basis(self) -> int:
+        return self.edge_basis.n_basis
+
+    @property
+    def grid_size(self) -> int:
+        """The basis's resolution (B-splines: grid intervals ``G``)."""
+        return self.edge_basis.grid_size
+
+    @property
+    def spline_order(self) -> int:
+        """B-spline order ``k``; 0 for a basis without one."""
+        return getattr(self.edge_basis, "spline_order", 0)
+
+    def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
+        out = super()._apply(fn, *args, **kwargs)
+        self.edge_basis.state_changed()  # device or dtype moved: rebuild what derives from the buffers
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+        """Adopt a saved state's grid resolution (a refined module's state loads into a fresh one)."""
+        coef = state_dict.get(prefix + "coef")
+        saved = {name: state_dict[prefix + name] for name in self._buffers if prefix + name in state_dict}
+        if (coef is not None and coef.ndim == self.coef.ndim
+                and self.edge_basis.prepare_load(saved, coef.shape[self._BASIS_DIM])):
+            self.coef = nn.Parameter(self.coef.new_empty(coef.shape), requires_grad=self.coef.requires_grad)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.edge_basis.state_changed()
+
+
+class KANLayer(BasisOwner):
     """A KAN layer with ``in_dim * out_dim`` edges.
 
     Args:
@@ -114,20 +154,6 @@ class KANLayer(nn.Module):
 
     # ------------------------------------------------------------------ inspection
     @property
-    def n_basis(self) -> int:
-        return self.edge_basis.n_basis
-
-    @property
-    def grid_size(self) -> int:
-        """The basis's resolution (B-splines: grid intervals ``G``)."""
-        return self.edge_basis.grid_size
-
-    @property
-    def spline_order(self) -> int:
-        """B-spline order ``k``; 0 for a basis without one."""
-        return getattr(self.edge_basis, "spline_order", 0)
-
-    @property
     def grid(self) -> torch.Tensor:
         """Grid points inside the range, ``(in_dim, grid_size + 1)`` (the knots without extension)."""
         return self.edge_basis.grid
@@ -142,11 +168,6 @@ class KANLayer(nn.Module):
             f"in_dim={self.in_dim}, out_dim={self.out_dim}, grid_size={self.grid_size}, "
             f"spline_order={self.spline_order}, base_fun={self.base_fun_name!r}"
         )
-
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
-        out = super()._apply(fn, *args, **kwargs)
-        self.edge_basis.state_changed()  # device or dtype moved: rebuild what derives from the buffers
-        return out
 
     # ------------------------------------------------------------------ forward
     def basis(self, x: torch.Tensor) -> torch.Tensor:
@@ -278,12 +299,3 @@ class KANLayer(nn.Module):
         :meth:`update_grid_from_samples`), so the function is kept where the data is.
         """
         self._refit(self.edge_basis.refine(grid_size, x, self.grid_eps))
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
-        """Adopt a checkpoint's grid resolution (a refined model's state loads into a fresh one)."""
-        coef = state_dict.get(prefix + "coef")
-        saved = {name: state_dict[prefix + name] for name in self._buffers if prefix + name in state_dict}
-        if coef is not None and self.edge_basis.prepare_load(saved, coef.shape[-1]):
-            self.coef = nn.Parameter(self.coef.new_empty(coef.shape), requires_grad=self.coef.requires_grad)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.edge_basis.state_changed()

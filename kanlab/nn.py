@@ -31,7 +31,7 @@ import torch.nn.functional as _F
 
 from .bases import BASE_FUNCTIONS, BaseFunction, Basis, resolve_base_fun
 from .bases_family import BASIS_NAMES, make_basis
-from .layer import KANLayer
+from .layer import BasisOwner, KANLayer
 from .validation import check_positive_int
 
 __all__ = ["KANLinear", "KAN", "KANConv1d", "KANConv2d", "BASIS_NAMES"]
@@ -292,7 +292,7 @@ def _tuple(name: str, value: Union[int, Sequence[int]], n: int, low: int) -> Tup
     return values
 
 
-class _KANConvNd(_tnn.Module):
+class _KANConvNd(BasisOwner):
     """The shared body of :class:`KANConv1d` and :class:`KANConv2d` (``_dims`` spatial dimensions).
 
     Output channel ``o`` at a position is ``bias[o] + sum over the receptive field (c, kernel
@@ -305,6 +305,8 @@ class _KANConvNd(_tnn.Module):
     weight holds the edges' coefficients and scales. Padding is applied to ``x`` before the basis, so
     a padded position is an edge evaluated at the padding value, as in the unfold formulation.
     """
+
+    _BASIS_DIM = 2  # coef (C_out, C_in / groups, n_basis, *kernel_size)
 
     _dims: int = 0
 
@@ -386,18 +388,6 @@ class _KANConvNd(_tnn.Module):
         self.reset_parameters()
 
     # ---- state
-    @property
-    def n_basis(self) -> int:
-        return self.edge_basis.n_basis
-
-    @property
-    def grid_size(self) -> int:
-        return self.edge_basis.grid_size
-
-    @property
-    def spline_order(self) -> int:
-        return getattr(self.edge_basis, "spline_order", 0)
-
     @torch.no_grad()
     def reset_parameters(self, generator: Optional[torch.Generator] = None) -> None:
         """Draw the parameters as the constructor does: ``coef`` uniform in ``±scale_noise / (2 G)``,
@@ -425,20 +415,6 @@ class _KANConvNd(_tnn.Module):
             s += f", padding_mode={self.padding_mode!r}"
         return s + (f", grid_size={self.grid_size}, spline_order={self.spline_order}, basis={self.basis_name!r}, "
                     f"base_activation={self._base.name!r}")
-
-    def _apply(self, fn, *args, **kwargs):  # type: ignore[override]
-        out = super()._apply(fn, *args, **kwargs)
-        self.edge_basis.state_changed()  # device or dtype moved: rebuild what derives from the buffers
-        return out
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
-        """Adopt a saved state's grid resolution (a refined layer's state loads into a fresh one)."""
-        coef = state_dict.get(prefix + "coef")
-        saved = {name: state_dict[prefix + name] for name in self._buffers if prefix + name in state_dict}
-        if coef is not None and coef.ndim == self.coef.ndim and self.edge_basis.prepare_load(saved, coef.shape[2]):
-            self.coef = _tnn.Parameter(self.coef.new_empty(coef.shape), requires_grad=self.coef.requires_grad)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-        self.edge_basis.state_changed()
 
     # ---- forward
     def _check_input(self, x: torch.Tensor) -> Tuple[torch.Tensor, bool]:
