@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -325,6 +327,55 @@ def rank_functions(x: torch.Tensor, y: torch.Tensor, lib: Lib = None, weight_sim
     return rows if topk is None else rows[:topk]
 
 
+class _RankMemo:
+    """One model's recent edge rankings, reused when an edge's same samples are ranked again with
+    the same options: pykan's workflow calls ``suggest_symbolic()`` and then ``auto_symbolic()``,
+    which rank every first-layer edge twice on identical samples. Exact: the samples are compared
+    with ``torch.equal``; the oldest rankings leave first past :attr:`budget` sample elements."""
+
+    budget = 1 << 22
+
+    def __init__(self) -> None:
+        self.rows: "OrderedDict[Tuple[int, int, int], tuple]" = OrderedDict()
+        self.size = 0
+
+    def ranked(self, edge: Tuple[int, int, int], xs: torch.Tensor, ys: torch.Tensor, cand: List[str],
+               weight_simple: float, a_range: Range, b_range: Range) -> List[Tuple[AffineFit, float, float]]:
+        """:func:`rank_functions` of edge ``(l, i, j)``'s samples ``xs, ys`` ``(n,)``."""
+        options = (tuple((e.name, id(e)) for e in resolve_library(cand)), weight_simple, a_range, b_range)
+        hit = self.rows.pop(edge, None)
+        if hit is not None:
+            self.size -= 2 * hit[0].numel()
+            same = hit[2] == options and all(
+                a.device == b.device and a.dtype == b.dtype and torch.equal(a, b) for a, b in ((hit[0], xs), (hit[1], ys)))
+            if same:
+                self._keep(edge, hit)
+                return list(hit[3])
+        rows = rank_functions(xs, ys, cand, weight_simple, a_range=a_range, b_range=b_range)
+        if 2 * xs.numel() <= self.budget:
+            self._keep(edge, (xs.detach().clone(), ys.detach().clone(), options, rows))
+        return list(rows)
+
+    def _keep(self, edge: Tuple[int, int, int], entry: tuple) -> None:
+        self.rows[edge] = entry
+        self.size += 2 * entry[0].numel()
+        while self.size > self.budget:
+            self.size -= 2 * self.rows.popitem(last=False)[1][0].numel()
+
+
+_MEMOS: "weakref.WeakKeyDictionary[Any, _RankMemo]" = weakref.WeakKeyDictionary()
+
+
+def _rank_edge(model: KANNetwork, edge: Tuple[int, int, int], xs: torch.Tensor, ys: torch.Tensor,
+               cand: List[str], weight_simple: float, a_range: Range, b_range: Range) -> Tuple[AffineFit, float, float]:
+    """The best ``(fit, complexity, score)`` of :func:`rank_functions` for one edge of ``model``,
+    through the model's :class:`_RankMemo`."""
+    memo = _MEMOS.get(model)
+    if memo is None:
+        memo = _MEMOS[model] = _RankMemo()
+    return memo.ranked(edge, xs, ys, cand, weight_simple, a_range, b_range)[0]
+
+
 # --------------------------------------------------------------------------- model operations
 @torch.no_grad()
 def edge_samples(model: KANNetwork, l: int, i: int, j: int, x: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -398,8 +449,8 @@ def suggest_all(model: KANNetwork, lib: Lib = None, weight_simple: float = 0.8, 
                 if layer.mask[j, i] == 0:
                     continue
                 cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
-                fit, comp, _ = rank_functions(inputs[l][:, i], acts[:, j, i], cand, weight_simple,
-                                              a_range=a_range, b_range=b_range)[0]
+                fit, comp, _ = _rank_edge(model, (l, i, j), inputs[l][:, i], acts[:, j, i], cand, weight_simple,
+                                          a_range, b_range)
                 rows.append(dict(l=l, i=i, j=j, name=fit.name, r2=fit.r2, complexity=comp,
                                  formula=_affine_text(fit), fix=_accepted(fit, r2_threshold)))
     if verbose:
@@ -510,8 +561,8 @@ def auto_symbolic(model: KANNetwork, lib: Lib = None, *, verbose: bool = True, w
                 if layer.mask[j, i] == 0:
                     continue
                 cand = _candidates(names, float(scores[l][j, i]), zero_threshold)
-                fit, _, _ = rank_functions(inp[:, i], acts[:, j, i], cand, weight_simple,
-                                           a_range=a_range, b_range=b_range)[0]
+                fit, _, _ = _rank_edge(model, (l, i, j), inp[:, i], acts[:, j, i], cand, weight_simple,
+                                       a_range, b_range)
                 if not _accepted(fit, r2_threshold):
                     kept.append(f"({l},{i},{j}) best {fit.name} R^2 {fit.r2:.3g}")
                     if verbose:

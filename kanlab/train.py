@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 #: steps each start is trained for before ``fit(starts=...)`` keeps the best (see :func:`fit`)
 START_STEPS = 10
 
-__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "regularizer", "check_dataset", "grid_update_steps",
+__all__ = ["fit", "fit_grid_schedule", "best_of_seeds", "fit_seeds", "regularizer", "check_dataset", "grid_update_steps",
            "grid_update_hook", "update_grids", "disable_symbolic_in_fit"]
 
 
@@ -428,6 +428,26 @@ def _describe(results: Dict[str, List[float]], shown: Sequence[str]) -> str:
     return " | ".join(f"{name}: {results[name][-1]:.2e}" for name in shown if results[name])
 
 
+def fit_seeds(
+    build: Callable[[int], Any], dataset: Dict[str, torch.Tensor], seeds: Sequence[int], **fit_kwargs: Any
+) -> List[Tuple[float, Any, Dict[str, list], int]]:
+    """Fit one fresh model per seed: ``(final training loss, model, history, seed)`` per seed,
+    lowest loss first (a non-finite or missing loss counts as ``inf``).
+
+    ``build(seed)`` returns a model with a ``fit(dataset, **fit_kwargs)`` method returning a
+    history dict with ``train_loss`` (a kanlab ``KAN``, or any model with pykan's ``fit``).
+    """
+    if not seeds:
+        raise ValueError("fit_seeds needs at least one seed")
+    runs = []
+    for seed in seeds:
+        model = build(seed)
+        history = model.fit(dataset, **fit_kwargs)
+        final = float(history["train_loss"][-1]) if len(history["train_loss"]) else math.inf
+        runs.append((final if math.isfinite(final) else math.inf, model, history, seed))
+    return sorted(runs, key=lambda run: run[0])  # stable: ties keep the seeds' order
+
+
 def best_of_seeds(
     build: Callable[[int], Any], dataset: Dict[str, torch.Tensor], seeds: Sequence[int], **fit_kwargs: Any
 ) -> Tuple[Any, Dict[str, list], int]:
@@ -435,22 +455,10 @@ def best_of_seeds(
 
     KAN training is seed-sensitive (a bad start can ignore an input for good); a few short
     restarts at a coarse grid, chosen on the training loss only, are the usual remedy.
-    ``build(seed)`` returns a model with a ``fit(dataset, **fit_kwargs)`` method returning a
-    history dict with ``train_loss`` (a kanlab ``KAN``, or any model with pykan's ``fit``).
-    Returns ``(model, history, seed)``.
+    ``build`` as in :func:`fit_seeds`. Returns ``(model, history, seed)``.
     """
-    if not seeds:
-        raise ValueError("best_of_seeds needs at least one seed")
-    best: Optional[Tuple[float, Any, Dict[str, list], int]] = None
-    for seed in seeds:
-        model = build(seed)
-        history = model.fit(dataset, **fit_kwargs)
-        final = float(history["train_loss"][-1]) if len(history["train_loss"]) else math.inf
-        final = final if math.isfinite(final) else math.inf
-        if best is None or final < best[0]:
-            best = (final, model, history, seed)
-    return best[1], best[2], best[3]
-
+    _, model, history, seed = fit_seeds(build, dataset, seeds, **fit_kwargs)[0]
+    return model, history, seed
 
 
 def fit_grid_schedule(

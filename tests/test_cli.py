@@ -18,6 +18,33 @@ def test_demo_writes_plots(tmp_path, capsys) -> None:
     assert "f(x, y) = " in out or "no formula: auto_symbolic kept" in out
 
 
+@pytest.mark.parametrize("accept", [float("inf"), -1.0])
+def test_demo_tries_the_next_start_until_a_formula_fits(tmp_path, monkeypatch, capsys, accept) -> None:
+    """The product's formula comes from the first start (by training loss) whose formula fits to
+    ACCEPT_RMSE; when none does, every start is tried and the best formula kept."""
+    import math
+
+    from kanlab import demo
+
+    dataset = demo.create_dataset(demo.target, n_var=2, ranges=[(-math.pi, math.pi), (-1.0, 1.0)],
+                                  train_num=200, test_num=200, seed=0)
+    tried, original = [], demo.symbolic_fit
+
+    def recording(model, data, steps):
+        tried.append(original(model, data, steps))
+        return tried[-1]
+
+    monkeypatch.setattr(demo, "symbolic_fit", recording)
+    monkeypatch.setattr(demo, "ACCEPT_RMSE", accept)
+    formula = demo.recover_product(dataset, str(tmp_path), steps=3, seed=0)
+    out = capsys.readouterr().out
+    assert len(tried) == (1 if accept > 0 else 3)
+    assert formula == min(tried, key=lambda t: t[1])[0]
+    assert out.count("trying the next start") == (0 if accept > 0 else 2)
+    assert ("keeping the best start" in out) == (accept < 0)
+    assert (tmp_path / "kan_product_symbolic.png").stat().st_size > 10_000
+
+
 @pytest.mark.slow
 def test_demo_recovers_the_product_formula(tmp_path) -> None:
     import sympy as sp

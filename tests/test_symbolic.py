@@ -436,3 +436,37 @@ def test_auto_symbolic_names_pykans_positional_range() -> None:
     model = KAN([1, 1], grid=3, k=3, seed=0)
     with pytest.raises(TypeError, match=r"a_range=\(-10, 10\)"):
         model.auto_symbolic((-10, 10))
+
+
+def test_auto_symbolic_reuses_suggest_symbolics_rankings_on_identical_samples_only(fitted, monkeypatch) -> None:
+    """pykan's workflow ranks every first-layer edge twice (suggest_symbolic(), then auto_symbolic());
+    the second ranking is the first one's, exactly when the edge's samples and options are equal."""
+    import copy
+
+    import kanlab.symbolic as sym
+
+    model = fitted("sparse_three_inputs")[0]
+    twin, changed = copy.deepcopy(model), copy.deepcopy(model)
+    lib = ["x", "x^2", "sin", "exp"]
+    calls, real = [], sym.rank_functions
+    monkeypatch.setattr(sym, "rank_functions", lambda *a, **kw: calls.append(a[0].numel()) or real(*a, **kw))
+    model.suggest_symbolic(lib=lib, verbose=False)
+    ranked = len(calls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fixed = model.auto_symbolic(lib=lib, layers=[0], verbose=False)
+        assert len(calls) == ranked  # every first-layer edge: the same samples, ranked once
+        expected = twin.auto_symbolic(lib=lib, layers=[0], verbose=False)  # a copy starts without rankings
+        assert len(calls) > ranked and fixed == expected
+        calls.clear()
+        changed.suggest_symbolic(lib=lib, verbose=False)
+        ranked = len(calls)
+        with torch.no_grad():
+            changed.layers[0].scale_base.add_(0.1)  # every first-layer edge changes
+        live = int(changed.layers[0].mask.sum())
+        changed.auto_symbolic(lib=lib, layers=[0], verbose=False)
+        assert len(calls) == ranked + live
+        calls.clear()
+        changed.unfix_symbolic_all()
+        changed.auto_symbolic(lib=lib[:3], layers=[0], verbose=False)  # other options: ranked again
+        assert len(calls) > 0

@@ -164,6 +164,21 @@ def test_best_of_seeds_keeps_lowest_training_loss() -> None:
         best_of_seeds(build, dataset, [])
 
 
+def test_fit_seeds_ranks_every_start() -> None:
+    from kanlab.train import fit_seeds
+
+    dataset = xy_dataset()
+    runs = fit_seeds(lambda s: KAN([2, 2, 1], seed=s), dataset, [0, 1, 2], steps=3, progress=False)
+    assert sorted(run[3] for run in runs) == [0, 1, 2]
+    losses = [run[0] for run in runs]
+    assert losses == sorted(losses)
+    for loss, model, history, _ in runs:  # each run's loss is its own model's final training loss
+        assert loss == history["train_loss"][-1]
+        with torch.no_grad():
+            rmse = torch.sqrt(torch.mean((model(dataset["train_input"]) - dataset["train_label"]) ** 2))
+        assert rmse.item() == pytest.approx(loss, rel=1e-4)
+
+
 def best_grid_of(rows):
     return min(rows, key=lambda r: r["test_loss"])["grid"]
 
