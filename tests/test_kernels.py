@@ -242,6 +242,38 @@ def test_fast_basis_equals_reference_to_the_ulp(data, dtype, kind, k, grid) -> N
     assert err <= ULPS * torch.finfo(dtype).eps, (plan.uniform, getattr(plan, "cardinal", None), err)
 
 
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       kind=st.sampled_from(["jittered", "heavy", "repeated"]), k=st.integers(1, 4),
+       grid=st.sampled_from([3, 5, 20, 200]))
+def test_adapted_grids_locate_points_like_searchsorted(data, dtype, kind, k, grid) -> None:
+    """Adapted grids find each point's knot interval by buckets and at most two comparisons
+    (kernels._Buckets): the very index searchsorted gives, also one ulp beside every knot."""
+    knots, x = knots_and_points(data.draw, dtype, kind, k, grid)
+    buckets = kernels._Buckets.of(knots)
+    gaps = knots.diff(dim=1)
+    if kind == "jittered" and bool(gaps.min() >= 0.5 * gaps.mean()):  # no clusters (nor float32 collapse)
+        assert buckets is not None
+    if buckets is None:
+        return
+    xc = torch.minimum(torch.maximum(x, knots[:, :1]), knots[:, -1:])  # window() clamps to the knot range
+    expect = torch.searchsorted(knots, xc.T.contiguous(), right=True).T - 1
+    assert torch.equal(buckets.last_knot(xc, knots[:, 0]), expect)
+
+
+def test_clustered_knots_keep_searchsorted() -> None:
+    """Five knots within 1e-9 share a bucket at any bucket count tried: the plan falls back to
+    searchsorted, and its basis still equals the reference."""
+    pts = torch.cat([torch.linspace(-1, 0, 4, dtype=F64), 0.5 + 1e-10 * torch.arange(5, dtype=F64), torch.tensor([1.0], dtype=F64)])
+    knots = splines.extend_grid(pts[None], 3)
+    plan = kernels.LocalBasis.from_knots(knots, 3)
+    assert not plan.uniform and plan.buckets is None
+    x = torch.linspace(-1.2, 1.2, 501, dtype=F64)[:, None]
+    torch.testing.assert_close(plan.dense(x), splines.bspline_basis(x, knots, 3), atol=1e-12, rtol=0)
+    jittered = splines.extend_grid(torch.sort(torch.rand(1, 9, dtype=F64, generator=torch.Generator().manual_seed(0)))[0], 3)
+    assert kernels.LocalBasis.from_knots(jittered, 3).buckets is not None
+
+
 def test_float32_grids_uniform_only_up_to_rounding_find_intervals_by_arithmetic() -> None:
     """float32 linspace grids keep the searchsorted-free location; small ones the cardinal pieces."""
     for grid in (5, 50, 200, 1000):
