@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import edgewise, kernels, splines
+from .localbasis import LocalBasis
 from .validation import check_positive_int
 
 __all__ = ["BaseFunction", "BASE_FUNCTIONS", "BaseFun", "resolve_base_fun", "LocalValues", "Basis", "BSplineBasis"]
@@ -238,7 +239,7 @@ class BSplineBasis(Basis):
 
     State: ``knots`` ``(in_dim, G + 2k + 1)``, the ``G + 1`` grid points extended by ``k`` knots
     on each side (a buffer of the owning layer). Evaluation goes through a
-    :class:`~kanlab.kernels.LocalBasis` plan, rebuilt whenever the knots change: grid updates,
+    :class:`~kanlab.localbasis.LocalBasis` plan, rebuilt whenever the knots change: grid updates,
     loading, ``.to()``, and knots written in place with new values (DDP's buffer broadcast,
     ``knots.copy_``), detected on the next use. :meth:`evaluate_reference` is the plain de Boor
     basis (:func:`~kanlab.splines.bspline_basis_local`).
@@ -287,15 +288,15 @@ class BSplineBasis(Basis):
 
     # ---- the plan
     def state_changed(self) -> None:
-        """Rebuild the :class:`~kanlab.kernels.LocalBasis` plan for the current knots."""
+        """Rebuild the :class:`~kanlab.localbasis.LocalBasis` plan for the current knots."""
         knots = self.knots
         meta = knots.device.type == "meta"  # no values to test for uniformity: adapted path
-        self._plan = kernels.LocalBasis.from_knots(knots, self.spline_order, force_adapted=meta)
+        self._plan = LocalBasis.from_knots(knots, self.spline_order, force_adapted=meta)
         self._plan_knots = knots.detach().clone()
         self._plan_key = (knots.data_ptr(), knots._version)
 
     @property
-    def plan(self) -> kernels.LocalBasis:
+    def plan(self) -> LocalBasis:
         """The plan of the current knots. Knots written in place with new values since it was
         built make it rebuild; a write of the same values (DDP broadcasts every forward) costs one
         comparison. Not checked inside a ``torch.compile`` trace."""

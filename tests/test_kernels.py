@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from kanlab import KAN, KANLayer, kernels, splines
+from kanlab import KAN, KANLayer, kernels, localbasis, splines
 
 F64 = torch.float64
 # CUDA runs where a GPU is present (the device check runs this file there); CPU always
@@ -248,9 +248,9 @@ def test_fast_basis_equals_reference_to_the_ulp(data, dtype, kind, k, grid) -> N
        grid=st.sampled_from([3, 5, 20, 200]))
 def test_adapted_grids_locate_points_like_searchsorted(data, dtype, kind, k, grid) -> None:
     """Adapted grids find each point's knot interval by buckets and at most two comparisons
-    (kernels._Buckets): the very index searchsorted gives, also one ulp beside every knot."""
+    (localbasis._Buckets): the very index searchsorted gives, also one ulp beside every knot."""
     knots, x = knots_and_points(data.draw, dtype, kind, k, grid)
-    buckets = kernels._Buckets.of(knots)
+    buckets = localbasis._Buckets.of(knots)
     gaps = knots.diff(dim=1)
     if kind == "jittered" and bool(gaps.min() >= 0.5 * gaps.mean()):  # no clusters (nor float32 collapse)
         assert buckets is not None
