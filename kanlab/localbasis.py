@@ -319,7 +319,7 @@ class _Buckets:
     def _bucket(x: torch.Tensor, origin: torch.Tensor, scale: torch.Tensor, m: int) -> torch.Tensor:
         """``(batch, in) -> (batch, in)`` long bucket indices; ``x`` within the knot range (NaN
         lands anywhere in ``0..m-1``)."""
-        return ((x - origin) * scale).long().clamp_(0, m - 1)
+        return ((x - origin) * scale).long().clamp(0, m - 1)  # out of place: vmap has no clamp_ rule
 
     def last_knot(self, x: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
         """Index of the last knot ``<= x`` for ``x`` ``(batch, in)`` inside the knot range (``-1``
