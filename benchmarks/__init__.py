@@ -9,6 +9,7 @@
     OMP_NUM_THREADS=1 python -m benchmarks.estimators   # KANRegressor/KANClassifier defaults vs scikit-learn (BENCHMARKS.md)
     python -m benchmarks.speed              # training/inference speed and memory vs pykan, inkan, an MLP (BENCHMARKS.md)
     python -m benchmarks.workflow           # small-network fit, grid schedules, auto_symbolic, one closure vs pykan (BENCHMARKS.md)
+    python -m benchmarks.fused_probe        # one small-network closure against a C++ floor (needs a C++ compiler; BENCHMARKS.md)
     python -m benchmarks.bases --quick      # the basis families on toy and special functions (BENCHMARKS.md)
     python -m benchmarks.distributed        # data-parallel fit and DDP module, 1 vs 2 processes (BENCHMARKS.md)
     python -m benchmarks.trust_audit        # the silent-wrong-result cases, measured (prints only)

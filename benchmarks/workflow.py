@@ -10,7 +10,8 @@ Side by side in one process, one thread, the two libraries alternating, same dat
   same grid schedule (grids 3 -> 5 -> 10);
 - *auto_symbolic*: on the mission recipe's model, library x, x², sin, exp, gaussian;
 - *one closure*: one loss-and-gradient evaluation of ``[2, 5, 1]`` on 1000 points (median of
-  ``--repeats``): kanlab after grid updates (adapted knots), on a uniform grid, ``fast=False``,
+  ``--repeats``): kanlab after grid updates (adapted knots) and on a uniform grid, each with its
+  compiled basis loop (:mod:`kanlab.native`) and without (the eager path), ``fast=False``,
   pykan, and a *floor*: the same network written as a handful of eager torch operations
   (closed-form cubic B-splines on a uniform grid, one matmul per layer), what any eager
   implementation pays at least.
@@ -24,6 +25,7 @@ report it as it runs for users, and ``starts=False`` beside it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import statistics
 import time
@@ -32,7 +34,7 @@ from typing import Callable, Dict, List
 import torch
 import torch.nn.functional as F
 
-from kanlab import KAN, create_dataset
+from kanlab import KAN, create_dataset, native
 
 from .common import machine, sandbox, write_section
 
@@ -172,15 +174,21 @@ def main() -> None:
     x, y = data["train_input"], data["train_label"]
     adapted = KAN([2, 5, 1], grid=5, k=3, seed=0)
     adapted.update_grid_from_samples(x)
-    closures = {
-        "kanlab, adapted grid (after grid updates)": adapted,
-        "kanlab, uniform grid": KAN([2, 5, 1], grid=5, k=3, seed=0),
-        "kanlab fast=False": KAN([2, 5, 1], grid=5, k=3, seed=0, fast=False),
-        "floor: eager closed-form cubic + matmul": FloorKAN([2, 5, 1], 5),
+    uniform = KAN([2, 5, 1], grid=5, k=3, seed=0)
+    closures = {  # name: (model, with kanlab's compiled basis loop where available)
+        "kanlab, adapted grid (after grid updates)": (adapted, True),
+        "kanlab, uniform grid": (uniform, True),
+        "kanlab, adapted grid, eager basis (no C compiler)": (adapted, False),
+        "kanlab, uniform grid, eager basis (no C compiler)": (uniform, False),
+        "kanlab fast=False": (KAN([2, 5, 1], grid=5, k=3, seed=0, fast=False), True),
+        "floor: eager closed-form cubic + matmul": (FloorKAN([2, 5, 1], 5), True),
     }
     if "pykan" in libs:
-        closures["pykan 0.2.8 (speed())"] = quiet(lambda: build("pykan", [2, 5, 1], 5).speed())
-    ms = {name: 1e3 * closure_time(m, x, y, args.repeats) for name, m in closures.items()}
+        closures["pykan 0.2.8 (speed())"] = (quiet(lambda: build("pykan", [2, 5, 1], 5).speed()), True)
+    ms = {}
+    for name, (m, compiled) in closures.items():
+        with contextlib.nullcontext() if compiled else native.disabled():
+            ms[name] = 1e3 * closure_time(m, x, y, args.repeats)
     floor = ms["floor: eager closed-form cubic + matmul"]
     crow = ["| one closure of [2, 5, 1] on 1000 points, G=5 | ms | / floor |", "|---|---|---|"]
     crow += [f"| {name} | {v:.3f} | {v / floor:.1f}x |" for name, v in ms.items()]

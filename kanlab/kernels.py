@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from . import native
 from .localbasis import BaseRow, LocalBasis, Located
 
 __all__ = ["LocalBasis", "spline_linear", "choose_mode"]
@@ -147,14 +148,15 @@ def _backward_rows(
     b, in_dim = x.shape
     k, nb, n_out = plan.k, plan.n_basis, gy.shape[1]
     gx = gw = None
-    located = plan.window(x)
     if mode == "dense":
+        # the compiled loop locates by itself (kanlab.native); the eager path shares one window
+        located = None if native.applies(x) else plan.window(x)
         if need_w:
             gw = gy.T @ _features(plan, x, base, located=located)
         if need_x:
             gx = ((gy @ w) * _features(plan, x, base, 1, located)).reshape(b, -1, in_dim).sum(1)
         return gx, gw
-    j, f, inside = located
+    j, f, inside = plan.window(x)
     rows = _table_rows(plan, j).reshape(-1)
     if need_w:
         vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1, 1)

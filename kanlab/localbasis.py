@@ -18,7 +18,7 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
-from . import splines
+from . import native, splines
 
 __all__ = ["LocalBasis", "Located", "BaseRow"]
 
@@ -220,10 +220,16 @@ class LocalBasis:
         what vectorizes. ``extra_row`` ``(batch, in_dim)`` is appended as row ``n_basis``.
         Eagerly a scatter into the padded layout (functions that do not exist land in the
         padding); under ``torch.compile`` ``k + 1`` selects that fuse into one pass. ``located``:
-        :meth:`window` of ``x`` if already computed."""
+        :meth:`window` of ``x`` if already computed. Values and slopes of plain CPU inputs come
+        from :mod:`kanlab.native`'s compiled loop where it is available."""
+        k, nb = self.k, self.n_basis
+        if deriv <= 1 and located is None and native.applies(x):
+            out = self._native(x, nb + (extra_row is not None), values=deriv == 0, slopes=deriv == 1)[:, 0]
+            if extra_row is not None:
+                out[:, nb] = extra_row
+            return out
         j, f, inside = self.window(x) if located is None else located
         vals = self.local(j, f, inside, deriv)  # (b, in, k+1)
-        k, nb = self.k, self.n_basis
         if not torch.compiler.is_compiling():
             padded = vals.new_zeros(x.shape[0], nb + 2 * k, x.shape[1])
             index, src = self.padded_index(j), vals.transpose(1, 2)
@@ -240,6 +246,12 @@ class LocalBasis:
             out = torch.where(m == mm, vals[..., mm].unsqueeze(1), out)
         return out if extra_row is None else torch.cat([out, extra_row.unsqueeze(1)], dim=1)
 
+    def _native(self, x: torch.Tensor, rows: int, values: bool = True, slopes: bool = True) -> torch.Tensor:
+        """:func:`kanlab.native.basis` on this plan's knots and pieces: ``(batch, planes, rows, in)``."""
+        pieces = self.pieces if self.cardinal else self.pieces_rows
+        return native.basis(x, self.knots, self.inv_width, pieces, not self.cardinal, self.k, self.n_basis, rows,
+                            values, slopes)
+
     def dense_pair(self, x: torch.Tensor, base: Optional[BaseRow] = None,
                    located: Optional[Located] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """The basis-major features and their derivative in ``x``, each ``(batch, (n_basis [+
@@ -247,9 +259,15 @@ class LocalBasis:
         given): :func:`_features` of ``deriv`` 0 and 1 in one pass, sharing the interval lookup,
         the pieces and one scatter (about half the operations of two passes, which is what small
         layers pay for). Eager only: in-place writes into a fresh buffer."""
-        j, f, inside = self.window(x) if located is None else located
         k, nb = self.k, self.n_basis
         b, n_in = x.shape
+        if located is None and native.applies(x):  # one compiled loop (kanlab.native)
+            buf = self._native(x, nb + (base is not None))
+            if base is not None:
+                buf[:, 0, nb] = base[0](x)
+                buf[:, 1, nb] = base[1](x)
+            return buf[:, 0].reshape(b, -1), buf[:, 1].reshape(b, -1)
+        j, f, inside = self.window(x) if located is None else located
         if self.cardinal:
             pieces = self.pair_pieces  # (d, 2(k+1))
             slope_scale = self.inv_h[:, None]  # (in, 1)

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "kanlab"
 # and the graph has no cycle (so within a layer the order is one-way too).
 LAYERS: List[tuple[str, List[str]]] = [
     ("foundation", ["validation", "preprocessing", "timelimit", "distributed", "datasets"]),
-    ("core math", ["splines", "localbasis", "kernels", "edgewise", "bases", "bases_family", "symbolic_lib", "optim"]),
+    ("core math", ["native", "splines", "localbasis", "kernels", "edgewise", "bases", "bases_family", "symbolic_lib", "optim"]),
     ("modules", ["layer", "symbolic_layer", "network", "nn"]),
     ("operations", ["edges", "attribution", "prune", "symbolic", "formula", "recovery", "plot", "hypothesis", "checkpoint",
                     "pykan_checkpoint", "history", "loop", "starts", "regularizers", "train", "autobasis", "supervised", "transfer", "structure"]),

@@ -1,0 +1,86 @@
+"""The compiled small-layer basis loop (kanlab/native.py) against the eager path and the exact basis."""
+import contextlib
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from kanlab import KAN, native, splines
+from kanlab.localbasis import LocalBasis
+from test_kernels import ULPS, knots_and_points
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the eager path runs instead")
+
+
+def eager_pair(plan: LocalBasis, x: torch.Tensor, base=None):
+    with native.disabled():
+        assert not native.applies(x)
+        return plan.dense_pair(x, base)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       kind=st.sampled_from(["uniform", "jittered", "heavy", "repeated"]), k=st.integers(1, 4),
+       grid=st.sampled_from([3, 5, 20, 200]))
+def test_compiled_pair_equals_the_exact_basis_and_the_eager_slopes(data, dtype, kind, k, grid) -> None:
+    """Values within ULPS ulps of the exact basis of the same stored knots (one ulp beside every
+    knot included), slopes equal to the eager path's to rounding."""
+    knots, x = knots_and_points(data.draw, dtype, kind, k, grid)
+    plan = LocalBasis.from_knots(knots, k)
+    assert native.applies(x)
+    values, slopes = plan.dense_pair(x)
+    exact = splines.bspline_basis(x.double(), knots.double(), k)  # (n, 1, n_basis)
+    assert (values.double() - exact[:, 0]).abs().max().item() <= ULPS * torch.finfo(dtype).eps
+    eager_values, eager_slopes = eager_pair(plan, x)
+    scale = eager_slopes.abs().max().item() + 1e-30
+    assert (slopes - eager_slopes).abs().max().item() <= 64 * torch.finfo(dtype).eps * scale
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_compiled_pair_with_base_rows_nan_and_outside_points(adapted: bool) -> None:
+    layer = KAN([3, 2], grid=6, k=3, seed=0).layers[0]
+    if adapted:
+        layer.update_grid_from_samples(torch.randn(300, 3) * 0.6)
+    plan = layer.edge_basis.plan
+    assert plan.cardinal == (not adapted)
+    x = torch.cat([torch.rand(50, 3) * 4 - 2, torch.tensor([[math.nan, 0.1, 5.0]])])
+    base = (layer._base.fn, layer._base.d1)
+    got, want = plan.dense_pair(x, base), eager_pair(plan, x, base)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        torch.testing.assert_close(g[:50], w[:50], atol=1e-6, rtol=1e-5)
+        # the NaN input's features are NaN where the eager path's are; its other inputs' are equal
+        row, wrow = g[50].view(-1, 3), w[50].view(-1, 3)
+        assert torch.isnan(row[:, 0]).any() and torch.isnan(wrow[:, 0]).any()
+        torch.testing.assert_close(row[:, 1:], wrow[:, 1:], atol=1e-6, rtol=1e-5)
+
+
+def test_a_fit_closure_gives_the_eager_gradients() -> None:
+    """One loss-and-gradient evaluation of [2, 5, 1] after a grid update, compiled loop on and off."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 2, generator=gen, dtype=torch.float64) * 2 - 1
+    y = torch.sin(3 * x[:, :1]) * x[:, 1:]
+    grads = []
+    for on in (True, False):
+        model = KAN([2, 5, 1], grid=5, k=3, seed=0, dtype=torch.float64)
+        model.update_grid_from_samples(x)
+        with contextlib.nullcontext() if on else native.disabled():
+            torch.mean((model(x) - y) ** 2).backward()
+        grads.append([p.grad for p in model.parameters() if p.requires_grad])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_no_compiler_or_disabled_means_the_eager_path(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("KANLAB_NATIVE", "0")
+    assert native.library() is None and not native.applies(torch.zeros(2, 2))
+    monkeypatch.delenv("KANLAB_NATIVE")
+    monkeypatch.setattr(native, "_TRIED", False)
+    monkeypatch.setattr(native, "_LIB", None)
+    monkeypatch.setenv("KANLAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    assert not native.available()
+    layer = KAN([2, 3], grid=5, seed=0).layers[0]
+    x = torch.rand(10, 2)
+    torch.testing.assert_close(layer.edge_basis.plan.dense_pair(x)[0], eager_pair(layer.edge_basis.plan, x)[0])
