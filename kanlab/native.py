@@ -14,8 +14,8 @@ The C source below is compiled on first use with the system C compiler (``cc``, 
 ``~/.cache/kanlab``, keyed by the source's hash; written atomically, so concurrent processes
 are safe) and loaded with :mod:`ctypes`. No compiler, a failed build or ``KANLAB_NATIVE=0``:
 :func:`library` returns ``None`` and everything runs on the eager path, with the same results to
-rounding. Only float32/float64 CPU tensors outside ``torch.compile`` and ``torch.func``
-transforms, with no graph recorded through them, take this loop (:func:`applies`).
+rounding. Only float32/float64 CPU tensors outside ``torch.compile``, ``torch.jit.trace`` and
+``torch.func`` transforms, with no graph recorded through them, take this loop (:func:`applies`).
 """
 from __future__ import annotations
 
@@ -143,8 +143,8 @@ def applies(x: torch.Tensor) -> bool:
     differentiable in ``x``, e.g. inside a ``create_graph`` backward, stays on the eager path)."""
     return (not _OFF and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.dim() == 2
             and not (x.requires_grad and torch.is_grad_enabled())
-            and not torch.compiler.is_compiling() and not torch._C._functorch.is_functorch_wrapped_tensor(x)
-            and available())
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+            and not torch._C._functorch.is_functorch_wrapped_tensor(x) and available())
 
 
 @contextlib.contextmanager

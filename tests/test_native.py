@@ -84,3 +84,12 @@ def test_no_compiler_or_disabled_means_the_eager_path(monkeypatch, tmp_path) -> 
     layer = KAN([2, 3], grid=5, seed=0).layers[0]
     x = torch.rand(10, 2)
     torch.testing.assert_close(layer.edge_basis.plan.dense_pair(x)[0], eager_pair(layer.edge_basis.plan, x)[0])
+
+
+def test_a_traced_basis_is_recomputed_not_baked_in() -> None:
+    """torch.jit.trace records tensor operations; the C loop's output would be a constant of the
+    trace, so tracing keeps the eager path."""
+    plan = KAN([2, 3], grid=5, seed=0).layers[0].edge_basis.plan
+    traced = torch.jit.trace(lambda v: plan.dense(v), torch.rand(6, 2), check_trace=False)
+    other = torch.rand(6, 2) * 2 - 1
+    torch.testing.assert_close(traced(other), plan.dense(other))
