@@ -35,7 +35,8 @@ __all__ = ["library", "available", "applies", "disabled", "basis"]
 _SOURCE = r"""
 #include <stdint.h>
 #define DENSE_PAIR(NAME, T)                                                                       \
-void NAME(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK, const T* inv_width,     \
+static inline __attribute__((always_inline)) void NAME##_body(                                    \
+          const T* x, int64_t B, int64_t I, const T* knots, int64_t NK, const T* inv_width,     \
           const T* pieces, int64_t per_interval, int64_t k, int64_t nb, int64_t rows,            \
           int64_t values, int64_t slopes, T* out) {                                               \
     const int64_t NI = NK - 1, K1 = k + 1, planes = values + slopes;                              \
@@ -76,6 +77,13 @@ void NAME(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK, const T*
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
+}                                                                                                  \
+/* the cubic case with k a constant: its Horner loops unroll */                                   \
+void NAME(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK, const T* inv_width,     \
+          const T* pieces, int64_t per_interval, int64_t k, int64_t nb, int64_t rows,            \
+          int64_t values, int64_t slopes, T* out) {                                               \
+    if (k == 3) NAME##_body(x, B, I, knots, NK, inv_width, pieces, per_interval, 3, nb, rows, values, slopes, out); \
+    else NAME##_body(x, B, I, knots, NK, inv_width, pieces, per_interval, k, nb, rows, values, slopes, out); \
 }
 DENSE_PAIR(kanlab_dense_pair_f64, double)
 DENSE_PAIR(kanlab_dense_pair_f32, float)
