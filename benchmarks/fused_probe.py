@@ -21,7 +21,7 @@ import torch
 from kanlab import KAN, native
 
 from .common import machine, write_section
-from .workflow import FloorKAN, closure_time, mission_data
+from .workflow import FloorKAN, closure_time, median_seconds, mission_data
 
 SECTION = "## The small-network closure against a C++ floor (issue 15)"
 
@@ -124,21 +124,12 @@ def main() -> None:
     for got, want in zip((c_g1, c_g2), grads):
         torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
 
-    def c_closure_time() -> float:
-        times = []
-        for r in range(args.repeats + 3):
-            t = time.perf_counter()
-            ext.floor_closure(xd, yd, w1, w2, 5)
-            if r >= 3:
-                times.append(time.perf_counter() - t)
-        return sorted(times)[len(times) // 2]
-
     model = KAN([2, 5, 1], grid=5, k=3, seed=0)
     native_ms = 1e3 * closure_time(model, x, y, args.repeats)
     with native.disabled():  # the path kanlab takes without a C compiler
         eager_ms = 1e3 * closure_time(model, x, y, args.repeats)
     floor_ms = 1e3 * closure_time(FloorKAN([2, 5, 1], 5), x, y, args.repeats)
-    c_ms = 1e3 * c_closure_time()
+    c_ms = 1e3 * median_seconds(lambda: ext.floor_closure(xd, yd, w1, w2, 5), args.repeats)
     rows = [(f"kanlab (compiled basis loop: {native.available()})", native_ms), ("kanlab, eager basis", eager_ms),
             ("floor: eager closed-form cubic + matmul (workflow.py)", floor_ms),
             ("C++ whole closure (FloorKAN's network, float64)", c_ms)]

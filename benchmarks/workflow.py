@@ -80,6 +80,18 @@ def recipe(lib: str, width: List[int], dataset, grids: List[int], steps: int, la
     return time.perf_counter() - start, float(res["train_loss"][-1]), model
 
 
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def closure_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> float:
     """Median seconds of one MSE loss-and-gradient evaluation."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -89,14 +101,7 @@ def closure_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repea
             p.grad = None
         torch.mean((model(x) - y) ** 2).backward()
 
-    for _ in range(3):
-        once()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_seconds(once, repeats)
 
 
 class FloorKAN(torch.nn.Module):
