@@ -289,13 +289,21 @@ def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: B
     (the closure's first evaluation). With ``reduce_weight`` (this rank's rows) every evaluation
     is averaged over the ranks (see ``train_loop``'s ``reduce``)."""
     first: List[torch.Tensor] = []
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    # torch's zero_grad (set_to_none) with its profiler scope costs ~0.1 ms a call, ~10% of a
+    # small network's LBFGS evaluation; the same effect directly unless the optimiser overrides it
+    plain = type(optimizer).zero_grad is Optimizer.zero_grad
 
     def closure() -> torch.Tensor:
-        optimizer.zero_grad()
+        if plain:
+            for p in params:
+                p.grad = None
+        else:
+            optimizer.zero_grad()
         value = objective(*batch)
         value.backward()
         if reduce_weight is not None:
-            value = reduce_gradients(value, [p for g in optimizer.param_groups for p in g["params"]], reduce_weight)
+            value = reduce_gradients(value, params, reduce_weight)
         if not first:
             first.append(value.detach())
         return value
