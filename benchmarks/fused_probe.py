@@ -7,7 +7,8 @@ network's whole closure -- forward, MSE and backward of ``[2, 5, 1]`` with unifo
 B-splines and a SiLU base, packed weights -- as one C++ pass over the points, checks it against
 autograd, and times one loss-and-gradient evaluation on 1000 points beside kanlab (with its
 compiled basis loop, :mod:`kanlab.native`, and without: ``KANLAB_NATIVE=0``'s path) and the eager
-floor. kanlab does not use this C++: it measures what fusing the whole closure would still give.
+floor. kanlab does not use this C++; since issue 15's second round ``fit`` evaluates such networks
+in one C pass of its own (:mod:`kanlab.fused`), the first row.
 
     python -m benchmarks.fused_probe          # prints the table, BENCHMARKS.md section
 """
@@ -125,12 +126,15 @@ def main() -> None:
         torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-8)
 
     model = KAN([2, 5, 1], grid=5, k=3, seed=0)
+    fit_ms = 1e3 * closure_time(model, x, y, args.repeats, whole=True)
     native_ms = 1e3 * closure_time(model, x, y, args.repeats)
     with native.disabled():  # the path kanlab takes without a C compiler
         eager_ms = 1e3 * closure_time(model, x, y, args.repeats)
     floor_ms = 1e3 * closure_time(FloorKAN([2, 5, 1], 5), x, y, args.repeats)
     c_ms = 1e3 * median_seconds(lambda: ext.floor_closure(xd, yd, w1, w2, 5), args.repeats)
-    rows = [(f"kanlab (compiled basis loop: {native.available()})", native_ms), ("kanlab, eager basis", eager_ms),
+    rows = [("kanlab fit's evaluation (kanlab.fused: the whole network in kanlab's C loop)", fit_ms),
+            (f"kanlab model(x) + autograd (compiled basis loop: {native.available()})", native_ms),
+            ("kanlab, eager basis", eager_ms),
             ("floor: eager closed-form cubic + matmul (workflow.py)", floor_ms),
             ("C++ whole closure (FloorKAN's network, float64)", c_ms)]
     table = ["| one closure of [2, 5, 1] on 1000 points, G=5 | ms | / C++ whole closure |", "|---|---|---|"]
@@ -139,7 +143,7 @@ def main() -> None:
     if args.out:
         header = (f"Command: `python -m benchmarks.fused_probe`  \nMachine: {machine()}. Medians of {args.repeats} "
                   "evaluations, one process, uniform grid G=5. The C++ closure is checked against autograd "
-                  "before timing; kanlab does not use it.")
+                  "before timing; kanlab does not use it (its own C pass is the first row).")
         write_section(args.out, SECTION, SECTION + "\n\n" + header + "\n\n" + "\n".join(table) + "\n")
 
 

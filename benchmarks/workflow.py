@@ -10,9 +10,10 @@ Side by side in one process, one thread, the two libraries alternating, same dat
   same grid schedule (grids 3 -> 5 -> 10);
 - *auto_symbolic*: on the mission recipe's model, library x, x², sin, exp, gaussian;
 - *one closure*: one loss-and-gradient evaluation of ``[2, 5, 1]`` on 1000 points (median of
-  ``--repeats``): kanlab after grid updates (adapted knots) and on a uniform grid, each with its
-  compiled basis loop (:mod:`kanlab.native`) and without (the eager path), ``fast=False``,
-  pykan, and a *floor*: the same network written as a handful of eager torch operations
+  ``--repeats``): kanlab after grid updates (adapted knots) and on a uniform grid, as ``fit``
+  evaluates it (the whole network in one compiled pass, :mod:`kanlab.fused`), as ``model(x)``
+  plus autograd (the compiled basis loop, :mod:`kanlab.native`), and without a C compiler (the
+  eager path), ``fast=False``, pykan, and a *floor*: the same network written as a handful of eager torch operations
   (closed-form cubic B-splines on a uniform grid, one matmul per layer), what any eager
   implementation pays at least.
 
@@ -34,7 +35,7 @@ from typing import Callable, Dict, List
 import torch
 import torch.nn.functional as F
 
-from kanlab import KAN, create_dataset, native
+from kanlab import KAN, create_dataset, fused, native
 
 from .common import machine, sandbox, write_section
 
@@ -92,14 +93,17 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> f
     return statistics.median(times)
 
 
-def closure_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> float:
-    """Median seconds of one MSE loss-and-gradient evaluation."""
+def closure_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, whole: bool = False) -> float:
+    """Median seconds of one MSE loss-and-gradient evaluation: ``model(x)`` and autograd, or with
+    ``whole`` what ``fit`` evaluates (:func:`kanlab.fused.mse_loss`, the whole network compiled
+    where it applies)."""
     params = [p for p in model.parameters() if p.requires_grad]
 
     def once() -> None:
         for p in params:
             p.grad = None
-        torch.mean((model(x) - y) ** 2).backward()
+        loss = fused.mse_loss(model, x, y) if whole else None
+        (torch.mean((model(x) - y) ** 2) if loss is None else loss).backward()
 
     return median_seconds(once, repeats)
 
@@ -180,20 +184,22 @@ def main() -> None:
     adapted = KAN([2, 5, 1], grid=5, k=3, seed=0)
     adapted.update_grid_from_samples(x)
     uniform = KAN([2, 5, 1], grid=5, k=3, seed=0)
-    closures = {  # name: (model, with kanlab's compiled basis loop where available)
-        "kanlab, adapted grid (after grid updates)": (adapted, True),
-        "kanlab, uniform grid": (uniform, True),
-        "kanlab, adapted grid, eager basis (no C compiler)": (adapted, False),
-        "kanlab, uniform grid, eager basis (no C compiler)": (uniform, False),
-        "kanlab fast=False": (KAN([2, 5, 1], grid=5, k=3, seed=0, fast=False), True),
-        "floor: eager closed-form cubic + matmul": (FloorKAN([2, 5, 1], 5), True),
+    closures = {  # name: (model, "fit": fit's evaluation, "module": model(x) + autograd, "eager": no C)
+        "kanlab fit's evaluation, adapted grid (after grid updates)": (adapted, "fit"),
+        "kanlab fit's evaluation, uniform grid": (uniform, "fit"),
+        "kanlab model(x) + autograd, adapted grid (compiled basis loop)": (adapted, "module"),
+        "kanlab model(x) + autograd, uniform grid (compiled basis loop)": (uniform, "module"),
+        "kanlab, adapted grid, no C compiler": (adapted, "eager"),
+        "kanlab, uniform grid, no C compiler": (uniform, "eager"),
+        "kanlab fast=False": (KAN([2, 5, 1], grid=5, k=3, seed=0, fast=False), "module"),
+        "floor: eager closed-form cubic + matmul": (FloorKAN([2, 5, 1], 5), "module"),
     }
     if "pykan" in libs:
-        closures["pykan 0.2.8 (speed())"] = (quiet(lambda: build("pykan", [2, 5, 1], 5).speed()), True)
+        closures["pykan 0.2.8 (speed())"] = (quiet(lambda: build("pykan", [2, 5, 1], 5).speed()), "module")
     ms = {}
-    for name, (m, compiled) in closures.items():
-        with contextlib.nullcontext() if compiled else native.disabled():
-            ms[name] = 1e3 * closure_time(m, x, y, args.repeats)
+    for name, (m, mode) in closures.items():
+        with native.disabled() if mode == "eager" else contextlib.nullcontext():
+            ms[name] = 1e3 * closure_time(m, x, y, args.repeats, whole=mode == "fit")
     floor = ms["floor: eager closed-form cubic + matmul"]
     crow = ["| one closure of [2, 5, 1] on 1000 points, G=5 | ms | / floor |", "|---|---|---|"]
     crow += [f"| {name} | {v:.3f} | {v / floor:.1f}x |" for name, v in ms.items()]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Container, Dict, List, Optional
 import numpy as np
 import torch
 
+from . import fused
 from .distributed import broadcast_state, is_main, shard_rows, weighted_mean, world_size
 from .loop import Batch, Hook, TrainResult, clone_state, train_loop
 from .optim import OPTIMIZERS
@@ -199,6 +200,8 @@ def fit(
     else:
         data = check_dataset(model, dataset, loss_fn_given=loss_fn is not None)
     rmse = loss_fn is None and objective is None
+    # the default MSE and regulariser: one compiled pass where it applies (kanlab.fused)
+    compiled = rmse and (lamb == 0 or (reg_metric == DEFAULT_REG_METRIC and not lamb_coef and not lamb_coefdiff))
     loss_fn = loss_fn or (lambda pred, y: torch.mean((pred - y) ** 2))
     x_train, y_train = data["train_input"], data["train_label"]
     results: Dict[str, List[float]] = {"train_loss": [], "test_loss": [], "reg": []}
@@ -212,6 +215,10 @@ def fit(
     last: Dict[str, torch.Tensor] = {}  # the latest evaluation's data loss and regulariser
 
     def total(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        fast = fused.objective(model, x, y, lamb, lamb_l1, lamb_entropy) if compiled else None
+        if fast is not None:
+            last["loss"], last["reg"], last["rows"] = fast[1], fast[2], x.shape[0]
+            return fast[0]
         pred: Optional[torch.Tensor] = None
         if lamb > 0:  # with an objective, the regulariser reads the activations on train_input
             pred, reg = forward_with_reg(model, x, reg_metric, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)

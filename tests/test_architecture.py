@@ -21,7 +21,7 @@ LAYERS: List[tuple[str, List[str]]] = [
     ("core math", ["native", "splines", "localbasis", "kernels", "edgewise", "bases", "bases_family", "symbolic_lib", "optim"]),
     ("modules", ["layer", "symbolic_layer", "network", "nn"]),
     ("operations", ["edges", "attribution", "prune", "symbolic", "formula", "recovery", "plot", "hypothesis", "checkpoint",
-                    "pykan_checkpoint", "history", "loop", "starts", "regularizers", "train", "autobasis", "supervised", "transfer", "structure"]),
+                    "pykan_checkpoint", "history", "loop", "starts", "regularizers", "fused", "train", "autobasis", "supervised", "transfer", "structure"]),
     ("facade", ["model"]),
     ("applications", ["estimators", "compare", "pde", "ode", "timeseries", "demo", "cli", "utils",
                       "__main__", "__init__"]),

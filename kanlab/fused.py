@@ -1,0 +1,106 @@
+"""A small network's whole mean-squared-error closure in one compiled pass (issue 15).
+
+``fit``'s LBFGS evaluates loss and gradient of a small network (the mission's ``[2, 5, 1]``)
+some two thousand times; eagerly each evaluation is some forty tensor operations, a custom
+autograd Function per layer and the autograd engine's walk, each a few microseconds on a few
+thousand numbers. Where the network is plain -- B-spline layers on the fast path with a SiLU,
+identity or no base, no symbolic edges, no multiplication nodes, no hooks -- and the objective
+is the default mean squared error (with or without the default sparsity regulariser),
+:func:`objective` computes the loss, the regulariser and every layer's parameter gradients in one
+C loop (:func:`kanlab.native.mse`, the chain rule through the edge masks included) and hands
+them to autograd through one Function of the parameters (``coef``, ``scale_spline``,
+``scale_base``), which get what the eager graph would give them, to rounding.
+Everywhere else (no compiler, ``KANLAB_NATIVE=0``, CUDA, float16, ``torch.compile``, graphs of
+the gradient, big layers where the threaded eager products win) it returns ``None`` and the
+caller runs the eager path. ``python -m benchmarks.workflow`` times a closure both ways.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+import torch
+
+from . import native
+from .bases import BSplineBasis
+from .layer import KANLayer
+from .network import KANNetwork
+
+__all__ = ["objective", "mse_loss", "MAX_EDGE_POINTS"]
+
+#: networks with more than this many (point, edge) pairs per evaluation keep the eager path: the
+#: compiled loop runs on one thread, the eager products on all (measured, ``benchmarks.workflow``)
+MAX_EDGE_POINTS = 1 << 21
+
+
+def _plain(model: KANNetwork) -> bool:
+    """Whether the model's forward is exactly the stack of spline layers the C loop computes."""
+    if (type(model).forward is not KANNetwork.forward or type(model).layer_forward is not KANNetwork.layer_forward
+            or any(model.mult_width) or model.depth > native.MAX_LAYERS):
+        return False
+    for module in (model, *model.layers):
+        if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks:
+            return False
+    if torch.nn.modules.module._global_forward_hooks or torch.nn.modules.module._global_forward_pre_hooks:
+        return False
+    return all(type(layer) is KANLayer and layer.fast and type(layer.edge_basis) is BSplineBasis
+               and (layer._base.zero or layer._base.name in native.BASE_CODES) and not sym.n_active
+               for layer, sym in zip(model.layers, model.symbolic))
+
+
+def _layers(model: KANNetwork) -> List[native.SplineLayer]:
+    specs = []
+    for layer in model.layers:
+        plan, base = layer.edge_basis.plan, layer._base
+        pieces = plan.pieces if plan.cardinal else plan.pieces_rows
+        specs.append(native.SplineLayer(plan.knots, plan.inv_width, pieces, not plan.cardinal, plan.k, layer.coef,
+                                        layer.scale_spline, None if base.zero else layer.scale_base, layer.mask,
+                                        None if base.zero else base.name))
+    return specs
+
+
+class _CompiledObjective(torch.autograd.Function):
+    """``mse(net(x), y) + lamb * R`` from the compiled loop, a function of every layer's ``coef``,
+    ``scale_spline`` and ``scale_base`` (the inputs after the first four); its backward scales
+    the gradients the forward already computed (the objective is a scalar). ``ctx.parts``: the
+    data loss and ``R``, detached."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, y: torch.Tensor, specs: List[native.SplineLayer], reg: tuple,
+                *params: Optional[torch.Tensor]) -> torch.Tensor:
+        loss, penalty, grads = native.mse(x, y, specs, *reg)
+        ctx.grads = [g for triple in grads for g in triple]
+        ctx.mark_non_differentiable(loss, penalty)
+        return loss + reg[0] * penalty, loss, penalty
+
+    @staticmethod
+    def backward(ctx: Any, g_value: torch.Tensor, *_: torch.Tensor) -> tuple:
+        needs = ctx.needs_input_grad[4:]
+        one = g_value.device.type == "cpu" and g_value.item() == 1.0  # value.backward(): the gradients as they are
+        scaled = [(g if one else g * g_value) if g is not None and need else None for g, need in zip(ctx.grads, needs)]
+        return (None, None, None, None, *scaled)
+
+
+def objective(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float = 0.0, lamb_l1: float = 1.0,
+              lamb_entropy: float = 2.0) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """``fit``'s objective ``torch.mean((model(x) - y) ** 2) + lamb * R`` by the compiled loop,
+    ``R`` the default regulariser (:func:`kanlab.regularizers.forward_with_reg` with
+    ``"edge_forward_mean"``, no coefficient terms): ``(objective, loss, R)``, the first
+    differentiable in the model's parameters (first order), the others detached; ``None`` where
+    the loop does not apply (see the module docstring). ``x`` ``(batch, width[0])`` and ``y``
+    ``(batch, width[-1])`` are taken as checked (``fit`` validates its data once): no finiteness
+    check per call."""
+    if (not native.applies(x) or x.dtype != model.dtype or y.dtype != x.dtype or y.device != x.device
+            or x.shape[1] != model.width[0] or y.shape != (x.shape[0], model.width[-1]) or x.shape[0] == 0
+            or y.requires_grad or torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled() or lamb < 0):
+        return None
+    if x.shape[0] * sum(a * b for a, b in zip(model.width[:-1], model.width[1:])) > MAX_EDGE_POINTS or not _plain(model):
+        return None
+    specs = _layers(model)
+    params = [t for s in specs for t in (s.coef, s.scale_spline, s.scale_base)]
+    return _CompiledObjective.apply(x, y, specs, (float(lamb), float(lamb_l1), float(lamb_entropy)), *params)
+
+
+def mse_loss(model: KANNetwork, x: torch.Tensor, y: torch.Tensor) -> Optional[torch.Tensor]:
+    """:func:`objective` without the regulariser: ``torch.mean((model(x) - y) ** 2)`` or ``None``."""
+    out = objective(model, x, y)
+    return None if out is None else out[0]

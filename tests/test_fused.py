@@ -1,0 +1,177 @@
+"""The compiled whole-network MSE closure (kanlab/fused.py) against the eager graph."""
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from kanlab import KAN, native
+from kanlab.fused import mse_loss, objective
+from kanlab.regularizers import forward_with_reg
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the eager path runs instead")
+
+
+def trainable(model):
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def eager_and_fused(model, x, y):
+    """(eager loss, eager grads), (fused loss, fused grads) of the parameters that train."""
+    params = trainable(model)
+    loss = torch.mean((model(x) - y) ** 2)
+    grads = torch.autograd.grad(loss, params)
+    fused = mse_loss(model, x, y)
+    assert fused is not None
+    return (loss, grads), (fused, torch.autograd.grad(fused, params))
+
+
+def assert_same(eager, fused, rtol):
+    """Equal to ``rtol`` relative to the loss's scale: losses are O(1) here, so are gradients
+    (a gradient that cancels to ~1e-6 is compared with the rounding of its O(1) terms)."""
+    (loss, grads), (f_loss, f_grads) = eager, fused
+    assert abs(f_loss.item() - loss.item()) <= rtol * abs(loss.item())
+    for got, want in zip(f_grads, grads):
+        torch.testing.assert_close(got, want, rtol=rtol, atol=rtol * max(1.0, loss.item()))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(width=st.lists(st.integers(1, 4), min_size=2, max_size=4), k=st.integers(1, 4), grid=st.sampled_from([1, 3, 7]),
+       base=st.sampled_from(["silu", "identity", "zero"]), adapted=st.booleans(), spread=st.sampled_from([0.5, 3.0]))
+def test_loss_and_gradients_equal_the_eager_graph(width, k, grid, base, adapted, spread) -> None:
+    """Any plain network (depths 1-3, k 1-4, uniform or adapted knots, inputs inside and outside
+    the grid): the loss and every trainable parameter's gradient equal the eager graph's to
+    float64 rounding."""
+    gen = torch.Generator().manual_seed(len(width) * 100 + k * 10 + grid)
+    model = KAN(width, grid=grid, k=k, seed=1, base_fun=base).double()
+    x = (torch.rand(64, width[0], generator=gen, dtype=torch.float64) * 2 - 1) * spread
+    if adapted:
+        model.update_grid_from_samples(x.clamp(-1, 1) * 0.9 + 0.05 * x.clamp(-1, 1) ** 3)
+    y = torch.randn(64, width[-1], generator=gen, dtype=torch.float64)
+    assert_same(*eager_and_fused(model, x, y), rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(width=st.lists(st.integers(1, 4), min_size=2, max_size=4), base=st.sampled_from(["silu", "zero"]),
+       lamb=st.sampled_from([1e-3, 0.01, 1.0]), l1=st.sampled_from([0.0, 1.0]), entropy=st.sampled_from([0.0, 2.0]),
+       masked=st.booleans())
+def test_the_regularised_objective_equals_the_eager_graph(width, base, lamb, l1, entropy, masked) -> None:
+    """``mse + lamb * R`` (the paper's L1 + entropy of each layer's mean |phi|): the value, its
+    parts and every gradient equal ``forward_with_reg``'s eager graph; a pruned edge's |phi| = 0
+    gets no gradient (abs's subgradient at 0 is 0, as in torch)."""
+    gen = torch.Generator().manual_seed(sum(width) * 7 + int(lamb * 1000))
+    model = KAN(width, grid=4, k=3, seed=2, base_fun=base).double()
+    x = torch.rand(80, width[0], generator=gen, dtype=torch.float64) * 2.4 - 1.2
+    y = torch.randn(80, width[-1], generator=gen, dtype=torch.float64)
+    if masked:
+        with torch.no_grad():
+            model.layers[0].mask[0, 0] = 0.0
+    params = trainable(model)
+    pred, reg = forward_with_reg(model, x, lamb_l1=l1, lamb_entropy=entropy)
+    loss = torch.mean((pred - y) ** 2)
+    want = torch.autograd.grad(loss + lamb * reg, params)
+    value, f_loss, f_reg = objective(model, x, y, lamb, l1, entropy)
+    got = torch.autograd.grad(value, params)
+    assert f_loss.item() == pytest.approx(loss.item(), rel=1e-12)
+    assert f_reg.item() == pytest.approx(reg.item(), rel=1e-12, abs=1e-14)
+    assert value.item() == pytest.approx((loss + lamb * reg).item(), rel=1e-12)
+    assert not f_loss.requires_grad and not f_reg.requires_grad
+    scale = max(1.0, (loss + lamb * reg).item())
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10 * scale)
+
+
+def test_float32_masked_edges_and_frozen_scales() -> None:
+    """float32 within float32 rounding; a pruned edge (mask 0) and frozen spline scales get what
+    the eager graph gives them (no gradient through the mask; none for frozen parameters)."""
+    torch.manual_seed(0)
+    model = KAN([3, 4, 2], grid=5, k=3, seed=0)
+    with torch.no_grad():
+        model.layers[0].mask[1, 2] = 0.0
+    model.layers[1].scale_spline.requires_grad_(False)
+    x, y = torch.rand(200, 3) * 2 - 1, torch.randn(200, 2)
+    eager, fused = eager_and_fused(model, x, y)
+    assert_same(eager, fused, rtol=2e-5)
+    coef_grad = fused[1][0]
+    assert coef_grad[1, 2].abs().max().item() == 0.0  # the masked edge's coefficients get nothing
+
+
+def test_backward_scales_by_the_incoming_gradient() -> None:
+    model = KAN([2, 3, 1], grid=4, k=3, seed=0).double()
+    x, y = torch.rand(50, 2, dtype=torch.float64), torch.rand(50, 1, dtype=torch.float64)
+    params = trainable(model)
+    once = torch.autograd.grad(mse_loss(model, x, y), params)
+    thrice = torch.autograd.grad(3.0 * mse_loss(model, x, y) + 1.0, params)
+    for a, b in zip(once, thrice):
+        torch.testing.assert_close(3.0 * a, b, rtol=1e-14, atol=0)
+
+
+def _hooked(model):
+    model.layers[0].register_forward_hook(lambda *a: None)
+    return model
+
+
+@pytest.mark.parametrize("case", ["disabled", "symbolic", "mult", "hook", "no_grad", "shape", "dtype", "x_grad", "rbf"])
+def test_everything_else_keeps_the_eager_path(case) -> None:
+    """Where the compiled closure would not compute exactly what ``model(x)`` does, it declines."""
+    width = [2, [3, 1], 1] if case == "mult" else [2, 3, 1]
+    model = KAN(width, grid=4, k=3, seed=0, **({"basis": "rbf"} if case == "rbf" else {}))
+    x, y = torch.rand(20, 2), torch.rand(20, 1)
+    if case == "symbolic":
+        model.fix_symbolic(0, 0, 0, "sin", fit_params_bool=False, verbose=False)
+    if case == "hook":
+        _hooked(model)
+    if case == "shape":
+        y = torch.rand(20)
+    if case == "dtype":
+        x = x.double()
+    if case == "x_grad":
+        x.requires_grad_(True)
+    if case == "disabled":
+        with native.disabled():
+            assert mse_loss(model, x, y) is None
+        return
+    if case == "no_grad":
+        with torch.no_grad():
+            assert mse_loss(model, x, y) is None
+        return
+    assert mse_loss(model, x, y) is None
+
+
+def test_fit_takes_the_compiled_closure_and_lands_where_the_eager_fit_does(monkeypatch) -> None:
+    """``fit`` (lamb = 0, default loss) uses the closure; a short LBFGS fit ends at the eager
+    fit's loss (trajectories differ only by rounding)."""
+    import kanlab.fused as fused
+
+    x = torch.rand(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    data = {"train_input": x, "train_label": torch.sin(3 * x[:, :1]) * x[:, 1:] ** 2}
+    calls = []
+    real = fused.objective
+    monkeypatch.setattr(fused, "objective", lambda *args: calls.append(real(*args)) or calls[-1])
+    compiled = KAN([2, 3, 1], grid=5, k=3, seed=0).double().fit(data, steps=4, progress=False, starts=False)
+    assert calls and all(c is not None for c in calls)
+    calls.clear()
+    with native.disabled():
+        eager = KAN([2, 3, 1], grid=5, k=3, seed=0).double().fit(data, steps=4, progress=False, starts=False)
+    assert calls and all(c is None for c in calls)
+    assert float(compiled["train_loss"][-1]) == pytest.approx(float(eager["train_loss"][-1]), rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"lamb": 0.01}, {"lamb": 0.01, "lamb_coef": 1.0},
+                                    {"lamb": 0.01, "reg_metric": "edge_forward_spline_n"}])
+def test_a_regularised_fit_compiles_the_default_regulariser_only(monkeypatch, kwargs) -> None:
+    """``fit(lamb > 0)`` takes the compiled pass for the default metric without coefficient
+    terms (and records its loss and regulariser as the eager fit does); other metrics and
+    coefficient terms keep the eager path."""
+    import kanlab.fused as fused
+
+    x = torch.rand(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    data = {"train_input": x, "train_label": x[:, :1] * x[:, 1:]}
+    calls = []
+    real = fused.objective
+    monkeypatch.setattr(fused, "objective", lambda *args: calls.append(real(*args)) or calls[-1])
+    res = KAN([2, 3, 1], grid=4, k=3, seed=0).double().fit(data, steps=3, progress=False, starts=False, **kwargs)
+    with native.disabled():
+        eager = KAN([2, 3, 1], grid=4, k=3, seed=0).double().fit(data, steps=3, progress=False, starts=False, **kwargs)
+    assert bool(calls) == (len(kwargs) == 1)
+    assert float(res["reg"][-1]) > 0
+    assert float(res["reg"][-1]) == pytest.approx(float(eager["reg"][-1]), rel=1e-6)
+    assert float(res["train_loss"][-1]) == pytest.approx(float(eager["train_loss"][-1]), rel=1e-6)
