@@ -14,7 +14,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -26,7 +26,7 @@ from .distributed import is_main, reduce_gradients
 from .optim import OPTIMIZERS, accepted_finite, make_optimizer
 from .validation import check_int, check_optional_int, check_optional_real, check_real, user_stacklevel
 
-__all__ = ["train_loop", "TrainResult", "seeded_batches", "clone_state", "default_lr"]
+__all__ = ["train_loop", "TrainResult", "Evaluated", "seeded_batches", "clone_state", "default_lr"]
 
 Batch = Tuple[torch.Tensor, ...]
 # before_step(step, batch): runs before the step's state copy (so a rollback keeps its effect)
@@ -113,7 +113,8 @@ def train_loop(
         objective: returns the scalar loss of a batch. ``batch`` holds ``data``'s tensors (all
             ``(n, ...)``, e.g. inputs ``(n, in)``, targets ``(n, out)``, weights ``(n,)``) cut to
             the step's rows; with ``data=()`` it is called without arguments (a loss that holds
-            its own points, such as a PDE residual).
+            its own points, such as a PDE residual). An objective that computed its gradients
+            itself adds them to the parameters' ``.grad`` and returns :class:`Evaluated`.
         opt: "LBFGS" (:class:`kanlab.optim.LBFGS`, 20 inner iterations per step), "Adam", "AdamW"
             with ``lr`` (None: :func:`default_lr`), or an ``Optimizer`` instance used as given
             (then ``lr`` must be None).
@@ -283,6 +284,14 @@ def _step_scheduler(sched: LRScheduler, value: float) -> None:
         sched.step()
 
 
+class Evaluated(NamedTuple):
+    """What an objective returns when it has already added its gradients into the parameters'
+    ``.grad`` (``fit``'s compiled pass, :func:`kanlab.fused.accumulate`): the scalar ``value``,
+    detached; the loop then skips ``backward``."""
+
+    value: torch.Tensor
+
+
 def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: Batch,
           reduce_weight: Optional[float] = None) -> float:
     """One optimiser step on ``objective(*batch)``; returns the objective at the state before it
@@ -301,7 +310,10 @@ def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: B
         else:
             optimizer.zero_grad()
         value = objective(*batch)
-        value.backward()
+        if isinstance(value, Evaluated):
+            value = value.value
+        else:
+            value.backward()
         if reduce_weight is not None:
             value = reduce_gradients(value, params, reduce_weight)
         if not first:

@@ -422,9 +422,9 @@ class SplineLayer(NamedTuple):
 
 
 def _plain(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``t`` as a contiguous ``dtype`` tensor without a graph (itself when it already is one)."""
-    t = t.detach()
-    return t if t.dtype == dtype and t.is_contiguous() else t.to(dtype).contiguous()
+    """``t`` as a contiguous ``dtype`` tensor (itself when it already is one: the loop only reads
+    its memory, so a parameter needs no ``detach``)."""
+    return t if t.dtype == dtype and t.is_contiguous() else t.detach().to(dtype).contiguous()
 
 
 def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,

@@ -17,7 +17,7 @@ import torch
 
 from . import fused
 from .distributed import broadcast_state, is_main, shard_rows, weighted_mean, world_size
-from .loop import Batch, Hook, TrainResult, clone_state, train_loop
+from .loop import Batch, Evaluated, Hook, TrainResult, clone_state, train_loop
 from .optim import OPTIMIZERS
 from .regularizers import DEFAULT_REG_METRIC, check_reg_metric, forward_with_reg, regularizer
 from .starts import choose_start
@@ -214,11 +214,11 @@ def fit(
         raise ValueError(f"display_metrics {unknown} are not recorded; choose from {sorted(results)}")
     last: Dict[str, torch.Tensor] = {}  # the latest evaluation's data loss and regulariser
 
-    def total(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        fast = fused.objective(model, x, y, lamb, lamb_l1, lamb_entropy) if compiled else None
-        if fast is not None:
+    def total(x: torch.Tensor, y: torch.Tensor) -> Union[torch.Tensor, Evaluated]:
+        fast = fused.accumulate(model, x, y, lamb, lamb_l1, lamb_entropy) if compiled else None
+        if fast is not None:  # the gradients are in .grad already
             last["loss"], last["reg"], last["rows"] = fast[1], fast[2], x.shape[0]
-            return fast[0]
+            return Evaluated(fast[0])
         pred: Optional[torch.Tensor] = None
         if lamb > 0:  # with an objective, the regulariser reads the activations on train_input
             pred, reg = forward_with_reg(model, x, reg_metric, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from kanlab import KAN, native
-from kanlab.fused import mse_loss, objective
+from kanlab.fused import accumulate, mse_loss, objective
 from kanlab.regularizers import forward_with_reg
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the eager path runs instead")
@@ -104,6 +104,32 @@ def test_backward_scales_by_the_incoming_gradient() -> None:
         torch.testing.assert_close(3.0 * a, b, rtol=1e-14, atol=0)
 
 
+def test_accumulate_adds_what_backward_would() -> None:
+    """``accumulate`` writes the gradients ``objective(...)[0].backward()`` gives into ``.grad``,
+    adding to gradients already there (as autograd accumulates); values detached."""
+    model = KAN([2, 4, 1], grid=4, k=3, seed=0).double()
+    x, y = torch.rand(60, 2, dtype=torch.float64), torch.rand(60, 1, dtype=torch.float64)
+    params = trainable(model)
+    value, _, _ = objective(model, x, y, 0.01)
+    want = torch.autograd.grad(value, params)
+    got_value, loss, reg = accumulate(model, x, y, 0.01)
+    assert not got_value.requires_grad and got_value.item() == value.item()
+    for p, w in zip(params, want):
+        torch.testing.assert_close(p.grad, w, rtol=0, atol=0)
+    accumulate(model, x, y, 0.01)
+    for p, w in zip(params, want):
+        torch.testing.assert_close(p.grad, 2 * w, rtol=1e-15, atol=0)
+
+
+def test_accumulate_leaves_parameters_with_gradient_hooks_to_autograd() -> None:
+    model = KAN([2, 3, 1], grid=4, k=3, seed=0)
+    model.layers[0].coef.register_hook(lambda g: g * 0)
+    x, y = torch.rand(20, 2), torch.rand(20, 1)
+    assert accumulate(model, x, y) is None
+    assert all(p.grad is None for p in model.parameters())
+    assert objective(model, x, y) is not None  # autograd runs the hook there
+
+
 def _hooked(model):
     model.layers[0].register_forward_hook(lambda *a: None)
     return model
@@ -144,8 +170,8 @@ def test_fit_takes_the_compiled_closure_and_lands_where_the_eager_fit_does(monke
     x = torch.rand(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 2 - 1
     data = {"train_input": x, "train_label": torch.sin(3 * x[:, :1]) * x[:, 1:] ** 2}
     calls = []
-    real = fused.objective
-    monkeypatch.setattr(fused, "objective", lambda *args: calls.append(real(*args)) or calls[-1])
+    real = fused.accumulate
+    monkeypatch.setattr(fused, "accumulate", lambda *args: calls.append(real(*args)) or calls[-1])
     compiled = KAN([2, 3, 1], grid=5, k=3, seed=0).double().fit(data, steps=4, progress=False, starts=False)
     assert calls and all(c is not None for c in calls)
     calls.clear()
@@ -166,8 +192,8 @@ def test_a_regularised_fit_compiles_the_default_regulariser_only(monkeypatch, kw
     x = torch.rand(100, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) * 2 - 1
     data = {"train_input": x, "train_label": x[:, :1] * x[:, 1:]}
     calls = []
-    real = fused.objective
-    monkeypatch.setattr(fused, "objective", lambda *args: calls.append(real(*args)) or calls[-1])
+    real = fused.accumulate
+    monkeypatch.setattr(fused, "accumulate", lambda *args: calls.append(real(*args)) or calls[-1])
     res = KAN([2, 3, 1], grid=4, k=3, seed=0).double().fit(data, steps=3, progress=False, starts=False, **kwargs)
     with native.disabled():
         eager = KAN([2, 3, 1], grid=4, k=3, seed=0).double().fit(data, steps=3, progress=False, starts=False, **kwargs)
