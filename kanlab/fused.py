@@ -4,7 +4,7 @@
 some two thousand times; eagerly each evaluation is some forty tensor operations, a custom
 autograd Function per layer and the autograd engine's walk, each a few microseconds on a few
 thousand numbers. Where the network is plain -- B-spline layers on the fast path with a SiLU,
-identity or no base, no symbolic edges, no multiplication nodes, no hooks -- and the objective
+identity or no base, no symbolic edges, no hooks, sum or multiplication nodes -- and the objective
 is the default mean squared error (with or without the default sparsity regulariser),
 :func:`objective` computes the loss, the regulariser and every layer's parameter gradients in one
 C loop (:func:`kanlab.native.mse`, the chain rule through the edge masks included) and hands
@@ -35,7 +35,7 @@ MAX_EDGE_POINTS = 1 << 21
 def _plain(model: KANNetwork) -> bool:
     """Whether the model's forward is exactly the stack of spline layers the C loop computes."""
     if (type(model).forward is not KANNetwork.forward or type(model).layer_forward is not KANNetwork.layer_forward
-            or any(model.mult_width) or model.depth > native.MAX_LAYERS):
+            or type(model).nodes is not KANNetwork.nodes or model.depth > native.MAX_LAYERS):
         return False
     for module in (model, *model.layers):
         if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks:
@@ -49,12 +49,12 @@ def _plain(model: KANNetwork) -> bool:
 
 def _layers(model: KANNetwork) -> List[native.SplineLayer]:
     specs = []
-    for layer in model.layers:
+    for l, layer in enumerate(model.layers):
         plan, base = layer.edge_basis.plan, layer._base
         pieces = plan.pieces if plan.cardinal else plan.pieces_rows
         specs.append(native.SplineLayer(plan.knots, plan.inv_width, pieces, not plan.cardinal, plan.k, layer.coef,
                                         layer.scale_spline, None if base.zero else layer.scale_base, layer.mask,
-                                        None if base.zero else base.name))
+                                        None if base.zero else base.name, tuple(model.mult_arity[l + 1])))
     return specs
 
 

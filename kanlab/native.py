@@ -38,7 +38,7 @@ _SOURCE = r"""
 #include <stdlib.h>
 #include <string.h>
 #define INLINE static inline __attribute__((always_inline))
-#define KERNELS(S, T)                                                                             \
+#define KERNELS(S, T, F)                                                                          \
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
    clamped to the knots, by a branch-free search, limited to 0 .. NK-2); *f its position in the   \
    interval (times the interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1] */     \
@@ -127,7 +127,7 @@ INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const
             }                                                                                      \
             J[p] = j;                                                                              \
             if (base == 1) {                                                                       \
-                const T sg = (T)1 / ((T)1 + exp(-xv));                                             \
+                const T sg = (T)1 / ((T)1 + exp##F(-xv));                                             \
                 bv[p] = xv * sg;                                                                   \
                 bs[p] = sg * ((T)1 + xv * ((T)1 - sg));                                            \
             } else {                                                                               \
@@ -181,37 +181,80 @@ INLINE void S##_layer_backward(const T* gy, int64_t B, int64_t I, int64_t O, con
         }                                                                                          \
     }                                                                                              \
 }                                                                                                  \
+/* Nodes from sub-nodes sub (B, O): the first W - n_mult pass through, then n_mult products of   \
+   ar[0], ar[1], .. consecutive sub-nodes; act (B, W). */                                          \
+INLINE void S##_nodes_forward(const T* sub, int64_t B, int64_t O, int64_t W, int64_t n_mult,      \
+        const int64_t* ar, T* act) {                                                               \
+    const int64_t n_sum = W - n_mult;                                                              \
+    for (int64_t b = 0; b < B; ++b) {                                                              \
+        const T* s = sub + b * O;                                                                  \
+        for (int64_t j = 0; j < n_sum; ++j) act[b * W + j] = s[j];                                 \
+        for (int64_t q = 0, at = n_sum; q < n_mult; at += ar[q], ++q) {                            \
+            T prod = s[at];                                                                        \
+            for (int64_t r = 1; r < ar[q]; ++r) prod *= s[at + r];                                 \
+            act[b * W + n_sum + q] = prod;                                                         \
+        }                                                                                          \
+    }                                                                                              \
+}                                                                                                  \
+/* Their backward: the sub-nodes' gradient gsub (B, O) from the nodes' gact (B, W); a factor's    \
+   gradient is the node's times the product of the other factors. */                              \
+INLINE void S##_nodes_backward(const T* gact, const T* sub, int64_t B, int64_t O, int64_t W,      \
+        int64_t n_mult, const int64_t* ar, T* gsub) {                                              \
+    const int64_t n_sum = W - n_mult;                                                              \
+    for (int64_t b = 0; b < B; ++b) {                                                              \
+        const T* s = sub + b * O;                                                                  \
+        for (int64_t j = 0; j < n_sum; ++j) gsub[b * O + j] = gact[b * W + j];                     \
+        for (int64_t q = 0, at = n_sum; q < n_mult; at += ar[q], ++q) {                            \
+            for (int64_t f = 0; f < ar[q]; ++f) {                                                  \
+                T others = gact[b * W + n_sum + q];                                                \
+                for (int64_t r = 0; r < ar[q]; ++r) if (r != f) others *= s[at + r];               \
+                gsub[b * O + at + f] = others;                                                     \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+}                                                                                                  \
 /* A stack of L KAN layers on x (B, dims[0]) and the mean squared error against target (B,        \
    dims[L]): the loss into *loss and the gradients of every layer's parameters. Layer l's edge    \
    (o, i) is scale_base[o,i] mask[o,i] base(x_i) + coef[o,i,:] . B(x_i) scale_spline[o,i]        \
-   mask[o,i]. meta per layer: n_knots, per_interval, k, n_basis, base; ptrs per layer: knots,     \
-   inv_width, pieces, coef, scale_spline, scale_base, mask, and the gradients of coef,            \
-   scale_spline, scale_base (scale_base and its gradient NULL without a base). With reg = (lamb,   \
-   lamb_l1, lamb_entropy), lamb > 0, the gradients are those of loss + lamb * R, R the KAN paper's \
-   sparsity term (per layer lamb_l1 sum A + lamb_entropy entropy(A / sum A), A[o, i] the mean     \
-   |edge| over the batch), and R goes into *reg_out. Returns 0, or 1 when out of memory. */        \
-int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* meta, void* const* ptrs, \
-        const T* x, const T* target, const T* reg, T* loss, T* reg_out) {                          \
+   mask[o,i]; its O sub-nodes sum their edges, and its dims[l + 1] nodes are the first           \
+   dims[l + 1] - n_mult sub-nodes followed by n_mult products of consecutive sub-nodes (arity   \
+   from the arity array, layer after layer). meta per layer: n_knots, per_interval, k, n_basis,  \
+   base, O, n_mult; ptrs per layer: knots, inv_width, pieces, coef, scale_spline, scale_base,    \
+   mask, and the gradients of coef, scale_spline, scale_base (scale_base and its gradient NULL    \
+   without a base). With reg = (lamb, lamb_l1, lamb_entropy), lamb > 0, the gradients are those  \
+   of loss + lamb * R, R the KAN paper's sparsity term (per layer lamb_l1 sum A + lamb_entropy   \
+   entropy(A / sum A), A[o, i] the mean |edge| over the batch), and R goes into *reg_out.        \
+   Returns 0, or 1 when out of memory. */                                                          \
+int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* meta, const int64_t* arity, \
+        void* const* ptrs, const T* x, const T* target, const T* reg, T* loss, T* reg_out) {       \
     const T lamb = reg[0];                                                                         \
-    int64_t size = 0, points = 0, widest = 0;                                                      \
+    int64_t size = 0, points = 0, widest = 0, most_sub = 0;                                        \
     for (int64_t l = 0; l < L; ++l) {                                                              \
-        const int64_t I = dims[l], O = dims[l + 1], k = meta[5 * l + 2], NP = meta[5 * l + 3] + 2 * k; \
+        const int64_t* m = meta + 7 * l;                                                           \
+        const int64_t I = dims[l], O = m[5], k = m[2], NP = m[3] + 2 * k;                          \
         size += B * O + B * I * (2 * (k + 1) + 2) + 2 * O * I * NP + 2 * O * I;                    \
+        if (m[6]) size += B * dims[l + 1];                                                         \
         if (lamb > 0) size += B * O * I + O * I;                                                   \
         points += B * I;                                                                           \
         if (I > widest) widest = I;                                                                \
+        if (dims[l + 1] > widest) widest = dims[l + 1];                                            \
+        if (O > most_sub) most_sub = O;                                                            \
     }                                                                                              \
-    T* buf = (T*)malloc(sizeof(T) * (size + 2 * B * widest + B * dims[L]));                        \
-    int64_t* J_all = (int64_t*)malloc(sizeof(int64_t) * points);                                   \
+    T* buf = (T*)malloc(sizeof(T) * (size + 2 * B * widest + B * most_sub + B * dims[L]));         \
+    int64_t* J_all = (int64_t*)malloc(sizeof(int64_t) * points);                                  \
     if (!buf || !J_all) { free(buf); free(J_all); return 1; }                                      \
-    T *act[65], *V[64], *Sl[64], *bv[64], *bs[64], *wp[64], *gp[64], *wb[64], *gb[64], *E[64], *gE[64]; \
-    int64_t* J[64];                                                                                \
-    T* at = buf; int64_t* jat = J_all;                                                             \
+    T *act[65], *sub[64], *V[64], *Sl[64], *bv[64], *bs[64], *wp[64], *gp[64], *wb[64], *gb[64];   \
+    T *E[64], *gE[64];                                                                             \
+    int64_t* J[64]; const int64_t* ar[64];                                                         \
+    T* at = buf; int64_t* jat = J_all; const int64_t* arat = arity;                                \
     act[0] = (T*)x;                                                                                \
     for (int64_t l = 0; l < L; ++l) {                                                              \
-        const int64_t I = dims[l], O = dims[l + 1], k = meta[5 * l + 2], nb = meta[5 * l + 3];     \
+        const int64_t* m = meta + 7 * l;                                                           \
+        const int64_t I = dims[l], O = m[5], k = m[2], nb = m[3];                                  \
         const int64_t n = B * I, K1 = k + 1, NP = nb + 2 * k;                                      \
-        act[l + 1] = at; at += B * O;                                                              \
+        sub[l] = at; at += B * O;                                                                  \
+        if (m[6]) { act[l + 1] = at; at += B * dims[l + 1]; } else act[l + 1] = sub[l];            \
+        ar[l] = arat; arat += m[6];                                                                \
         V[l] = at; at += n * K1; Sl[l] = at; at += n * K1; bv[l] = at; at += n; bs[l] = at; at += n; \
         wp[l] = at; at += O * I * NP; gp[l] = at; at += O * I * NP; wb[l] = at; at += O * I;       \
         gb[l] = at; at += O * I;                                                                   \
@@ -228,11 +271,14 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
         }                                                                                          \
     }                                                                                              \
     for (int64_t l = 0; l < L; ++l) {                                                              \
-        const int64_t k = meta[5 * l + 2];                                                         \
-        if (k == 3) S##_layer_forward(act[l], B, dims[l], dims[l + 1], meta + 5 * l, ptrs + 10 * l, 3, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], act[l + 1]); \
-        else S##_layer_forward(act[l], B, dims[l], dims[l + 1], meta + 5 * l, ptrs + 10 * l, k, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], act[l + 1]); \
+        const int64_t* m = meta + 7 * l;                                                           \
+        const int64_t I = dims[l], O = m[5], W = dims[l + 1], k = m[2];                            \
+        if (k == 3) S##_layer_forward(act[l], B, I, O, m, ptrs + 10 * l, 3, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], sub[l]); \
+        else S##_layer_forward(act[l], B, I, O, m, ptrs + 10 * l, k, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], sub[l]); \
+        if (m[6]) S##_nodes_forward(sub[l], B, O, W, m[6], ar[l], act[l + 1]);                    \
     }                                                                                              \
-    T* gx_a = at; at += B * widest; T* gx_b = at; at += B * widest; T* gout = at;                  \
+    T* gx_a = at; at += B * widest; T* gx_b = at; at += B * widest; T* gsub = at; at += B * most_sub; \
+    T* gout = at;                                                                                  \
     const int64_t n_out = B * dims[L];                                                             \
     T sum = 0;                                                                                     \
     for (int64_t p = 0; p < n_out; ++p) {                                                          \
@@ -243,36 +289,40 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
     *loss = sum / (T)n_out;                                                                        \
     *reg_out = 0;                                                                                  \
     for (int64_t l = 0; lamb > 0 && l < L; ++l) {  /* R and its gradient in each edge's A */       \
-        const int64_t OI = dims[l] * dims[l + 1];                                                  \
+        const int64_t OI = dims[l] * meta[7 * l + 5];                                              \
         T* A = gE[l];                                                                              \
         T total = 0, entropy = 0, mean_h = 0;                                                      \
         for (int64_t e = 0; e < OI; ++e) {                                                         \
             T a = 0;                                                                               \
-            for (int64_t b = 0; b < B; ++b) a += fabs(E[l][b * OI + e]);                           \
+            for (int64_t b = 0; b < B; ++b) a += fabs##F(E[l][b * OI + e]);                        \
             A[e] = a / (T)B;                                                                       \
             total += A[e];                                                                         \
         }                                                                                          \
         const T norm = total + (T)1e-12;                                                           \
         for (int64_t e = 0; e < OI; ++e) {                                                         \
             const T q = A[e] / norm;                                                               \
-            entropy -= q * log(q + (T)1e-12);                                                      \
-            A[e] = -(log(q + (T)1e-12) + q / (q + (T)1e-12));  /* dH/dq, kept in A */              \
+            entropy -= q * log##F(q + (T)1e-12);                                                   \
+            A[e] = -(log##F(q + (T)1e-12) + q / (q + (T)1e-12));  /* dH/dq, kept in A */           \
             mean_h += A[e] * q;                                                                    \
         }                                                                                          \
         *reg_out += reg[1] * total + reg[2] * entropy;                                             \
         for (int64_t e = 0; e < OI; ++e)  /* lamb dR/dA / B: each row's share of d|edge| */       \
             A[e] = lamb * (reg[1] + reg[2] * (A[e] - mean_h) / norm) / (T)B;                      \
     }                                                                                              \
-    T* gy = gout;                                                                                  \
+    T* gy = gout;  /* the gradient in layer l's nodes */                                           \
     for (int64_t l = L - 1; l >= 0; --l) {                                                         \
-        const int64_t k = meta[5 * l + 2];                                                         \
+        const int64_t* m = meta + 7 * l;                                                           \
+        const int64_t I = dims[l], O = m[5], W = dims[l + 1], k = m[2];                            \
+        T* gs = gy;                                                                                \
+        if (m[6]) { S##_nodes_backward(gy, sub[l], B, O, W, m[6], ar[l], gsub); gs = gsub; }       \
         T* gx = l ? (gy == gx_a ? gx_b : gx_a) : NULL;                                             \
-        if (k == 3) S##_layer_backward(gy, B, dims[l], dims[l + 1], meta + 5 * l, 3, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], gE[l], gp[l], gb[l], gx); \
-        else S##_layer_backward(gy, B, dims[l], dims[l + 1], meta + 5 * l, k, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], gE[l], gp[l], gb[l], gx); \
+        if (k == 3) S##_layer_backward(gs, B, I, O, m, 3, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], gE[l], gp[l], gb[l], gx); \
+        else S##_layer_backward(gs, B, I, O, m, k, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], gE[l], gp[l], gb[l], gx); \
         gy = gx;                                                                                   \
     }                                                                                              \
     for (int64_t l = 0; l < L; ++l) {  /* the chain rule into the parameters */                    \
-        const int64_t OI = dims[l] * dims[l + 1], k = meta[5 * l + 2], nb = meta[5 * l + 3], NP = nb + 2 * k; \
+        const int64_t* m = meta + 7 * l;                                                           \
+        const int64_t OI = dims[l] * m[5], k = m[2], nb = m[3], NP = nb + 2 * k;                   \
         void* const* ptr = ptrs + 10 * l;                                                          \
         const T *coef = (const T*)ptr[3], *ssp = (const T*)ptr[4], *mask = (const T*)ptr[6];       \
         T *g_coef = (T*)ptr[7], *g_ssp = (T*)ptr[8], *g_sb = (T*)ptr[9];                           \
@@ -291,8 +341,8 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
     free(buf); free(J_all);                                                                        \
     return 0;                                                                                      \
 }
-KERNELS(f64, double)
-KERNELS(f32, float)
+KERNELS(f64, double, )
+KERNELS(f32, float, f)  /* expf, logf, fabsf: float32 throughout, as the eager path */
 """
 
 # no fused multiply-adds: the same roundings as the eager path's separate operations on every CPU
@@ -329,7 +379,7 @@ def _build() -> Optional[ctypes.CDLL]:
         getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, ptr]
         getattr(lib, name).restype = None
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
-        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
+        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
         getattr(lib, name).restype = ctypes.c_int
     return lib
 
@@ -407,7 +457,10 @@ class SplineLayer(NamedTuple):
     n_knots - 1)`` and ``pieces`` (as :func:`basis` takes them), and the layer's parameters: edge
     ``(o, i)`` is ``scale_base[o, i] mask[o, i] base(x_i) + scale_spline[o, i] mask[o, i]
     sum_n coef[o, i, n] B_n(x_i)``; ``coef`` ``(out, in, n_basis)``, the others ``(out, in)``;
-    ``base``: a :data:`BASE_CODES` name, ``scale_base`` ``None`` for no base."""
+    ``base``: a :data:`BASE_CODES` name, ``scale_base`` ``None`` for no base. The ``out``
+    sub-nodes sum their edges; the layer's nodes are the first ``out - sum(mult_arity)``
+    sub-nodes, then one product per entry of ``mult_arity`` of that many consecutive sub-nodes
+    (pykan's multiplication nodes; ``()``: every node a sum)."""
 
     knots: torch.Tensor
     inv_width: torch.Tensor
@@ -419,6 +472,7 @@ class SplineLayer(NamedTuple):
     scale_base: Optional[torch.Tensor]
     mask: torch.Tensor
     base: Optional[str]
+    mult_arity: Tuple[int, ...] = ()
 
 
 def _plain(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -443,7 +497,7 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
         raise ValueError(f"mse needs the compiled loop and 1 .. {MAX_LAYERS} layers")
     dtype = x.dtype
     x, target = _plain(x, dtype), _plain(target, dtype)
-    dims, meta, keep, ptrs, grads = [x.shape[1]], [], [], [], []
+    dims, meta, arity, keep, ptrs, grads = [x.shape[1]], [], [], [], [], []
     for layer in layers:
         tensors = [_plain(t, dtype) for t in (layer.knots, layer.inv_width, layer.pieces, layer.coef,
                                                layer.scale_spline)]
@@ -455,9 +509,13 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
         grad = (torch.empty_like(coef), torch.empty(out_dim, in_dim, dtype=dtype),
                 None if base is None else torch.empty(out_dim, in_dim, dtype=dtype))
         tensors += [base, _plain(layer.mask, dtype), *grad]
-        dims.append(out_dim)
+        n_mult = len(layer.mult_arity)
+        if any(a < 1 for a in layer.mult_arity) or sum(layer.mult_arity) > out_dim:
+            raise ValueError(f"mult_arity {layer.mult_arity} does not fit {out_dim} sub-nodes")
+        dims.append(out_dim - sum(layer.mult_arity) + n_mult)
         meta += [layer.knots.shape[1], int(layer.per_interval), layer.k, n_basis,
-                 0 if base is None else BASE_CODES[layer.base]]
+                 0 if base is None else BASE_CODES[layer.base], out_dim, n_mult]
+        arity += [int(a) for a in layer.mult_arity]
         keep += tensors
         ptrs += [None if t is None else t.data_ptr() for t in tensors]
         grads.append(grad)
@@ -468,7 +526,7 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
     fn = lib.kanlab_mse_f64 if double else lib.kanlab_mse_f32
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
     failed = fn(len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
-                (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(), target.data_ptr(), weights, loss.data_ptr(),
+                (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(), target.data_ptr(), weights, loss.data_ptr(),
                 reg.data_ptr())
     if failed:
         raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
