@@ -51,8 +51,7 @@ def _layers(model: KANNetwork) -> List[native.SplineLayer]:
     specs = []
     for l, layer in enumerate(model.layers):
         plan, base = layer.edge_basis.plan, layer._base
-        pieces = plan.pieces if plan.cardinal else plan.pieces_rows
-        specs.append(native.SplineLayer(plan.knots, plan.inv_width, pieces, not plan.cardinal, plan.k, layer.coef,
+        specs.append(native.SplineLayer(*plan.native_tables(layer.coef.dtype), not plan.cardinal, plan.k, layer.coef,
                                         layer.scale_spline, None if base.zero else layer.scale_base, layer.mask,
                                         None if base.zero else base.name, tuple(model.mult_arity[l + 1])))
     return specs

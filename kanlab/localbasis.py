@@ -99,6 +99,8 @@ class LocalBasis:
     consts: Optional[list] = None
     # the features of the last input that needed no gradient, see _input_features
     kept_input: Optional[tuple] = field(default=None, repr=False, compare=False)
+    # native_tables' contiguous copies per dtype
+    _tables: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # knot-major copies (n_knots, in_dim) and (n_intervals, in_dim): window() gathers from them
@@ -247,10 +249,20 @@ class LocalBasis:
             out = torch.where(m == mm, vals[..., mm].unsqueeze(1), out)
         return out if extra_row is None else torch.cat([out, extra_row.unsqueeze(1)], dim=1)
 
+    def native_tables(self, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The knots, inverse widths and pieces (per interval unless cardinal) as contiguous
+        ``dtype`` tensors, as the compiled loops take them (:mod:`kanlab.native`); converted once
+        per dtype (the plan belongs to one grid)."""
+        tables = self._tables.get(dtype)
+        if tables is None:
+            pieces = self.pieces if self.cardinal else self.pieces_rows
+            tables = self._tables[dtype] = tuple(t.detach().to(dtype).contiguous()
+                                                 for t in (self.knots, self.inv_width, pieces))
+        return tables  # type: ignore[return-value]
+
     def _native(self, x: torch.Tensor, rows: int, values: bool = True, slopes: bool = True) -> torch.Tensor:
         """:func:`kanlab.native.basis` on this plan's knots and pieces: ``(batch, planes, rows, in)``."""
-        pieces = self.pieces if self.cardinal else self.pieces_rows
-        return native.basis(x, self.knots, self.inv_width, pieces, not self.cardinal, self.k, self.n_basis, rows,
+        return native.basis(x, *self.native_tables(x.dtype), not self.cardinal, self.k, self.n_basis, rows,
                             values, slopes)
 
     def dense_pair(self, x: torch.Tensor, base: Optional[BaseRow] = None,
