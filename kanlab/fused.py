@@ -68,11 +68,25 @@ def _specs(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float) -> 
     return _layers(model)
 
 
-def _run(specs: List[native.SplineLayer], x: torch.Tensor, y: torch.Tensor, lamb: float, lamb_l1: float,
-         lamb_entropy: float) -> Tuple[torch.Tensor, torch.Tensor, list]:
+def _run(model: KANNetwork, specs: List[native.SplineLayer], x: torch.Tensor, y: torch.Tensor, lamb: float,
+         lamb_l1: float, lamb_entropy: float) -> Tuple[torch.Tensor, torch.Tensor, list]:
     """The compiled pass: the data loss, ``R`` and per parameter (``coef``, ``scale_spline``,
-    ``scale_base`` per layer; ``None`` for a missing base) its gradient of ``loss + lamb * R``."""
-    loss, penalty, grads = native.mse(x, y, specs, lamb, lamb_l1, lamb_entropy)
+    ``scale_base`` per layer; ``None`` for a missing base) its gradient of ``loss + lamb * R``.
+
+    The first layer's local values depend only on ``x`` and its grid: a full-batch fit evaluates
+    the same training inputs ~20 times per LBFGS step, so they are kept on the layer's plan for
+    the next call on the same memory, unchanged (its version counter; holding ``x`` keeps its
+    storage alive, so no other tensor can reuse the address); a grid change makes a new plan."""
+    plan, spec = model.layers[0].edge_basis.plan, specs[0]
+    key = (x.data_ptr(), x.shape, x.stride(), x.dtype, x._version, spec.base, spec.k)
+    kept = plan.kept_native
+    if kept is not None and kept[1] == key:
+        keep = (kept[2], kept[3], True)
+    else:
+        keep = native.keep_buffers(x, spec.k)
+    loss, penalty, grads = native.mse(x, y, specs, lamb, lamb_l1, lamb_entropy, keep)
+    if not keep[2] and not x.is_inference():  # filled now (no version counter on inference tensors)
+        plan.kept_native = (x, key, keep[0], keep[1])
     return loss, penalty, [g for triple in grads for g in triple]
 
 
@@ -109,7 +123,7 @@ def objective(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float =
     specs = _specs(model, x, y, lamb)
     if specs is None:
         return None
-    loss, penalty, grads = _run(specs, x, y, lamb, lamb_l1, lamb_entropy)
+    loss, penalty, grads = _run(model, specs, x, y, lamb, lamb_l1, lamb_entropy)
     return _Attach.apply(loss + lamb * penalty, grads, *_params(specs)), loss, penalty
 
 
@@ -124,7 +138,7 @@ def accumulate(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float 
     if specs is None or any(p is not None and (p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None))
                             for p in params):
         return None
-    loss, penalty, grads = _run(specs, x, y, lamb, lamb_l1, lamb_entropy)
+    loss, penalty, grads = _run(model, specs, x, y, lamb, lamb_l1, lamb_entropy)
     for param, grad in zip(params, grads):
         if param is not None and param.requires_grad:
             if param.grad is None:

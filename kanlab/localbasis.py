@@ -99,6 +99,8 @@ class LocalBasis:
     consts: Optional[list] = None
     # the features of the last input that needed no gradient, see _input_features
     kept_input: Optional[tuple] = field(default=None, repr=False, compare=False)
+    # the compiled fit pass's first-layer local values of its last input, see kanlab.fused
+    kept_native: Optional[tuple] = field(default=None, repr=False, compare=False)
     # native_tables' contiguous copies per dtype
     _tables: dict = field(default_factory=dict, repr=False, compare=False)
 

@@ -110,12 +110,12 @@ void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int
    wp[.., j + m], no bounds test), wb (O, I) the base's (base 0: none, 1: SiLU, 2: identity). */   \
 INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const int64_t* meta,   \
         void* const* ptr, int64_t k, const T* wp, const T* wb, int64_t* J, T* V, T* Sl, T* bv,    \
-        T* bs, T* E, T* y) {                                                                       \
+        T* bs, T* E, int64_t kept, T* y) {                                                         \
     const int64_t NK = meta[0], per_interval = meta[1], base = meta[4];                           \
     const int64_t NI = NK - 1, K1 = k + 1, NP = meta[3] + 2 * k;                                   \
     const T *knots = (const T*)ptr[0], *inv_width = (const T*)ptr[1], *pieces = (const T*)ptr[2]; \
     for (int64_t b = 0; b < B; ++b) {                                                              \
-        for (int64_t i = 0; i < I; ++i) {                                                          \
+        for (int64_t i = 0; !kept && i < I; ++i) {  /* kept: J .. bs hold this x's values */      \
             const int64_t p = b * I + i;                                                           \
             const T xv = x[p];                                                                     \
             T f, iw, inside;                                                                       \
@@ -224,9 +224,13 @@ INLINE void S##_nodes_backward(const T* gact, const T* sub, int64_t B, int64_t O
    without a base). With reg = (lamb, lamb_l1, lamb_entropy), lamb > 0, the gradients are those  \
    of loss + lamb * R, R the KAN paper's sparsity term (per layer lamb_l1 sum A + lamb_entropy   \
    entropy(A / sum A), A[o, i] the mean |edge| over the batch), and R goes into *reg_out.        \
-   Returns 0, or 1 when out of memory. */                                                          \
+   keep_J, keep_local (or NULL): the caller's buffers for layer 0's intervals (B dims[0]) and     \
+   local values (V, S, base value and slope: (2 (k + 1) + 2) B dims[0]); kept: they hold this x's \
+   already (computed on an earlier call), else they are filled. Returns 0, or 1 when out of      \
+   memory. */                                                                                      \
 int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* meta, const int64_t* arity, \
-        void* const* ptrs, const T* x, const T* target, const T* reg, T* loss, T* reg_out) {       \
+        void* const* ptrs, const T* x, const T* target, const T* reg, T* loss, T* reg_out,          \
+        int64_t* keep_J, T* keep_local, int64_t kept) {                                           \
     const T lamb = reg[0];                                                                         \
     int64_t size = 0, points = 0, widest = 0, most_sub = 0;                                        \
     for (int64_t l = 0; l < L; ++l) {                                                              \
@@ -261,6 +265,10 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
         E[l] = gE[l] = NULL;                                                                       \
         if (lamb > 0) { E[l] = at; at += B * O * I; gE[l] = at; at += O * I; }                     \
         J[l] = jat; jat += n;                                                                      \
+        if (l == 0 && keep_J) {  /* the caller's buffers for the input layer's local values */    \
+            J[0] = keep_J; V[0] = keep_local; Sl[0] = V[0] + n * K1; bv[0] = Sl[0] + n * K1;      \
+            bs[0] = bv[0] + n;                                                                     \
+        }                                                                                          \
         void* const* ptr = ptrs + 10 * l;                                                          \
         const T *coef = (const T*)ptr[3], *ssp = (const T*)ptr[4], *sb = (const T*)ptr[5], *mask = (const T*)ptr[6]; \
         memset(wp[l], 0, sizeof(T) * 2 * (O * I * NP + O * I));  /* wp, gp, wb, gb */             \
@@ -273,8 +281,8 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
     for (int64_t l = 0; l < L; ++l) {                                                              \
         const int64_t* m = meta + 7 * l;                                                           \
         const int64_t I = dims[l], O = m[5], W = dims[l + 1], k = m[2];                            \
-        if (k == 3) S##_layer_forward(act[l], B, I, O, m, ptrs + 10 * l, 3, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], sub[l]); \
-        else S##_layer_forward(act[l], B, I, O, m, ptrs + 10 * l, k, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], sub[l]); \
+        if (k == 3) S##_layer_forward(act[l], B, I, O, m, ptrs + 10 * l, 3, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], l == 0 && kept, sub[l]); \
+        else S##_layer_forward(act[l], B, I, O, m, ptrs + 10 * l, k, wp[l], wb[l], J[l], V[l], Sl[l], bv[l], bs[l], E[l], l == 0 && kept, sub[l]); \
         if (m[6]) S##_nodes_forward(sub[l], B, O, W, m[6], ar[l], act[l + 1]);                    \
     }                                                                                              \
     T* gx_a = at; at += B * widest; T* gx_b = at; at += B * widest; T* gsub = at; at += B * most_sub; \
@@ -379,7 +387,7 @@ def _build() -> Optional[ctypes.CDLL]:
         getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, ptr]
         getattr(lib, name).restype = None
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
-        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr]
+        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64]
         getattr(lib, name).restype = ctypes.c_int
     return lib
 
@@ -481,8 +489,26 @@ def _plain(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return t if t.dtype == dtype and t.is_contiguous() else t.detach().to(dtype).contiguous()
 
 
+def keep_buffers(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor, bool]:
+    """Empty ``keep`` buffers for :func:`mse`'s first layer on ``x`` with spline order ``k``."""
+    n = x.shape[0] * x.shape[1]
+    return torch.empty(n, dtype=torch.int64), torch.empty((2 * (k + 1) + 2) * n, dtype=x.dtype), False
+
+
+def _keep_args(keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]], x: torch.Tensor, k: int) -> tuple:
+    if keep is None:
+        return None, None, 0
+    index, local, filled = keep
+    n = x.shape[0] * x.shape[1]
+    if (index.dtype != torch.int64 or local.dtype != x.dtype or index.numel() != n
+            or local.numel() != (2 * (k + 1) + 2) * n or not index.is_contiguous() or not local.is_contiguous()):
+        raise ValueError("keep buffers do not fit this x and k: make them with keep_buffers(x, k)")
+    return index.data_ptr(), local.data_ptr(), int(filled)
+
+
 def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
-        lamb_l1: float = 1.0, lamb_entropy: float = 2.0) -> Tuple[torch.Tensor, torch.Tensor, list]:
+        lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
+        keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None) -> Tuple[torch.Tensor, torch.Tensor, list]:
     """The C loop's whole small network: ``loss = mean((net(x) - target)^2)``, the KAN paper's
     sparsity term ``R`` (:func:`kanlab.regularizers.regularizer`: per layer ``lamb_l1 * sum(A) +
     lamb_entropy * entropy(A / sum(A))``, ``A`` each edge's mean ``|phi|`` over the batch; only
@@ -490,14 +516,19 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
     ``coef``, ``scale_spline`` and ``scale_base``, in one pass over the points (forward, loss,
     backward; nothing recorded for autograd). ``x`` ``(batch, width[0])``, ``target`` ``(batch,
     width[-1])``, CPU, float32/64. Layer ``l`` sums its edges (:class:`SplineLayer`) at its
-    nodes; the basis as :func:`basis` (zero outside the knots, no slope there). Returns ``loss``
-    and ``R`` (0-d) and per layer ``(grad coef, grad scale_spline, grad scale_base or None)``."""
+    nodes; the basis as :func:`basis` (zero outside the knots, no slope there). ``keep``: buffers
+    for the first layer's local values, ``(int64 (batch * width[0],), (2 (k + 1) + 2) * batch *
+    width[0] values of x's dtype, filled)``: with ``filled`` the loop reads them instead of
+    evaluating the first layer's basis (they must come from this ``x`` and this layer's knots),
+    else it fills them (:func:`kanlab.fused` keeps them across a full-batch fit's evaluations).
+    Returns ``loss`` and ``R`` (0-d) and per layer ``(grad coef, grad scale_spline, grad
+    scale_base or None)``."""
     lib = library()
     if lib is None or not 0 < len(layers) <= MAX_LAYERS:
         raise ValueError(f"mse needs the compiled loop and 1 .. {MAX_LAYERS} layers")
     dtype = x.dtype
     x, target = _plain(x, dtype), _plain(target, dtype)
-    dims, meta, arity, keep, ptrs, grads = [x.shape[1]], [], [], [], [], []
+    dims, meta, arity, alive, ptrs, grads = [x.shape[1]], [], [], [], [], []
     for layer in layers:
         tensors = [_plain(t, dtype) for t in (layer.knots, layer.inv_width, layer.pieces, layer.coef,
                                                layer.scale_spline)]
@@ -516,7 +547,7 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
         meta += [layer.knots.shape[1], int(layer.per_interval), layer.k, n_basis,
                  0 if base is None else BASE_CODES[layer.base], out_dim, n_mult]
         arity += [int(a) for a in layer.mult_arity]
-        keep += tensors
+        alive += tensors  # referenced until the call returns
         ptrs += [None if t is None else t.data_ptr() for t in tensors]
         grads.append(grad)
     if target.shape != (x.shape[0], dims[-1]):
@@ -527,7 +558,7 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
     failed = fn(len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
                 (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(), target.data_ptr(), weights, loss.data_ptr(),
-                reg.data_ptr())
+                reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
     if failed:
         raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
     return loss, reg, grads

@@ -147,6 +147,25 @@ def test_accumulate_adds_what_backward_would() -> None:
         torch.testing.assert_close(p.grad, 2 * w, rtol=1e-15, atol=0)
 
 
+def test_the_kept_first_layer_follows_the_input_and_the_grid() -> None:
+    """The first layer's local values kept between calls (a full-batch fit's repeated inputs) are
+    reused only for the same, unchanged ``x`` on the same grid: after an in-place change of ``x``
+    or a grid update the pass equals the eager graph again, and a reused pass equals a fresh one
+    bit for bit."""
+    model = KAN([2, 3, 1], grid=5, k=3, seed=0).double()
+    x = torch.rand(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    y = torch.rand(40, 1, dtype=torch.float64)
+    first = objective(model, x, y)[0].item()
+    assert model.layers[0].edge_basis.plan.kept_native is not None
+    assert objective(model, x, y)[0].item() == first  # reused
+    assert objective(model, x.clone(), y)[0].item() == first  # recomputed on other memory
+    x.mul_(0.5)  # in place: the version counter moves
+    assert_same(*eager_and_fused(model, x, y), rtol=1e-12)
+    model.update_grid_from_samples(x)  # a new plan
+    assert model.layers[0].edge_basis.plan.kept_native is None
+    assert_same(*eager_and_fused(model, x, y), rtol=1e-12)
+
+
 def test_accumulate_leaves_parameters_with_gradient_hooks_to_autograd() -> None:
     model = KAN([2, 3, 1], grid=4, k=3, seed=0)
     model.layers[0].coef.register_hook(lambda g: g * 0)
