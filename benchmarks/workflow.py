@@ -95,15 +95,15 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 3) -> f
 
 def closure_time(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, whole: bool = False) -> float:
     """Median seconds of one MSE loss-and-gradient evaluation: ``model(x)`` and autograd, or with
-    ``whole`` what ``fit`` evaluates (:func:`kanlab.fused.mse_loss`, the whole network compiled
-    where it applies)."""
+    ``whole`` what ``fit`` evaluates (:func:`kanlab.fused.accumulate`, the whole network compiled
+    where it applies, gradients written into ``.grad``)."""
     params = [p for p in model.parameters() if p.requires_grad]
 
     def once() -> None:
         for p in params:
             p.grad = None
-        loss = fused.mse_loss(model, x, y) if whole else None
-        (torch.mean((model(x) - y) ** 2) if loss is None else loss).backward()
+        if not whole or fused.accumulate(model, x, y) is None:
+            torch.mean((model(x) - y) ** 2).backward()
 
     return median_seconds(once, repeats)
 
