@@ -206,6 +206,19 @@ def test_everything_else_keeps_the_eager_path(case) -> None:
     assert mse_loss(model, x, y) is None
 
 
+def test_networks_beyond_the_measured_sizes_keep_the_eager_path(monkeypatch) -> None:
+    """Wide layers and many (point, edge) pairs go to the eager path's vectorised products."""
+    import kanlab.fused as fused
+
+    wide = KAN([16, 17, 1], grid=3, k=3, seed=0)  # 272 edges in the first layer
+    assert mse_loss(wide, torch.rand(8, 16), torch.rand(8, 1)) is None
+    model = KAN([2, 3, 1], grid=3, k=3, seed=0)
+    x, y = torch.rand(100, 2), torch.rand(100, 1)
+    assert mse_loss(model, x, y) is not None
+    monkeypatch.setattr(fused, "MAX_EDGE_POINTS", 100 * 9 - 1)  # 100 rows x 9 edges
+    assert mse_loss(model, x, y) is None
+
+
 def test_fit_takes_the_compiled_closure_and_lands_where_the_eager_fit_does(monkeypatch) -> None:
     """``fit`` (lamb = 0, default loss) uses the closure; a short LBFGS fit ends at the eager
     fit's loss (trajectories differ only by rounding)."""
