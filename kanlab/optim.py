@@ -76,12 +76,25 @@ class LBFGS(Optimizer):
             (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in self._params
         ])
 
+    def _flat_views(self) -> Tuple[Optional[List[torch.Tensor]], List[int]]:
+        """Flat views of the (contiguous) parameters and their sizes, rebuilt only when a
+        parameter's memory moved (``.to()``, ``.data = ...``); ``None`` views if one is not
+        contiguous."""
+        key = tuple((p.data_ptr(), p.dtype, p.shape, p.is_contiguous()) for p in self._params)
+        if getattr(self, "_views_key", None) != key:
+            contiguous = all(p.is_contiguous() for p in self._params)
+            self._views = [p.view(-1) for p in self._params] if contiguous else None
+            self._sizes = [p.numel() for p in self._params]
+            self._views_key = key
+        return self._views, self._sizes
+
     def _add(self, step: float, direction: torch.Tensor) -> None:
         """``params += step * direction`` (flat), as two operations whatever the parameter count
         (a line search does this once per evaluation; per-parameter slicing cost ~5 us each)."""
-        parts = direction.split([p.numel() for p in self._params])
-        if all(p.is_contiguous() for p in self._params):
-            torch._foreach_add_([p.view(-1) for p in self._params], parts, alpha=step)
+        views, sizes = self._flat_views()
+        parts = direction.split(sizes)
+        if views is not None:
+            torch._foreach_add_(views, parts, alpha=step)
         else:
             for p, part in zip(self._params, parts):
                 p.add_(part.view_as(p), alpha=step)
