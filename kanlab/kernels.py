@@ -142,9 +142,11 @@ def _forward_rows(
 
 def _backward_rows(
     plan: LocalBasis, x: torch.Tensor, w: torch.Tensor, gy: torch.Tensor, mode: str, base: Optional[BaseRow],
-    need_x: bool, need_w: bool,
+    need_x: bool, need_w: bool, gw_into: Optional[torch.Tensor] = None,
 ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-    """``(grad_x (b, in), grad_w (out, rows * in))`` of one chunk of rows."""
+    """``(grad_x (b, in), grad_w (out, rows * in))`` of one chunk of rows; with ``gw_into`` (the
+    previous chunks' ``grad_w``, outside a differentiable backward) the dense mode adds its
+    product into it in place (one ``addmm_``, no temporary and no separate sum)."""
     b, in_dim = x.shape
     k, nb, n_out = plan.k, plan.n_basis, gy.shape[1]
     gx = gw = None
@@ -152,7 +154,8 @@ def _backward_rows(
         # the compiled loop locates by itself (kanlab.native); the eager path shares one window
         located = None if native.applies(x) else plan.window(x)
         if need_w:
-            gw = gy.T @ _features(plan, x, base, located=located)
+            feats = _features(plan, x, base, located=located)
+            gw = gy.T @ feats if gw_into is None else gw_into.addmm_(gy.T, feats)
         if need_x:
             gx = ((gy @ w) * _features(plan, x, base, 1, located)).reshape(b, -1, in_dim).sum(1)
         return gx, gw
@@ -250,10 +253,12 @@ def _spline_backward(ctx: Any, gy: torch.Tensor) -> tuple:
         gy = gy.to(x.dtype)
         chunks = _row_chunks(x.shape[0], _per_row(ctx.plan, ctx.mode, x.shape[1], w.shape[0]), x.device)
         gxs, gw = [], None
+        in_place = not torch.is_grad_enabled()  # no graph of the gradient: accumulate into one buffer
         for c in chunks:
-            gx_c, gw_c = _backward_rows(ctx.plan, x[c], w, gy[c], ctx.mode, ctx.base, need_x, need_w)
+            gx_c, gw_c = _backward_rows(ctx.plan, x[c], w, gy[c], ctx.mode, ctx.base, need_x, need_w,
+                                        gw if in_place else None)
             gxs.append(gx_c)
-            gw = gw_c if gw is None else gw + gw_c
+            gw = gw_c if gw is None or gw_c is gw else gw + gw_c
     gx = (gxs[0] if len(gxs) == 1 else torch.cat(gxs)) if need_x else None
     return gx, gw, None, None, None, None
 
