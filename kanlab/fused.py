@@ -6,13 +6,15 @@ autograd Function per layer and the autograd engine's walk, each a few microseco
 thousand numbers. Where the network is plain -- B-spline layers on the fast path with a SiLU,
 identity or no base, no symbolic edges, no hooks, sum or multiplication nodes -- and the objective
 is the default mean squared error (with or without the default sparsity regulariser),
-:func:`objective` computes the loss, the regulariser and every layer's parameter gradients in one
-C loop (:func:`kanlab.native.mse`, the chain rule through the edge masks included) and hands
-them to autograd through one Function of the parameters (``coef``, ``scale_spline``,
-``scale_base``), which get what the eager graph would give them, to rounding.
-Everywhere else (no compiler, ``KANLAB_NATIVE=0``, CUDA, float16, ``torch.compile``, graphs of
-the gradient, big layers where the threaded eager products win) it returns ``None`` and the
-caller runs the eager path. ``python -m benchmarks.workflow`` times a closure both ways.
+the loss, the regulariser and every layer's parameter gradients come from one C loop
+(:func:`kanlab.native.mse`, the chain rule through the edge masks included): :func:`accumulate`
+(what ``fit`` runs) adds them into the parameters' ``.grad`` as ``backward`` would, and
+:func:`objective` returns the same as a tensor differentiable through one autograd Function of
+the parameters (``coef``, ``scale_spline``, ``scale_base``). Either way the parameters get what
+the eager graph would give them, to rounding. Everywhere else (no compiler, ``KANLAB_NATIVE=0``,
+CUDA, float16, ``torch.compile``, graphs of the gradient, networks beyond the sizes below) they
+return ``None`` and the caller runs the eager path. ``python -m benchmarks.workflow`` times an
+evaluation both ways.
 """
 from __future__ import annotations
 

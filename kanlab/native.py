@@ -1,4 +1,4 @@
-"""An optional compiled loop for the small-layer basis (issue 15): values, slopes, one pass.
+"""Optional compiled loops (issue 15): the small-layer basis, and a small network's whole fit pass.
 
 On small networks a loss-and-gradient evaluation is dominated by the hidden layers' dense basis
 and its slopes (:meth:`~kanlab.localbasis.LocalBasis.dense_pair`): some twenty tensor operations,
@@ -8,6 +8,11 @@ search: the interval ``searchsorted(right=True) - 1`` gives), evaluate the ``k +
 pieces and their slopes by Horner's rule from the plan's polynomial tables (the eager path's
 operations in the same order, without fused multiply-adds), and write them into the basis-major
 layout. ``python -m benchmarks.workflow`` times a ``[2, 5, 1]`` closure with and without it.
+
+:func:`mse` goes further for ``fit``'s evaluations of plain small networks (:mod:`kanlab.fused`
+decides when): the forward of every layer from the same local values, the nodes (sums and
+products), the mean squared error, the KAN paper's L1 + entropy regulariser, the backward and the
+chain rule into each layer's ``coef``, ``scale_spline`` and ``scale_base``, in one C call.
 
 The C source below is compiled on first use with the system C compiler (``cc``, as
 ``torch.compile`` does on CPU) into a per-user cache (``$KANLAB_CACHE`` or
