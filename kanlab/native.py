@@ -193,6 +193,25 @@ def _keep_args(keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]], x: torch
     return index.data_ptr(), local.data_ptr(), int(filled)
 
 
+def _check_layer(layer: SplineLayer, in_dim: int) -> None:
+    """``ValueError`` unless every tensor of ``layer`` has the shape the C loop will index with
+    (it reads raw memory: a wrong shape would read past a buffer, not raise)."""
+    out_dim, n_in, n_basis = layer.coef.shape
+    n_int, k1 = layer.knots.shape[1] - 1, layer.k + 1
+    pieces = (n_in * n_int, k1 * k1) if layer.per_interval else (k1, k1)
+    edge = (out_dim, n_in)
+    expected = {  # name: (got, want)
+        "coef inputs": (n_in, in_dim), "knots rows": (layer.knots.shape[0], n_in), "n_basis": (n_basis, n_int - layer.k),
+        "inv_width": (tuple(layer.inv_width.shape), (n_in, n_int)), "pieces": (tuple(layer.pieces.shape), pieces),
+        "scale_spline": (tuple(layer.scale_spline.shape), edge), "mask": (tuple(layer.mask.shape), edge),
+    }
+    if layer.scale_base is not None:
+        expected["scale_base"] = (tuple(layer.scale_base.shape), edge)
+    wrong = {name: got for name, (got, want) in expected.items() if got != want}
+    if wrong:
+        raise ValueError(f"layer tensors do not fit together (after width {in_dim}): {wrong}")
+
+
 def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
         lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
         keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None) -> Tuple[torch.Tensor, torch.Tensor, list]:
@@ -214,6 +233,8 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
     if lib is None or not 0 < len(layers) <= MAX_LAYERS:
         raise ValueError(f"mse needs the compiled loop and 1 .. {MAX_LAYERS} layers")
     dtype = x.dtype
+    if x.dim() != 2 or x.device.type != "cpu" or dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"x must be a (batch, in) float32/float64 CPU tensor, got {tuple(x.shape)} {dtype} on {x.device}")
     x, target = _plain(x, dtype), _plain(target, dtype)
     dims, meta, arity, alive, ptrs, grads = [x.shape[1]], [], [], [], [], []
     for layer in layers:
@@ -221,8 +242,7 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
                                                layer.scale_spline)]
         coef = tensors[3]
         out_dim, in_dim, n_basis = coef.shape
-        if in_dim != dims[-1] or layer.knots.shape[0] != in_dim:
-            raise ValueError(f"layer shapes do not chain: coef {tuple(coef.shape)} after width {dims[-1]}")
+        _check_layer(layer, dims[-1])
         base = None if layer.scale_base is None else _plain(layer.scale_base, dtype)
         grad = (torch.empty_like(coef), torch.empty(out_dim, in_dim, dtype=dtype),
                 None if base is None else torch.empty(out_dim, in_dim, dtype=dtype))
@@ -244,8 +264,8 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
     fn = lib.kanlab_mse_f64 if double else lib.kanlab_mse_f32
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
     failed = fn(len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
-                (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(), target.data_ptr(), weights, loss.data_ptr(),
-                reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
+                (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(),
+                target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
     if failed:
         raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
     return loss, reg, grads

@@ -258,3 +258,21 @@ def test_a_regularised_fit_compiles_the_default_regulariser_only(monkeypatch, kw
     assert float(res["reg"][-1]) > 0
     assert float(res["reg"][-1]) == pytest.approx(float(eager["reg"][-1]), rel=1e-6)
     assert float(res["train_loss"][-1]) == pytest.approx(float(eager["train_loss"][-1]), rel=1e-6)
+
+
+def test_native_mse_refuses_tensors_that_do_not_fit() -> None:
+    """The C loop indexes raw memory: shapes that do not fit raise instead of reading past a buffer."""
+    from kanlab.fused import _layers
+
+    model = KAN([2, 3, 1], grid=4, k=3, seed=0)
+    x, y = torch.rand(10, 2), torch.rand(10, 1)
+    specs = _layers(model)
+    native.mse(x, y, specs)  # fits
+    with pytest.raises(ValueError, match="mask"):
+        native.mse(x, y, [specs[0]._replace(mask=torch.ones(3, 3)), specs[1]])
+    with pytest.raises(ValueError, match="coef inputs"):
+        native.mse(torch.rand(10, 3), y, specs)
+    with pytest.raises(ValueError, match="target"):
+        native.mse(x, torch.rand(10, 2), specs)
+    with pytest.raises(ValueError, match="x must be"):
+        native.mse(x[:, 0], y, specs)
