@@ -7,11 +7,12 @@ both commits back to back). "adapted" configs first move the grids to normal sam
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
 from kanlab import KAN
+
+from .workflow import median_seconds
 
 CONFIGS = [([784, 64, 10], 5, False), ([784, 64, 10], 5, True), ([2, 5, 1], 5, False), ([2, 5, 1], 5, True),
            ([64, 64, 64], 50, False), ([64, 64, 64], 200, False)]
@@ -31,14 +32,7 @@ def step_ms(width: list, grid: int, adapted: bool, batch: int = 256, reps: int =
         model(x).square().mean().backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2] * 1e3
+    return median_seconds(step, reps) * 1e3
 
 
 if __name__ == "__main__":
