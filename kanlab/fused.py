@@ -11,14 +11,16 @@ the loss, the regulariser and every layer's parameter gradients come from one C 
 (what ``fit`` runs) adds them into the parameters' ``.grad`` as ``backward`` would, and
 :func:`objective` returns the same as a tensor differentiable through one autograd Function of
 the parameters (``coef``, ``scale_spline``, ``scale_base``). Either way the parameters get what
-the eager graph would give them, to rounding. Everywhere else (no compiler, ``KANLAB_NATIVE=0``,
+the eager graph would give them, to rounding. :func:`accumulate` also hands back the prepared
+call: ``fit``'s training loop passes it to :class:`kanlab.optim.LBFGS`, which then runs the rest
+of the step (line search and two-loop recursion included) in C. Everywhere else (no compiler, ``KANLAB_NATIVE=0``,
 CUDA, float16, ``torch.compile``, graphs of the gradient, networks beyond the sizes below) they
 return ``None`` and the caller runs the eager path. ``python -m benchmarks.workflow`` times an
 evaluation both ways.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -27,7 +29,7 @@ from .bases import BSplineBasis
 from .layer import KANLayer
 from .network import KANNetwork
 
-__all__ = ["objective", "accumulate", "mse_loss", "MAX_EDGE_POINTS", "MAX_LAYER_EDGES"]
+__all__ = ["objective", "accumulate", "Accumulated", "mse_loss", "MAX_EDGE_POINTS", "MAX_LAYER_EDGES"]
 
 #: The compiled pass is a scalar loop on one thread; the eager path's products are blocked and
 #: vectorised. One loss-and-gradient evaluation, adapted grids, G = 5, this 2-core machine (the
@@ -78,8 +80,8 @@ def _specs(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float) -> 
 
 
 def _run(model: KANNetwork, specs: List[native.SplineLayer], x: torch.Tensor, y: torch.Tensor, lamb: float,
-         lamb_l1: float, lamb_entropy: float) -> Tuple[torch.Tensor, torch.Tensor, list]:
-    """The compiled pass: the data loss, ``R`` and per parameter (``coef``, ``scale_spline``,
+         lamb_l1: float, lamb_entropy: float) -> Tuple[native.MSECall, list]:
+    """The compiled pass, run once: its call (holding the data loss, ``R``) and per parameter (``coef``, ``scale_spline``,
     ``scale_base`` per layer; ``None`` for a missing base) its gradient of ``loss + lamb * R``.
 
     The first layer's local values depend only on ``x`` and its grid: a full-batch fit evaluates
@@ -93,10 +95,11 @@ def _run(model: KANNetwork, specs: List[native.SplineLayer], x: torch.Tensor, y:
         keep = (kept[2], kept[3], True)
     else:
         keep = native.keep_buffers(x, spec.k)
-    loss, penalty, grads = native.mse(x, y, specs, lamb, lamb_l1, lamb_entropy, keep)
+    call = native.prepare_mse(x, y, specs, lamb, lamb_l1, lamb_entropy, keep)
+    call.run()
     if not keep[2] and not x.is_inference():  # filled now (no version counter on inference tensors)
         plan.kept_native = (x, key, keep[0], keep[1])
-    return loss, penalty, [g for triple in grads for g in triple]
+    return call, [g for triple in call.grads for g in triple]
 
 
 def _params(specs: List[native.SplineLayer]) -> List[Optional[torch.Tensor]]:
@@ -132,29 +135,41 @@ def objective(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float =
     specs = _specs(model, x, y, lamb)
     if specs is None:
         return None
-    loss, penalty, grads = _run(model, specs, x, y, lamb, lamb_l1, lamb_entropy)
-    return _Attach.apply(loss + lamb * penalty, grads, *_params(specs)), loss, penalty
+    call, grads = _run(model, specs, x, y, lamb, lamb_l1, lamb_entropy)
+    return _Attach.apply(call.loss + lamb * call.reg, grads, *_params(specs)), call.loss, call.reg
+
+
+class Accumulated(NamedTuple):
+    """What :func:`accumulate` returns: the objective, the data loss and ``R`` (0-d, detached),
+    and the prepared compiled call (:class:`kanlab.native.MSECall`: ``fit``'s LBFGS runs its
+    whole step on it, :func:`kanlab.native.lbfgs`; its ``loss`` and ``reg`` are the tensors
+    returned here, so after such a step they hold the step's last evaluation)."""
+
+    value: torch.Tensor
+    loss: torch.Tensor
+    reg: torch.Tensor
+    program: native.MSECall
 
 
 def accumulate(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float = 0.0, lamb_l1: float = 1.0,
-               lamb_entropy: float = 2.0) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+               lamb_entropy: float = 2.0) -> Optional[Accumulated]:
     """:func:`objective` with its gradients added straight into the trainable parameters' ``.grad``
     (what ``objective(...)[0].backward()`` does, without the autograd engine's ~0.1 ms per call):
-    ``(objective, loss, R)``, all detached, or ``None`` (nothing written) where the compiled pass
-    does not apply or a parameter has gradient hooks (autograd must run them)."""
+    :class:`Accumulated`, or ``None`` (nothing written) where the compiled pass does not apply or
+    a parameter has gradient hooks (autograd must run them)."""
     specs = _specs(model, x, y, lamb)
     params = [] if specs is None else _params(specs)
     if specs is None or any(p is not None and (p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None))
                             for p in params):
         return None
-    loss, penalty, grads = _run(model, specs, x, y, lamb, lamb_l1, lamb_entropy)
+    call, grads = _run(model, specs, x, y, lamb, lamb_l1, lamb_entropy)
     for param, grad in zip(params, grads):
         if param is not None and param.requires_grad:
             if param.grad is None:
                 param.grad = grad
             else:
                 param.grad.add_(grad)
-    return loss + lamb * penalty, loss, penalty
+    return Accumulated(call.loss + lamb * call.reg, call.loss, call.reg, call)
 
 
 def mse_loss(model: KANNetwork, x: torch.Tensor, y: torch.Tensor) -> Optional[torch.Tensor]:

@@ -264,7 +264,7 @@ class KANLayer(BasisOwner):
         if coef.shape == self.coef.shape:
             self.coef.copy_(coef)
         else:
-            self.coef = nn.Parameter(coef, requires_grad=self.coef.requires_grad)
+            self.coef = nn.Parameter(coef.contiguous(), requires_grad=self.coef.requires_grad)
 
     @torch.no_grad()
     def set_grid(self, grid_points: torch.Tensor, fit_x: torch.Tensor) -> None:

@@ -290,6 +290,9 @@ class Evaluated(NamedTuple):
     detached; the loop then skips ``backward``."""
 
     value: torch.Tensor
+    #: a compiled program of the whole objective (:class:`kanlab.native.MSECall`) that
+    #: :class:`kanlab.optim.LBFGS` can run its step on without calling back, or None
+    program: Any = None
 
 
 def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: Batch,
@@ -311,6 +314,9 @@ def _step(optimizer: Optimizer, objective: Callable[..., torch.Tensor], batch: B
             optimizer.zero_grad()
         value = objective(*batch)
         if isinstance(value, Evaluated):
+            # the batch is fixed during a step: the optimiser may evaluate the program directly
+            # (not under DDP, where every evaluation's gradients are averaged over the ranks)
+            closure.program = value.program if reduce_weight is None else None  # type: ignore[attr-defined]
             value = value.value
         else:
             value.backward()

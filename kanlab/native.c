@@ -317,3 +317,227 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
 }
 KERNELS(f64, double, )
 KERNELS(f32, float, f)  /* expf, logf, fabsf: float32 throughout, as the eager path */
+
+/* ---- L-BFGS over a kanlab_mse network's parameters: the two-loop recursion with torch's
+   strong-Wolfe line search (torch.optim.lbfgs._strong_wolfe, the same steps and constants), in
+   double precision, the parameters written in their own type for each evaluation. */
+typedef struct {
+    int64_t L, B; const int64_t *dims, *meta, *arity; void* const* ptrs; const void *x, *target, *reg;
+    void *loss, *reg_out; int64_t* keep_J; void* keep_local; int64_t kept;
+    int64_t nseg; void* const* seg_param; void* const* seg_grad; const int64_t* seg_n;
+    const double *x0, *d; double penalty; int64_t dbl;  /* dbl: the parameters are float64 */
+} Problem;
+#define EVALUATE(S, T)                                                                            \
+/* the objective and its gradient g at x0 + t d (the parameters are restored to x0 afterwards);   \
+   a non-finite value or gradient gives the penalty and a zero gradient (the search backs off) */ \
+static int S##_evaluate(Problem* P, double t, double* f, double* g) {                             \
+    int64_t off = 0;                                                                               \
+    for (int64_t s = 0; s < P->nseg; off += P->seg_n[s], ++s) {                                    \
+        T* p = (T*)P->seg_param[s];                                                                \
+        for (int64_t i = 0; i < P->seg_n[s]; ++i) p[i] = (T)(P->x0[off + i] + t * P->d[off + i]);  \
+    }                                                                                              \
+    if (kanlab_mse_##S(P->L, P->B, P->dims, P->meta, P->arity, P->ptrs, (const T*)P->x,             \
+                       (const T*)P->target, (const T*)P->reg, (T*)P->loss, (T*)P->reg_out,          \
+                       P->keep_J, (T*)P->keep_local, P->kept)) return 1;                           \
+    P->kept = P->keep_J != NULL;                                                                   \
+    const T value = *(T*)P->loss + ((const T*)P->reg)[0] * *(T*)P->reg_out;                        \
+    int finite = isfinite((double)value);                                                          \
+    off = 0;                                                                                       \
+    for (int64_t s = 0; s < P->nseg; off += P->seg_n[s], ++s) {                                    \
+        T* p = (T*)P->seg_param[s];                                                                \
+        const T* gs = (const T*)P->seg_grad[s];                                                    \
+        for (int64_t i = 0; i < P->seg_n[s]; ++i) {                                                \
+            p[i] = (T)P->x0[off + i];                                                              \
+            g[off + i] = gs ? (double)gs[i] : 0.0;                                                 \
+            finite &= isfinite(g[off + i]);                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    *f = finite ? (double)value : P->penalty;                                                      \
+    if (!finite) memset(g, 0, sizeof(double) * off);                                               \
+    return 0;                                                                                      \
+}
+EVALUATE(f64, double)
+EVALUATE(f32, float)
+
+static int evaluate(Problem* P, double t, double* f, double* g) {
+    return P->dbl ? f64_evaluate(P, t, f, g) : f32_evaluate(P, t, f, g);
+}
+static double dot(const double* a, const double* b, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+static double abs_max(const double* a, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; ++i) m = fabs(a[i]) > m ? fabs(a[i]) : m;
+    return m;
+}
+/* Python's max(a, b) and min(a, b) (the first argument unless the second is strictly beyond it) */
+static double py_max(double a, double b) { return b > a ? b : a; }
+static double py_min(double a, double b) { return b < a ? b : a; }
+/* torch's _cubic_interpolate: the minimiser of the cubic through (x1, f1, g1), (x2, f2, g2) within
+   [lo, hi] (bounded) or between x1 and x2 */
+static double cubic(double x1, double f1, double g1, double x2, double f2, double g2, int bounded, double lo, double hi) {
+    const double xmin = bounded ? lo : (x1 <= x2 ? x1 : x2), xmax = bounded ? hi : (x1 <= x2 ? x2 : x1);
+    const double d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2), d2_square = d1 * d1 - g1 * g2;
+    if (!(d2_square >= 0)) return (xmin + xmax) / 2.0;
+    const double d2 = sqrt(d2_square);
+    const double min_pos = x1 <= x2 ? x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+                                    : x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
+    return py_min(py_max(min_pos, xmin), xmax);
+}
+/* torch's _strong_wolfe (c1 1e-4, c2 0.9, tolerance_change 1e-9, 25 evaluations) from step *t along
+   d at loss f, gradient g (n), slope gtd: the accepted step, its loss and gradient (g_out);
+   work: 4 n. Returns 1 when an evaluation could not allocate. */
+static int strong_wolfe(Problem* P, int64_t n, const double* d, double* t_io, double f, const double* g, double gtd,
+                        double* f_out, double* g_out, int64_t* evals, double* work) {
+    const double c1 = 1e-4, c2 = 0.9, tolerance_change = 1e-9;
+    const int64_t max_ls = 25;
+    double *g_new = work, *g_prev = work + n, *bg[2] = {work + 2 * n, work + 3 * n};
+    double t = *t_io, f_new, br[2] = {0, 0}, bf[2] = {0, 0}, bgtd[2] = {0, 0};
+    const double d_norm = abs_max(d, n);
+    if (evaluate(P, t, &f_new, g_new)) return 1;
+    int64_t ls_evals = 1, ls_iter = 0, done = 0;
+    double gtd_new = dot(g_new, d, n), t_prev = 0, f_prev = f, gtd_prev = gtd;
+    memcpy(g_prev, g, sizeof(double) * n);
+    while (ls_iter < max_ls) {
+        const int64_t armijo_fails = f_new > f + c1 * t * gtd || (ls_iter > 1 && f_new >= f_prev);
+        if (!armijo_fails && fabs(gtd_new) <= -c2 * gtd) {  /* the strong Wolfe conditions hold */
+            br[0] = br[1] = t; bf[0] = bf[1] = f_new; memcpy(bg[0], g_new, sizeof(double) * n); done = 1;
+            break;
+        }
+        if (armijo_fails || gtd_new >= 0) {  /* a bracket [t_prev, t] */
+            br[0] = t_prev; br[1] = t; bf[0] = f_prev; bf[1] = f_new; bgtd[0] = gtd_prev; bgtd[1] = gtd_new;
+            memcpy(bg[0], g_prev, sizeof(double) * n); memcpy(bg[1], g_new, sizeof(double) * n);
+            break;
+        }
+        const double min_step = t + 0.01 * (t - t_prev), max_step = t * 10, tmp = t;
+        t = cubic(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, 1, min_step, max_step);
+        t_prev = tmp; f_prev = f_new; gtd_prev = gtd_new;
+        memcpy(g_prev, g_new, sizeof(double) * n);
+        if (evaluate(P, t, &f_new, g_new)) return 1;
+        ls_evals++; ls_iter++;
+        gtd_new = dot(g_new, d, n);
+    }
+    if (ls_iter == max_ls) {
+        br[0] = 0; br[1] = t; bf[0] = f; bf[1] = f_new;
+        memcpy(bg[0], g, sizeof(double) * n); memcpy(bg[1], g_new, sizeof(double) * n);
+    }
+    int64_t low = bf[0] <= bf[1] ? 0 : 1, high = 1 - low, insuf_progress = 0;
+    while (!done && ls_iter < max_ls) {
+        if (fabs(br[1] - br[0]) * d_norm < tolerance_change) break;
+        t = cubic(br[0], bf[0], bgtd[0], br[1], bf[1], bgtd[1], 0, 0, 0);
+        const double b_max = py_max(br[0], br[1]), b_min = py_min(br[0], br[1]), eps = 0.1 * (b_max - b_min);
+        if (py_min(b_max - t, t - b_min) < eps) {
+            if (insuf_progress || t >= b_max || t <= b_min) {
+                t = fabs(t - b_max) < fabs(t - b_min) ? b_max - eps : b_min + eps;
+                insuf_progress = 0;
+            } else insuf_progress = 1;
+        } else insuf_progress = 0;
+        if (evaluate(P, t, &f_new, g_new)) return 1;
+        ls_evals++; ls_iter++;
+        gtd_new = dot(g_new, d, n);
+        if (f_new > f + c1 * t * gtd || f_new >= bf[low]) {
+            br[high] = t; bf[high] = f_new; bgtd[high] = gtd_new;
+            memcpy(bg[high], g_new, sizeof(double) * n);
+            low = bf[0] <= bf[1] ? 0 : 1; high = 1 - low;
+        } else {
+            if (fabs(gtd_new) <= -c2 * gtd) done = 1;
+            else if (gtd_new * (br[high] - br[low]) >= 0) {
+                br[high] = br[low]; bf[high] = bf[low]; bgtd[high] = bgtd[low];
+                memcpy(bg[high], bg[low], sizeof(double) * n);
+            }
+            br[low] = t; bf[low] = f_new; bgtd[low] = gtd_new;
+            memcpy(bg[low], g_new, sizeof(double) * n);
+        }
+    }
+    *t_io = br[low]; *f_out = bf[low];
+    memcpy(g_out, bg[low], sizeof(double) * n);
+    *evals += ls_evals;
+    return 0;
+}
+/* One step of kanlab.optim.LBFGS (its Python loop after the first evaluation, which the caller
+   made: loss in num[0], its gradient in grad) on the network of kanlab_mse (its arguments as
+   there). The parameters are nseg segments (seg_param, seg_n; seg_grad: kanlab_mse's gradient
+   buffer of each, NULL for a parameter the network does not use), n values in all. State (double,
+   kept across steps): d, prev_grad (n), the curvature pairs ys, ss (history x n, a ring) and rhos
+   (history); st = [iterations so far, pairs, oldest pair, has d and prev_grad]; num = [loss, t,
+   h_diag, lr, tolerance_grad, tolerance_change, tolerance_ys, penalty]; lim = [max_iter, max_eval,
+   history]. On return grad holds the last accepted gradient, num[0..2] the loss, t and h_diag,
+   *evals this step's evaluations (the first included); the loss and reg outputs hold the last
+   evaluation's values and the gradient buffers its gradient. Returns 0, or 1 when out of memory. */
+int kanlab_lbfgs(int64_t dbl, int64_t L, int64_t B, const int64_t* dims, const int64_t* meta, const int64_t* arity,
+        void* const* ptrs, const void* x, const void* target, const void* reg, void* loss_out, void* reg_out,
+        int64_t* keep_J, void* keep_local, int64_t nseg, void* const* seg_param, void* const* seg_grad,
+        const int64_t* seg_n, int64_t n, double* grad, double* d, double* prev_grad, double* ys, double* ss,
+        double* rhos, int64_t* st, double* num, const int64_t* lim, int64_t* evals) {
+    Problem P = {L, B, dims, meta, arity, ptrs, x, target, reg, loss_out, reg_out, keep_J, keep_local,
+                 keep_J != NULL, nseg, seg_param, seg_grad, seg_n, NULL, NULL, num[7], dbl};
+    double *work = (double*)malloc(sizeof(double) * 7 * (n > 0 ? n : 1));
+    if (!work) return 1;
+    double *x0 = work + 4 * n, *y = work + 5 * n, *s = work + 6 * n, alphas[lim[2] > 0 ? lim[2] : 1];
+    double loss = num[0], t = num[1], h_diag = num[2];
+    const double lr = num[3], tol_grad = num[4], tol_change = num[5], tol_ys = num[6];
+    const int64_t max_iter = lim[0], max_eval = lim[1], history = lim[2];
+    int64_t n_iter = 0, failed = 0;
+    *evals = 1;
+    P.x0 = x0; P.d = d;
+    while (n_iter < max_iter) {
+        n_iter++; st[0]++;
+        if (st[0] == 1 || !st[3]) {
+            for (int64_t i = 0; i < n; ++i) d[i] = -grad[i];
+            st[1] = st[2] = 0; h_diag = 1.0;
+        } else {
+            for (int64_t i = 0; i < n; ++i) { y[i] = grad[i] - prev_grad[i]; s[i] = d[i] * t; }
+            const double yts = dot(y, s, n);
+            if (yts > tol_ys) {
+                int64_t slot;
+                if (st[1] == history) { slot = st[2]; st[2] = (st[2] + 1) % history; }
+                else slot = (st[2] + st[1]++) % history;
+                memcpy(ys + slot * n, y, sizeof(double) * n); memcpy(ss + slot * n, s, sizeof(double) * n);
+                rhos[slot] = 1.0 / yts;
+                const double yy = dot(y, y, n);
+                if (yy > 0) h_diag = yts / yy;
+            }
+            double* q = d;  /* the two-loop recursion, newest pair first, in place in d */
+            for (int64_t i = 0; i < n; ++i) q[i] = -grad[i];
+            for (int64_t j = st[1] - 1; j >= 0; --j) {
+                const int64_t slot = (st[2] + j) % history;
+                alphas[j] = dot(ss + slot * n, q, n) * rhos[slot];
+                for (int64_t i = 0; i < n; ++i) q[i] += ys[slot * n + i] * -alphas[j];
+            }
+            for (int64_t i = 0; i < n; ++i) d[i] = q[i] * h_diag;
+            for (int64_t j = 0; j < st[1]; ++j) {
+                const int64_t slot = (st[2] + j) % history;
+                const double beta = dot(ys + slot * n, d, n) * rhos[slot];
+                for (int64_t i = 0; i < n; ++i) d[i] += ss[slot * n + i] * (alphas[j] - beta);
+            }
+        }
+        memcpy(prev_grad, grad, sizeof(double) * n);
+        st[3] = 1;
+        const double prev_loss = loss;
+        if (st[0] == 1) {
+            double total = 0;
+            for (int64_t i = 0; i < n; ++i) total += fabs(grad[i]);
+            t = (1.0 / total < 1.0 ? 1.0 / total : 1.0) * lr;
+        } else t = lr;
+        const double gtd = dot(grad, d, n);
+        if (gtd > -tol_change) break;
+        for (int64_t sg = 0, off = 0; sg < nseg; off += seg_n[sg], ++sg) {  /* x0: the parameters now */
+            for (int64_t i = 0; i < seg_n[sg]; ++i)
+                x0[off + i] = dbl ? ((const double*)seg_param[sg])[i] : (double)((const float*)seg_param[sg])[i];
+        }
+        if ((failed = strong_wolfe(&P, n, d, &t, loss, grad, gtd, &loss, grad, evals, work))) break;
+        for (int64_t sg = 0, off = 0; sg < nseg; off += seg_n[sg], ++sg) {
+            for (int64_t i = 0; i < seg_n[sg]; ++i) {
+                const double v = x0[off + i] + t * d[off + i];
+                if (dbl) ((double*)seg_param[sg])[i] = v; else ((float*)seg_param[sg])[i] = (float)v;
+            }
+        }
+        if (*evals >= max_eval || abs_max(grad, n) <= tol_grad) break;
+        if (abs_max(d, n) * fabs(t) <= tol_change || fabs(loss - prev_loss) < tol_change) break;
+    }
+    num[0] = loss; num[1] = t; num[2] = h_diag;
+    free(work);
+    return failed;
+}

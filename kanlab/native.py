@@ -12,7 +12,10 @@ layout. ``python -m benchmarks.workflow`` times a ``[2, 5, 1]`` closure with and
 :func:`mse` goes further for ``fit``'s evaluations of plain small networks (:mod:`kanlab.fused`
 decides when): the forward of every layer from the same local values, the nodes (sums and
 products), the mean squared error, the KAN paper's L1 + entropy regulariser, the backward and the
-chain rule into each layer's ``coef``, ``scale_spline`` and ``scale_base``, in one C call.
+chain rule into each layer's ``coef``, ``scale_spline`` and ``scale_base``, in one C call
+(:func:`prepare_mse` converts the arguments once; :class:`MSECall` evaluates). :func:`lbfgs`
+runs a whole step of :class:`kanlab.optim.LBFGS` on such a call in C, so ``fit``'s ~25
+evaluations per step cost no Python at all.
 
 The C source (``native.c`` beside this module) is compiled on first use with the system C compiler (``cc``, as
 ``torch.compile`` does on CPU) into a per-user cache (``$KANLAB_CACHE`` or
@@ -35,7 +38,8 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "disabled", "basis", "SplineLayer", "mse", "MAX_LAYERS"]
+__all__ = ["library", "available", "applies", "disabled", "basis", "SplineLayer", "mse", "MSECall", "prepare_mse",
+           "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
 _SOURCE = (Path(__file__).with_name("native.c")).read_text()
@@ -76,6 +80,8 @@ def _build() -> Optional[ctypes.CDLL]:
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
         getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64]
         getattr(lib, name).restype = ctypes.c_int
+    lib.kanlab_lbfgs.argtypes = [i64, i64, i64, *[ptr] * 9, ptr, ptr, i64, ptr, ptr, ptr, i64, *[ptr] * 10]
+    lib.kanlab_lbfgs.restype = ctypes.c_int
     return lib
 
 
@@ -212,23 +218,32 @@ def _check_layer(layer: SplineLayer, in_dim: int) -> None:
         raise ValueError(f"layer tensors do not fit together (after width {in_dim}): {wrong}")
 
 
-def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
-        lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
-        keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None) -> Tuple[torch.Tensor, torch.Tensor, list]:
-    """The C loop's whole small network: ``loss = mean((net(x) - target)^2)``, the KAN paper's
-    sparsity term ``R`` (:func:`kanlab.regularizers.regularizer`: per layer ``lamb_l1 * sum(A) +
-    lamb_entropy * entropy(A / sum(A))``, ``A`` each edge's mean ``|phi|`` over the batch; only
-    computed for ``lamb > 0``, else 0) and the gradients of ``loss + lamb * R`` in every layer's
-    ``coef``, ``scale_spline`` and ``scale_base``, in one pass over the points (forward, loss,
-    backward; nothing recorded for autograd). ``x`` ``(batch, width[0])``, ``target`` ``(batch,
-    width[-1])``, CPU, float32/64. Layer ``l`` sums its edges (:class:`SplineLayer`) at its
-    nodes; the basis as :func:`basis` (zero outside the knots, no slope there). ``keep``: buffers
-    for the first layer's local values, ``(int64 (batch * width[0],), (2 (k + 1) + 2) * batch *
-    width[0] values of x's dtype, filled)``: with ``filled`` the loop reads them instead of
-    evaluating the first layer's basis (they must come from this ``x`` and this layer's knots),
-    else it fills them (:func:`kanlab.fused` keeps them across a full-batch fit's evaluations).
-    Returns ``loss`` and ``R`` (0-d) and per layer ``(grad coef, grad scale_spline, grad
-    scale_base or None)``."""
+class MSECall:
+    """A prepared :func:`mse` evaluation of one network on one batch: :meth:`run` evaluates at the
+    parameters' current values (the loop reads their memory on every call), writing ``loss``,
+    ``reg`` (0-d) and ``grads`` (per layer ``(coef, scale_spline, scale_base or None)``), the
+    same tensors every time; :func:`lbfgs` runs a whole optimiser step on it."""
+
+    def __init__(self, double: bool, args: tuple, alive: list, grads: list, loss: torch.Tensor, reg: torch.Tensor,
+                 params: list) -> None:
+        self.double, self._args, self._alive, self.grads, self.loss, self.reg = double, args, alive, grads, loss, reg
+        self.params = params  # per layer (coef, scale_spline, scale_base or None), the tensors read
+
+    def run(self) -> None:
+        """Evaluate (after the first call the first layer's kept values are reused)."""
+        lib = library()
+        assert lib is not None
+        fn = lib.kanlab_mse_f64 if self.double else lib.kanlab_mse_f32
+        if fn(*self._args):
+            raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
+        if self._args[-3] is not None:  # the keep buffers are filled now
+            self._args = (*self._args[:-1], 1)
+
+
+def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
+                lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
+                keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None) -> MSECall:
+    """:func:`mse`'s arguments checked and converted once, as an :class:`MSECall`."""
     lib = library()
     if lib is None or not 0 < len(layers) <= MAX_LAYERS:
         raise ValueError(f"mse needs the compiled loop and 1 .. {MAX_LAYERS} layers")
@@ -236,7 +251,7 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
     if x.dim() != 2 or x.device.type != "cpu" or dtype not in (torch.float32, torch.float64):
         raise ValueError(f"x must be a (batch, in) float32/float64 CPU tensor, got {tuple(x.shape)} {dtype} on {x.device}")
     x, target = _plain(x, dtype), _plain(target, dtype)
-    dims, meta, arity, alive, ptrs, grads = [x.shape[1]], [], [], [], [], []
+    dims, meta, arity, alive, ptrs, grads, params = [x.shape[1]], [], [], [x, target], [], [], []
     for layer in layers:
         tensors = [_plain(t, dtype) for t in (layer.knots, layer.inv_width, layer.pieces, layer.coef,
                                                layer.scale_spline)]
@@ -254,18 +269,73 @@ def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], la
         meta += [layer.knots.shape[1], int(layer.per_interval), layer.k, n_basis,
                  0 if base is None else BASE_CODES[layer.base], out_dim, n_mult]
         arity += [int(a) for a in layer.mult_arity]
-        alive += tensors  # referenced until the call returns
+        alive += tensors  # referenced as long as the call
         ptrs += [None if t is None else t.data_ptr() for t in tensors]
         grads.append(grad)
+        params.append((tensors[3], tensors[4], base))
     if target.shape != (x.shape[0], dims[-1]):
         raise ValueError(f"target must have shape {(x.shape[0], dims[-1])}, got {tuple(target.shape)}")
     loss, reg = torch.empty((), dtype=dtype), torch.empty((), dtype=dtype)
     double = dtype == torch.float64
-    fn = lib.kanlab_mse_f64 if double else lib.kanlab_mse_f32
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
-    failed = fn(len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
-                (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(),
-                target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
+    args = (len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
+            (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(),
+            target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
+    if keep is not None:
+        alive += [keep[0], keep[1]]
+    return MSECall(double, args, alive, grads, loss, reg, params)
+
+
+def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
+        lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
+        keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None) -> Tuple[torch.Tensor, torch.Tensor, list]:
+    """The C loop's whole small network: ``loss = mean((net(x) - target)^2)``, the KAN paper's
+    sparsity term ``R`` (:func:`kanlab.regularizers.regularizer`: per layer ``lamb_l1 * sum(A) +
+    lamb_entropy * entropy(A / sum(A))``, ``A`` each edge's mean ``|phi|`` over the batch; only
+    computed for ``lamb > 0``, else 0) and the gradients of ``loss + lamb * R`` in every layer's
+    ``coef``, ``scale_spline`` and ``scale_base``, in one pass over the points (forward, loss,
+    backward; nothing recorded for autograd). ``x`` ``(batch, width[0])``, ``target`` ``(batch,
+    width[-1])``, CPU, float32/64. Layer ``l`` sums its edges (:class:`SplineLayer`) at its
+    nodes; the basis as :func:`basis` (zero outside the knots, no slope there). ``keep``: buffers
+    for the first layer's local values, ``(int64 (batch * width[0],), (2 (k + 1) + 2) * batch *
+    width[0] values of x's dtype, filled)``: with ``filled`` the loop reads them instead of
+    evaluating the first layer's basis (they must come from this ``x`` and this layer's knots),
+    else it fills them (:func:`kanlab.fused` keeps them across a full-batch fit's evaluations).
+    Returns ``loss`` and ``R`` (0-d) and per layer ``(grad coef, grad scale_spline, grad
+    scale_base or None)``."""
+    call = prepare_mse(x, target, layers, lamb, lamb_l1, lamb_entropy, keep)
+    call.run()
+    return call.loss, call.reg, call.grads
+
+
+def lbfgs(call: MSECall, params: Sequence[torch.Tensor], grad: torch.Tensor, state: dict, max_iter: int,
+          max_eval: int) -> int:
+    """One step of :class:`kanlab.optim.LBFGS` (strong-Wolfe line search) after its first
+    evaluation, in C, evaluating ``call``'s network: ``params`` the optimiser's (contiguous, of
+    the network's dtype; one that ``call`` does not read has a zero gradient), ``grad`` (float64,
+    flat) the first evaluation's gradient. ``state`` (float64 unless named): ``d``, ``prev_grad``
+    ``(n,)``, the curvature pairs ``ys``, ``ss`` ``(history, n)`` (a ring) and ``rhos``
+    ``(history,)``, ``ints`` (int64: iterations so far, pairs, oldest pair, whether ``d`` and
+    ``prev_grad`` are set) and ``nums`` (the first evaluation's loss, t, h_diag, lr, tolerance_grad,
+    tolerance_change, tolerance_ys, the penalty for a non-finite evaluation), updated in place
+    (``nums[0]`` the accepted loss). The parameters end at the accepted point and ``call``'s
+    ``loss``/``reg``/``grads`` hold the last evaluation's values (as after the Python loop).
+    Returns the number of evaluations (the first included)."""
+    lib = library()
+    assert lib is not None
+    grad_of = {id(p): g for layer_p, layer_g in zip(call.params, call.grads) for p, g in zip(layer_p, layer_g)
+               if p is not None}
+    segs = [grad_of.get(id(p)) if p.requires_grad else None for p in params]
+    lim = (ctypes.c_int64 * 3)(max_iter, max_eval, state["ys"].shape[0])
+    evals = ctypes.c_int64(0)
+    args = call._args
+    n = grad.numel()
+    failed = lib.kanlab_lbfgs(
+        int(call.double), *args[:11], args[11], args[12], len(params), (ctypes.c_void_p * len(params))(*[p.data_ptr() for p in params]),
+        (ctypes.c_void_p * len(params))(*[None if g is None else g.data_ptr() for g in segs]),
+        (ctypes.c_int64 * len(params))(*[p.numel() for p in params]), n, grad.data_ptr(), state["d"].data_ptr(),
+        state["prev_grad"].data_ptr(), state["ys"].data_ptr(), state["ss"].data_ptr(), state["rhos"].data_ptr(),
+        state["ints"].data_ptr(), state["nums"].data_ptr(), lim, ctypes.byref(evals))
     if failed:
-        raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
-    return loss, reg, grads
+        raise MemoryError("kanlab's compiled L-BFGS step could not allocate its work buffers")
+    return evals.value

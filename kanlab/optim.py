@@ -5,6 +5,11 @@ threshold. Fitting a KAN to 1e-4 RMSE means losses near 1e-8, where ``y·s`` fal
 threshold: the memory freezes and the optimiser crawls along stale directions (pykan ships its own
 copy of L-BFGS for this reason). This version makes the threshold a parameter (``tolerance_ys``)
 and otherwise follows the classic two-loop recursion with torch's strong-Wolfe line search.
+
+When the closure's objective is kanlab's compiled network pass (``fit`` on a plain small network:
+the closure carries it as ``closure.program``, see :mod:`kanlab.fused`), a step's iterations run
+in C (:func:`kanlab.native.lbfgs`: the same recursion, line search and constants in double
+precision, no Python per evaluation); everywhere else, the Python loop below.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lbfgs import _strong_wolfe
 
+from . import native
 from .validation import check_optional_int, check_positive_int, check_real
 
 __all__ = ["LBFGS"]
@@ -131,6 +137,11 @@ class LBFGS(Optimizer):
         if not math.isfinite(loss) or grad.abs().max() <= tol_grad:
             return orig_loss
         self._penalty = 2.0 * abs(loss) + 1.0
+        program = getattr(closure, "program", None)
+        if program is not None and group["line_search_fn"] == "strong_wolfe" and self._native_fits(program):
+            self._native_step(program, grad, loss, group, state)
+            return orig_loss
+        self._from_native(state)
 
         d, t = state.get("d"), state.get("t")
         dirs, steps, rhos = state.get("dirs", []), state.get("steps", []), state.get("rhos", [])
@@ -192,6 +203,62 @@ class LBFGS(Optimizer):
         state["func_evals"] += evals
         state.update(loss=loss, d=d, t=t, dirs=dirs, steps=steps, rhos=rhos, h_diag=h_diag, prev_grad=prev_grad)
         return orig_loss
+
+
+    # ---------------------------------------------------------------- the compiled step
+    def _native_fits(self, program: "native.MSECall") -> bool:
+        dtype = torch.float64 if program.double else torch.float32
+        return all(p.dtype == dtype and p.device.type == "cpu" and p.is_contiguous() for p in self._params)
+
+    def _native_step(self, program: "native.MSECall", grad: torch.Tensor, loss: float, group: dict, state: dict) -> None:
+        """The iterations of :meth:`step` in C (:func:`kanlab.native.lbfgs`) on a closure whose
+        objective is the compiled network pass (``closure.program``, set by ``fit``'s training
+        loop): the same algorithm and constants, in double precision, with no Python per
+        evaluation. Its state is kept in its own form (converted when the Python loop resumes)."""
+        n, history = grad.numel(), group["history_size"]
+        if "native" not in state:
+            state["native"] = self._to_native(state, n, history)
+        own = state["native"]
+        own["nums"][:] = torch.tensor([loss, own["nums"][1], own["nums"][2], group["lr"], group["tolerance_grad"],
+                                        group["tolerance_change"], group["tolerance_ys"], self._penalty],
+                                       dtype=torch.float64)
+        evals = native.lbfgs(program, self._params, grad.to(torch.float64), own, group["max_iter"], group["max_eval"])
+        state["n_iter"] = int(own["ints"][0])
+        state["func_evals"] += evals
+        state["loss"] = float(own["nums"][0])
+        for key in ("d", "t", "dirs", "steps", "rhos", "h_diag", "prev_grad"):
+            state.pop(key, None)  # the native state is the current one
+
+    @staticmethod
+    def _to_native(state: dict, n: int, history: int) -> dict:
+        """The Python loop's state in :func:`kanlab.native.lbfgs`'s form (float64 ring buffers)."""
+        f64 = dict(dtype=torch.float64)
+        own = {"d": torch.zeros(n, **f64), "prev_grad": torch.zeros(n, **f64), "ys": torch.zeros(history, n, **f64),
+               "ss": torch.zeros(history, n, **f64), "rhos": torch.zeros(history, **f64),
+               "ints": torch.zeros(4, dtype=torch.int64), "nums": torch.zeros(8, **f64)}
+        dirs, steps, rhos = state.get("dirs", []), state.get("steps", []), state.get("rhos", [])
+        for j, (y, s, rho) in enumerate(zip(dirs[-history:], steps[-history:], rhos[-history:])):
+            own["ys"][j], own["ss"][j], own["rhos"][j] = y, s, rho
+        d, prev_grad = state.get("d"), state.get("prev_grad")
+        has = d is not None and prev_grad is not None
+        if has:
+            own["d"][:], own["prev_grad"][:] = d, prev_grad
+        own["ints"][:] = torch.tensor([state.get("n_iter", 0), min(len(dirs), history), 0, int(has)])
+        own["nums"][1], own["nums"][2] = float(state.get("t") or 0.0), float(state.get("h_diag", 1.0))
+        return own
+
+    def _from_native(self, state: dict) -> None:
+        """Back to the Python loop's state after compiled steps (the inverse of :meth:`_to_native`)."""
+        own = state.pop("native", None)
+        if own is None:
+            return
+        dtype = self._params[0].dtype
+        n_iter, pairs, first, has = (int(v) for v in own["ints"])
+        order = [(first + j) % own["ys"].shape[0] for j in range(pairs)]
+        state.update(dirs=[own["ys"][j].to(dtype) for j in order], steps=[own["ss"][j].to(dtype) for j in order],
+                     rhos=[float(own["rhos"][j]) for j in order], t=float(own["nums"][1]),
+                     h_diag=float(own["nums"][2]), d=own["d"].to(dtype) if has else None,
+                     prev_grad=own["prev_grad"].to(dtype) if has else None)
 
 
 OPTIMIZERS = ("LBFGS", "Adam", "AdamW")

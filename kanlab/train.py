@@ -217,8 +217,8 @@ def fit(
     def total(x: torch.Tensor, y: torch.Tensor) -> Union[torch.Tensor, Evaluated]:
         fast = fused.accumulate(model, x, y, lamb, lamb_l1, lamb_entropy) if compiled else None
         if fast is not None:  # the gradients are in .grad already
-            last["loss"], last["reg"], last["rows"] = fast[1], fast[2], x.shape[0]
-            return Evaluated(fast[0])
+            last["loss"], last["reg"], last["rows"] = fast.loss, fast.reg, x.shape[0]
+            return Evaluated(fast.value, fast.program)
         pred: Optional[torch.Tensor] = None
         if lamb > 0:  # with an objective, the regulariser reads the activations on train_input
             pred, reg = forward_with_reg(model, x, reg_metric, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff)

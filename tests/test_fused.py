@@ -138,7 +138,7 @@ def test_accumulate_adds_what_backward_would() -> None:
     params = trainable(model)
     value, _, _ = objective(model, x, y, 0.01)
     want = torch.autograd.grad(value, params)
-    got_value, loss, reg = accumulate(model, x, y, 0.01)
+    got_value, loss, reg, _ = accumulate(model, x, y, 0.01)
     assert not got_value.requires_grad and got_value.item() == value.item()
     for p, w in zip(params, want):
         torch.testing.assert_close(p.grad, w, rtol=0, atol=0)

@@ -399,8 +399,9 @@ def test_base_row_is_any_function_with_its_derivative_in_dense_mode() -> None:
 @pytest.mark.parametrize("adapted", [False, True])
 def test_small_products_keep_features_with_the_same_gradients(adapted, monkeypatch) -> None:
     """A small dense product keeps its features from the forward for a first-order backward
-    (kernels.SAVE_FEATURES_ELEMENTS); its gradients equal the recomputing backward's exactly, and
-    create_graph=True still recomputes (second derivatives)."""
+    (kernels.SAVE_FEATURES_ELEMENTS); its gradients equal the recomputing backward's to rounding
+    (bitwise on some CPUs; on others the two products' kernels sum in another order: ~1e-16
+    relative), and create_graph=True still recomputes (second derivatives)."""
     x = torch.rand(300, 2, dtype=torch.float64) * 2 - 1
     model = KAN([2, 5, 1], grid=5, k=3, seed=0).double()
     if adapted:
@@ -424,8 +425,9 @@ def test_small_products_keep_features_with_the_same_gradients(adapted, monkeypat
         if a is None:
             assert b is None and c is None
             continue
-        assert torch.equal(a, b)
-        torch.testing.assert_close(c.detach(), b, rtol=0, atol=1e-15)
+        scale = float(b.abs().max())
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-14 * scale)
+        torch.testing.assert_close(c.detach(), b, rtol=0, atol=1e-14 * scale)
     assert kept_graph[0].requires_grad  # the gradient has a graph: second derivatives work
 
 

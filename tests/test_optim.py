@@ -70,3 +70,76 @@ def test_trains_a_kan_as_pykans_tutorials_do() -> None:
 def test_bad_arguments_name_the_parameter(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         LBFGS([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+# ---------------------------------------------------------------- the compiled step (fit's closures)
+needs_native = pytest.mark.skipif(not kanlab.native.available(), reason="no C compiler: the Python loop runs")
+
+
+def _fused_problem(mult: bool = False, lamb: float = 0.0, masked: bool = False, seed: int = 0):
+    torch.manual_seed(seed)
+    x = torch.rand(200, 2, dtype=torch.float64) * 4 - 2
+    y = torch.sin(x[:, [0]]) * torch.exp(-x[:, [1]] ** 2)
+    model = KAN(width=[2, [4, 2] if mult else 5, 1], grid=4, k=3, seed=seed).double()
+    if masked:
+        model.layers[0].mask[1, 0] = 0.0
+    model.update_grid_from_samples(x)
+    return model, x, y, lamb
+
+
+def _run(problem, native_steps, steps: int = 1, history: int = 10, lr: float = 1.0, max_iter: int = 20):
+    """``steps`` LBFGS steps on the compiled closure; step ``i`` runs in C iff ``native_steps[i]``."""
+    model, x, y, lamb = problem
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = LBFGS(params, lr=lr, history_size=history, max_iter=max_iter, tolerance_grad=1e-32,
+                tolerance_change=1e-32, tolerance_ys=1e-32)
+    native_now = [False]
+    last = []
+
+    def closure() -> torch.Tensor:
+        for p in params:
+            p.grad = None
+        out = kanlab.fused.accumulate(model, x, y, lamb)
+        closure.program = out.program if native_now[0] else None
+        last[:] = [out.loss, out.reg]
+        return out.value
+
+    for i in range(steps):
+        native_now[0] = native_steps[i]
+        opt.step(closure)
+    state = opt.state[params[0]]
+    return (torch.cat([p.detach().reshape(-1) for p in params]), torch.cat([p.grad.reshape(-1) for p in params]),
+            [float(v) for v in last], state["n_iter"], state["func_evals"], state["loss"])
+
+
+@needs_native
+@pytest.mark.parametrize("mult, lamb, masked", [(False, 0.0, False), (True, 0.0, False), (False, 0.01, True)])
+def test_the_compiled_step_takes_the_python_loops_iterates(mult, lamb, masked) -> None:
+    """One LBFGS step (20 iterations, the history ring wrapping) run in C lands where the Python
+    loop does (float64, same evaluations): parameters, the last evaluation's gradient (in .grad)
+    and loss/reg, the iteration and evaluation counts and the accepted loss."""
+    native_run = _run(_fused_problem(mult, lamb, masked), [True], history=5)
+    python_run = _run(_fused_problem(mult, lamb, masked), [False], history=5)
+    torch.testing.assert_close(native_run[0], python_run[0], rtol=0, atol=1e-11)
+    torch.testing.assert_close(native_run[1], python_run[1], rtol=1e-8, atol=1e-14)
+    assert native_run[2] == pytest.approx(python_run[2], rel=1e-9)
+    assert native_run[3:5] == python_run[3:5] and native_run[5] == pytest.approx(python_run[5], rel=1e-9)
+
+
+@needs_native
+def test_the_state_carries_over_between_the_compiled_and_the_python_loop() -> None:
+    """Steps alternating between C and Python continue one L-BFGS run (history, direction, step)."""
+    mixed = _run(_fused_problem(), [True, False, True], steps=3, max_iter=4)
+    python = _run(_fused_problem(), [False, False, False], steps=3, max_iter=4)
+    torch.testing.assert_close(mixed[0], python[0], rtol=0, atol=1e-10)
+    assert mixed[3:5] == python[3:5]
+
+
+@needs_native
+def test_the_compiled_step_backs_off_from_non_finite_evaluations() -> None:
+    """A huge first step overflows the loss: both loops take the penalty, back off and agree."""
+    native_run = _run(_fused_problem(), [True], lr=1e200, max_iter=3)
+    python_run = _run(_fused_problem(), [False], lr=1e200, max_iter=3)
+    assert torch.isfinite(native_run[0]).all()
+    torch.testing.assert_close(native_run[0], python_run[0], rtol=0, atol=1e-11)
+    assert native_run[3:5] == python_run[3:5]
