@@ -29,7 +29,7 @@ from .bases import BSplineBasis
 from .layer import KANLayer
 from .network import KANNetwork
 
-__all__ = ["objective", "accumulate", "Accumulated", "mse_loss", "MAX_EDGE_POINTS", "MAX_LAYER_EDGES"]
+__all__ = ["objective", "accumulate", "Accumulated", "mse_value", "mse_loss", "MAX_EDGE_POINTS", "MAX_LAYER_EDGES"]
 
 #: The compiled pass is a scalar loop on one thread; the eager path's products are blocked and
 #: vectorised. One loss-and-gradient evaluation, adapted grids, G = 5, this 2-core machine (the
@@ -67,11 +67,13 @@ def _layers(model: KANNetwork) -> List[native.SplineLayer]:
     return specs
 
 
-def _specs(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float) -> Optional[List[native.SplineLayer]]:
+def _specs(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float,
+           gradients: bool = True) -> Optional[List[native.SplineLayer]]:
     """The layers for the compiled pass, or ``None`` where it does not apply."""
     if (not native.applies(x) or x.dtype != model.dtype or y.dtype != x.dtype or y.device != x.device
             or x.shape[1] != model.width[0] or y.shape != (x.shape[0], model.width[-1]) or x.shape[0] == 0
-            or y.requires_grad or torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled() or lamb < 0):
+            or y.requires_grad or torch.is_autocast_enabled("cpu") or (gradients and not torch.is_grad_enabled())
+            or lamb < 0):
         return None
     edges = [a * b for a, b in zip(model.width[:-1], model.width[1:])]
     if x.shape[0] * sum(edges) > MAX_EDGE_POINTS or max(edges) > MAX_LAYER_EDGES or not _plain(model):
@@ -170,6 +172,17 @@ def accumulate(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float 
             else:
                 param.grad.add_(grad)
     return Accumulated(call.loss + lamb * call.reg, call.loss, call.reg, call)
+
+
+def mse_value(model: KANNetwork, x: torch.Tensor, y: torch.Tensor) -> Optional[torch.Tensor]:
+    """``torch.mean((model(x) - y) ** 2)`` as a constant (0-d, no graph) by the compiled loop's
+    forward alone (``fit``'s per-step test loss), or ``None`` where the loop does not apply."""
+    specs = _specs(model, x, y, 0.0, gradients=False)
+    if specs is None:
+        return None
+    call = native.prepare_mse(x, y, specs, gradients=False)
+    call.run()
+    return call.loss
 
 
 def mse_loss(model: KANNetwork, x: torch.Tensor, y: torch.Tensor) -> Optional[torch.Tensor]:

@@ -193,10 +193,10 @@ INLINE void S##_nodes_backward(const T* gact, const T* sub, int64_t B, int64_t O
    keep_J, keep_local (or NULL): the caller's buffers for layer 0's intervals (B dims[0]) and     \
    local values (V, S, base value and slope: (2 (k + 1) + 2) B dims[0]); kept: they hold this x's \
    already (computed on an earlier call), else they are filled. Returns 0, or 1 when out of      \
-   memory. */                                                                                      \
+   memory. backward 0: the loss and R only (no gradients written). */                              \
 int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* meta, const int64_t* arity, \
         void* const* ptrs, const T* x, const T* target, const T* reg, T* loss, T* reg_out,          \
-        int64_t* keep_J, T* keep_local, int64_t kept) {                                           \
+        int64_t* keep_J, T* keep_local, int64_t kept, int64_t backward) {                         \
     const T lamb = reg[0];                                                                         \
     int64_t size = 0, points = 0, widest = 0, most_sub = 0;                                        \
     for (int64_t l = 0; l < L; ++l) {                                                              \
@@ -283,6 +283,7 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
         for (int64_t e = 0; e < OI; ++e)  /* lamb dR/dA / B: each row's share of d|edge| */       \
             A[e] = lamb * (reg[1] + reg[2] * (A[e] - mean_h) / norm) / (T)B;                      \
     }                                                                                              \
+    if (!backward) { free(buf); free(J_all); return 0; }                                           \
     T* gy = gout;  /* the gradient in layer l's nodes */                                           \
     for (int64_t l = L - 1; l >= 0; --l) {                                                         \
         const int64_t* m = meta + 7 * l;                                                           \
@@ -338,7 +339,7 @@ static int S##_evaluate(Problem* P, double t, double* f, double* g) {           
     }                                                                                              \
     if (kanlab_mse_##S(P->L, P->B, P->dims, P->meta, P->arity, P->ptrs, (const T*)P->x,             \
                        (const T*)P->target, (const T*)P->reg, (T*)P->loss, (T*)P->reg_out,          \
-                       P->keep_J, (T*)P->keep_local, P->kept)) return 1;                           \
+                       P->keep_J, (T*)P->keep_local, P->kept, 1)) return 1;                        \
     P->kept = P->keep_J != NULL;                                                                   \
     const T value = *(T*)P->loss + ((const T*)P->reg)[0] * *(T*)P->reg_out;                        \
     int finite = isfinite((double)value);                                                          \

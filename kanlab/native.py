@@ -78,7 +78,7 @@ def _build() -> Optional[ctypes.CDLL]:
         getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, ptr]
         getattr(lib, name).restype = None
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
-        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64]
+        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
         getattr(lib, name).restype = ctypes.c_int
     lib.kanlab_lbfgs.argtypes = [i64, i64, i64, *[ptr] * 9, ptr, ptr, i64, ptr, ptr, ptr, i64, *[ptr] * 10]
     lib.kanlab_lbfgs.restype = ctypes.c_int
@@ -236,14 +236,15 @@ class MSECall:
         fn = lib.kanlab_mse_f64 if self.double else lib.kanlab_mse_f32
         if fn(*self._args):
             raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
-        if self._args[-3] is not None:  # the keep buffers are filled now
-            self._args = (*self._args[:-1], 1)
+        if self._args[-4] is not None:  # the keep buffers are filled now
+            self._args = (*self._args[:-2], 1, self._args[-1])
 
 
 def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
                 lamb_l1: float = 1.0, lamb_entropy: float = 2.0,
-                keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None) -> MSECall:
-    """:func:`mse`'s arguments checked and converted once, as an :class:`MSECall`."""
+                keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]] = None, gradients: bool = True) -> MSECall:
+    """:func:`mse`'s arguments checked and converted once, as an :class:`MSECall`; without
+    ``gradients`` it computes the loss and ``R`` only (``grads`` stay unwritten)."""
     lib = library()
     if lib is None or not 0 < len(layers) <= MAX_LAYERS:
         raise ValueError(f"mse needs the compiled loop and 1 .. {MAX_LAYERS} layers")
@@ -280,7 +281,8 @@ def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLa
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
     args = (len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
             (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(),
-            target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
+            target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k),
+            int(gradients))
     if keep is not None:
         alive += [keep[0], keep[1]]
     return MSECall(double, args, alive, grads, loss, reg, params)

@@ -117,7 +117,7 @@ def test_time_series(tmp_path):
 
 @pytest.mark.slow
 def test_readme_mission_demo_mae(tmp_path):
-    (stated,) = _readme_figure(r"MAE ≈ [0-9.]+ on a 100 × 100 grid with `make demo`'s two threads, ≈ ([0-9.]+) on one")
+    (stated,) = _readme_figure(r"MAE ≈ [0-9.]+ on a 100 × 100 grid \(([0-9.]+) with one thread")
     out = _run("kan_visualization_demo.py", tmp_path, quick=False)
     mae = float(re.search(r"Mean Absolute Error: ([0-9.]+)", out).group(1))
     assert _agrees(mae, stated), f"mission demo MAE {mae}, README says {stated}"

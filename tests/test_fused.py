@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from kanlab import KAN, native
-from kanlab.fused import accumulate, mse_loss, objective
+from kanlab.fused import accumulate, mse_loss, mse_value, objective
 from kanlab.regularizers import forward_with_reg
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no C compiler: the eager path runs instead")
@@ -276,3 +276,19 @@ def test_native_mse_refuses_tensors_that_do_not_fit() -> None:
         native.mse(x, torch.rand(10, 2), specs)
     with pytest.raises(ValueError, match="x must be"):
         native.mse(x[:, 0], y, specs)
+
+
+@pytest.mark.skipif(not native.available(), reason="no C compiler")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_mse_value_is_the_forward_loss_without_gradients(dtype) -> None:
+    """The forward-only pass (fit's test loss) equals the eager loss, needs no grad mode and
+    leaves every .grad untouched."""
+    model = KAN([2, [3, 1], 1], grid=4, k=3, seed=1).to(dtype)
+    x = (torch.rand(150, 2, dtype=torch.float64) * 2.4 - 1.2).to(dtype)
+    y = torch.sin(x[:, :1]) * x[:, 1:]
+    with torch.no_grad():
+        value = mse_value(model, x, y)
+        expected = torch.mean((model(x) - y) ** 2)
+    assert value is not None and not value.requires_grad
+    torch.testing.assert_close(value, expected, rtol=1e-12 if dtype == torch.float64 else 1e-5, atol=0)
+    assert all(p.grad is None for p in model.parameters())
