@@ -8,19 +8,32 @@
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
    clamped to the knots, by a branch-free search, limited to 0 .. NK-2); *f its position in the   \
    interval (times the interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1] */     \
-INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, T* f, T* iw, T* inside) { \
+INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, int64_t uniform, T* f, T* iw, T* inside) { \
     *inside = (xv >= kn[0] && xv < kn[NK - 1]) ? (T)1 : (T)0;                                     \
     T xc = xv;                                                                                     \
     if (xc < kn[0]) xc = kn[0]; else if (xc > kn[NK - 1]) xc = kn[NK - 1];                         \
-    const T* at = kn;                                                                              \
-    for (int64_t n = NK; n > 1;) {                                                                 \
-        const int64_t half = n / 2;                                                                \
-        at = (at[half] <= xc) ? at + half : at;                                                    \
-        n -= half;                                                                                 \
+    /* uniform knots: the interval by arithmetic, kept only if the stored knots confirm it       \
+       (kn[j] <= xc < kn[j + 1], the last knot <= xc, so exactly the search's answer) */          \
+    const T guess = uniform ? (xc - kn[0]) * ((T)(NK - 1) / (kn[NK - 1] - kn[0])) : (T)-1;         \
+    int64_t j = -1;                                                                                \
+    if (guess >= 0 && guess < (T)(NK - 1)) {                                                       \
+        int64_t g = (int64_t)guess;                                                                \
+        if (g > NK - 2) g = NK - 2;                                                                \
+        if (g > 0 && xc < kn[g]) --g;                                                              \
+        else if (g < NK - 2 && xc >= kn[g + 1]) ++g;                                               \
+        if (kn[g] <= xc && (g == NK - 2 || xc < kn[g + 1])) j = g;                                 \
     }                                                                                              \
-    int64_t j = (at - kn) - (*at <= xc ? 0 : 1);                                                   \
-    if (j < 0) j = 0;                                                                              \
-    if (j > NK - 2) j = NK - 2;                                                                    \
+    if (j < 0) {  /* a branch-free binary search */                                                \
+        const T* at = kn;                                                                          \
+        for (int64_t n = NK; n > 1;) {                                                             \
+            const int64_t half = n / 2;                                                            \
+            at = (at[half] <= xc) ? at + half : at;                                                \
+            n -= half;                                                                             \
+        }                                                                                          \
+        j = (at - kn) - (*at <= xc ? 0 : 1);                                                       \
+        if (j < 0) j = 0;                                                                          \
+        if (j > NK - 2) j = NK - 2;                                                                \
+    }                                                                                              \
     *iw = inv_width[j];                                                                            \
     *f = (xc - kn[j]) * *iw;                                                                       \
     return j;                                                                                      \
@@ -32,8 +45,9 @@ INLINE void S##_horner(const T* P, int64_t k, T f, T* v, T* s) {                
     for (int64_t m = 0; m < K1; ++m) {                                                             \
         T a = P[k * K1 + m], b = 0;                                                                \
         for (int64_t d = k - 1; d >= 0; --d) a = P[d * K1 + m] + a * f;                           \
-        for (int64_t d = k - 1; d >= 0; --d) b = (T)(d + 1) * P[(d + 1) * K1 + m] + b * f;         \
         v[m] = a;                                                                                  \
+        if (!s) continue;  /* values only */                                                       \
+        for (int64_t d = k - 1; d >= 0; --d) b = (T)(d + 1) * P[(d + 1) * K1 + m] + b * f;         \
         s[m] = b;                                                                                  \
     }                                                                                              \
 }                                                                                                  \
@@ -43,16 +57,14 @@ INLINE void S##_dense_body(const T* x, int64_t B, int64_t I, const T* knots, int
     const int64_t NI = NK - 1, K1 = k + 1, planes = values + slopes;                               \
     T v[k + 1], s[k + 1];                                                                          \
     for (int64_t b = 0; b < B; ++b) {                                                              \
+        if (values) memset(out + (b * planes * rows) * I, 0, sizeof(T) * nb * I);                  \
+        if (slopes) memset(out + ((b * planes + values) * rows) * I, 0, sizeof(T) * nb * I);       \
         for (int64_t i = 0; i < I; ++i) {                                                          \
             T f, iw, inside;                                                                       \
-            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, x[b * I + i], &f, &iw, &inside); \
-            S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, v, s);         \
+            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, x[b * I + i], !per_interval, &f, &iw, &inside); \
+            S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, v, slopes ? s : NULL); \
             T* vrow = out + (b * planes * rows) * I + i;                                           \
             T* srow = out + ((b * planes + values) * rows) * I + i;                                \
-            for (int64_t n = 0; n < nb; ++n) {                                                     \
-                if (values) vrow[n * I] = 0;                                                       \
-                if (slopes) srow[n * I] = 0;                                                       \
-            }                                                                                      \
             for (int64_t m = 0; m < K1; ++m) {                                                     \
                 const int64_t n = j - k + m;                                                       \
                 if (n < 0 || n >= nb) continue;                                                    \
@@ -85,7 +97,7 @@ INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const
             const int64_t p = b * I + i;                                                           \
             const T xv = x[p];                                                                     \
             T f, iw, inside;                                                                       \
-            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, xv, &f, &iw, &inside); \
+            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, xv, !per_interval, &f, &iw, &inside); \
             S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, V + p * K1, Sl + p * K1); \
             for (int64_t m = 0; m < K1; ++m) {                                                     \
                 V[p * K1 + m] *= inside;                                                           \
