@@ -327,7 +327,46 @@ int kanlab_mse_##S(int64_t L, int64_t B, const int64_t* dims, const int64_t* met
     }                                                                                              \
     free(buf); free(J_all);                                                                        \
     return 0;                                                                                      \
+}                                                                                                  \
+/* The exact B-spline basis by de Boor's triangular scheme, as kanlab.splines.bspline_basis_local  \
+   computes it (the same operations in the same order): x (B, I), the knots padded by k on each   \
+   side (I, NP), out (B, I, nb) written whole. Returns 1 (nothing written past the first NaN) when \
+   an x is NaN, whose span the caller's searchsorted decides. */                                  \
+int kanlab_deboor_##S(const T* x, int64_t B, int64_t I, const T* padded, int64_t NP, int64_t k,     \
+        int64_t nb, T* out) {                                                                      \
+    const int64_t NK = NP - 2 * k;  /* the unpadded knots */                                        \
+    T left[k + 1], right[k + 1], v[k + 2], temp[k + 1];                                            \
+    memset(out, 0, sizeof(T) * B * I * nb);                                                        \
+    for (int64_t b = 0; b < B; ++b) {                                                              \
+        for (int64_t i = 0; i < I; ++i) {                                                          \
+            const T xv = x[b * I + i];                                                             \
+            if (xv != xv) return 1;                                                                \
+            const T* kn = padded + i * NP;                                                         \
+            int64_t lo = 0, hi = NP;  /* the first knot > xv (searchsorted, right=True) */          \
+            while (lo < hi) { const int64_t mid = (lo + hi) / 2; if (kn[mid] <= xv) lo = mid + 1; else hi = mid; } \
+            int64_t span = lo - 1;                                                                 \
+            const T inside = (span >= k && span <= NK + k - 2) ? (T)1 : (T)0;                      \
+            if (span < k) span = k;                                                                \
+            if (span > NK + k - 2) span = NK + k - 2;                                              \
+            T xe = xv > kn[k] ? xv : kn[k];  /* torch.maximum, then torch.minimum */               \
+            xe = xe < kn[NK + k - 1] ? xe : kn[NK + k - 1];                                        \
+            for (int64_t q = 0; q < k; ++q) { left[q] = xe - kn[span - q]; right[q] = kn[span + 1 + q] - xe; } \
+            v[0] = 1;                                                                              \
+            for (int64_t p = 1; p <= k; ++p) {                                                     \
+                for (int64_t m = 0; m < p; ++m) temp[m] = v[m] / (right[m] + left[p - 1 - m]);      \
+                v[0] = right[0] * temp[0] + (T)0;                                                  \
+                for (int64_t m = 1; m < p; ++m) v[m] = right[m] * temp[m] + left[p - m] * temp[m - 1]; \
+                v[p] = (T)0 + left[0] * temp[p - 1];                                               \
+            }                                                                                      \
+            for (int64_t m = 0; m <= k; ++m) {                                                     \
+                const int64_t n = span - 2 * k + m;                                                \
+                if (n >= 0 && n < nb) out[(b * I + i) * nb + n] = v[m] * inside;                   \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    return 0;                                                                                      \
 }
+
 KERNELS(f64, double, )
 KERNELS(f32, float, f)  /* expf, logf, fabsf: float32 throughout, as the eager path */
 

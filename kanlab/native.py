@@ -38,7 +38,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "disabled", "basis", "SplineLayer", "mse", "MSECall", "prepare_mse",
+__all__ = ["library", "available", "applies", "disabled", "basis", "deboor", "SplineLayer", "mse", "MSECall", "prepare_mse",
            "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
@@ -79,6 +79,9 @@ def _build() -> Optional[ctypes.CDLL]:
         getattr(lib, name).restype = None
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
         getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
+        getattr(lib, name).restype = ctypes.c_int
+    for name in ("kanlab_deboor_f64", "kanlab_deboor_f32"):
+        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr]
         getattr(lib, name).restype = ctypes.c_int
     lib.kanlab_lbfgs.argtypes = [i64, i64, i64, *[ptr] * 9, ptr, ptr, i64, ptr, ptr, ptr, i64, *[ptr] * 10]
     lib.kanlab_lbfgs.restype = ctypes.c_int
@@ -144,6 +147,23 @@ def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces:
     fn = lib.kanlab_dense_pair_f64 if x.dtype == torch.float64 else lib.kanlab_dense_pair_f32
     fn(x.data_ptr(), x.shape[0], x.shape[1], args[0].data_ptr(), knots.shape[1], args[1].data_ptr(),
        args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), out.data_ptr())
+    return out
+
+
+def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tensor]:
+    """:func:`kanlab.splines.bspline_basis_local` by the C loop: ``x`` ``(batch, in)``, the knots
+    padded by ``k`` on each side (:func:`kanlab.splines.extend_grid`) ``(in, n_knots + 2k)`` of
+    ``x``'s dtype. Returns ``(batch, in, n_knots - k - 1)``, the same operations in the same order
+    (equal to the tensor version bit for bit), or ``None`` when an ``x`` is NaN (its span is
+    searchsorted's business: the caller's tensor path)."""
+    lib = library()
+    assert lib is not None, "deboor called without the compiled loop: check applies(x) first"
+    x, padded = x.detach().contiguous(), padded.detach().to(x.dtype).contiguous()
+    n_basis = padded.shape[1] - 3 * k - 1
+    out = torch.empty(x.shape[0], x.shape[1], n_basis, dtype=x.dtype)
+    fn = lib.kanlab_deboor_f64 if x.dtype == torch.float64 else lib.kanlab_deboor_f32
+    if fn(x.data_ptr(), x.shape[0], x.shape[1], padded.data_ptr(), padded.shape[1], k, n_basis, out.data_ptr()):
+        return None
     return out
 
 

@@ -150,3 +150,33 @@ def test_resample_grid_points_keeps_old_points_for_integer_factors() -> None:
     assert bool((tripled.diff(dim=1) > 0).all())
     # the middle of each old interval is its midpoint: piecewise linear in the index
     torch.testing.assert_close(splines.resample_grid_points(points, 10)[:, 1::2], (points[:, 1:] + points[:, :-1]) / 2)
+
+
+@pytest.mark.skipif(not splines.native.available(), reason="no C compiler: the tensor path only")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+@pytest.mark.parametrize("kind", ["uniform", "adapted", "repeated"])
+def test_local_basis_compiled_equals_the_tensor_scheme_bit_for_bit(dtype, k, kind) -> None:
+    """bspline_basis_local's C loop (kanlab.native.deboor) does de Boor's scheme in the tensor
+    path's order: equal bit for bit at every knot, one ulp either side, far outside and at
+    random points; a NaN input falls back to the tensor path (searchsorted decides its span)."""
+    gen = torch.Generator().manual_seed(k)
+    knots = torch.linspace(-1, 1, 11, dtype=dtype).repeat(3, 1)
+    if kind == "adapted":
+        knots = torch.sort(torch.randn(3, 11, generator=gen, dtype=dtype) ** 3, dim=1).values
+    if kind == "repeated":
+        knots[:, 4] = knots[:, 5]
+    at = knots.T
+    x = torch.cat([at, torch.nextafter(at, at + 10), torch.nextafter(at, at - 10),
+                   torch.randn(300, 3, generator=gen, dtype=dtype) * 2,
+                   torch.tensor([[1e30, -1e30, float("inf")]], dtype=dtype)])
+    compiled = splines.bspline_basis_local(x, knots, k)
+    with splines.native.disabled():
+        tensor = splines.bspline_basis_local(x, knots, k)
+    assert torch.equal(compiled, tensor)
+    x[5, 1] = float("nan")
+    assert splines.native.deboor(x, splines.extend_grid(knots, k), k) is None
+    compiled = splines.bspline_basis_local(x, knots, k)
+    with splines.native.disabled():
+        tensor = splines.bspline_basis_local(x, knots, k)
+    assert torch.equal(compiled.nan_to_num(7.0), tensor.nan_to_num(7.0))
