@@ -6,21 +6,25 @@
 #define INLINE static inline __attribute__((always_inline))
 #define KERNELS(S, T, F)                                                                          \
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
-   clamped to the knots, by a branch-free search, limited to 0 .. NK-2); *f its position in the   \
-   interval (times the interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1] */     \
-INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, int64_t uniform, T* f, T* iw, T* inside) { \
+   clamped to the knots, limited to 0 .. NK-2); *f its position in the interval (times the        \
+   interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1]. A guess from NB equal    \
+   buckets over the knots (tab[q]: the last knot at or below bucket q's start; tab NULL: uniform  \
+   knots, bucket q is interval q) is kept only if the stored knots confirm it (kn[j] <= xc <      \
+   kn[j + 1]: the last knot <= xc, exactly the search's answer); else, or with NB 0, a branch-    \
+   free binary search. */                                                                         \
+INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, const int64_t* tab, int64_t NB, \
+        T* f, T* iw, T* inside) {                                                                  \
     *inside = (xv >= kn[0] && xv < kn[NK - 1]) ? (T)1 : (T)0;                                     \
     T xc = xv;                                                                                     \
     if (xc < kn[0]) xc = kn[0]; else if (xc > kn[NK - 1]) xc = kn[NK - 1];                         \
-    /* uniform knots: the interval by arithmetic, kept only if the stored knots confirm it       \
-       (kn[j] <= xc < kn[j + 1], the last knot <= xc, so exactly the search's answer) */          \
-    const T guess = uniform ? (xc - kn[0]) * ((T)(NK - 1) / (kn[NK - 1] - kn[0])) : (T)-1;         \
+    const T pos = NB ? (xc - kn[0]) * ((T)NB / (kn[NK - 1] - kn[0])) : (T)-1;                      \
     int64_t j = -1;                                                                                \
-    if (guess >= 0 && guess < (T)(NK - 1)) {                                                       \
-        int64_t g = (int64_t)guess;                                                                \
+    if (pos >= 0 && pos < (T)NB) {                                                                 \
+        const int64_t q = (int64_t)pos;                                                            \
+        int64_t g = tab ? tab[q] : q;                                                              \
         if (g > NK - 2) g = NK - 2;                                                                \
         if (g > 0 && xc < kn[g]) --g;                                                              \
-        else if (g < NK - 2 && xc >= kn[g + 1]) ++g;                                               \
+        for (int64_t step = 0; step < 3 && g < NK - 2 && xc >= kn[g + 1]; ++step) ++g;             \
         if (kn[g] <= xc && (g == NK - 2 || xc < kn[g + 1])) j = g;                                 \
     }                                                                                              \
     if (j < 0) {  /* a branch-free binary search */                                                \
@@ -37,6 +41,24 @@ INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, int
     *iw = inv_width[j];                                                                            \
     *f = (xc - kn[j]) * *iw;                                                                       \
     return j;                                                                                      \
+}                                                                                                  \
+/* the bucket tables of S##_locate for I inputs' knots (I, NK): NB = 2 (NK - 1) buckets each; NULL  \
+   (binary search, or arithmetic on uniform knots) when not per_interval or out of memory */      \
+INLINE int64_t* S##_buckets(const T* knots, int64_t I, int64_t NK, int64_t per_interval, int64_t* NB) { \
+    *NB = per_interval ? 2 * (NK - 1) : NK - 1;                                                    \
+    if (!per_interval) return NULL;                                                                \
+    int64_t* tab = (int64_t*)malloc(sizeof(int64_t) * I * *NB);                                    \
+    if (!tab) { *NB = 0; return NULL; }                                                            \
+    for (int64_t i = 0; i < I; ++i) {                                                              \
+        const T* kn = knots + i * NK;                                                              \
+        const T width = (kn[NK - 1] - kn[0]) / (T)*NB;                                             \
+        for (int64_t q = 0, at = 0; q < *NB; ++q) {                                                \
+            const T start = kn[0] + (T)q * width;                                                  \
+            while (at + 1 < NK - 1 && kn[at + 1] <= start) ++at;                                   \
+            tab[i * *NB + q] = at;                                                                 \
+        }                                                                                          \
+    }                                                                                              \
+    return tab;                                                                                    \
 }                                                                                                  \
 /* the k + 1 pieces P[d][m] at f by Horner's rule, as the eager path (a NaN f stays NaN):          \
    v[m] the value of B_{j-k+m}, s[m] its slope in f */                                             \
@@ -56,12 +78,15 @@ INLINE void S##_dense_body(const T* x, int64_t B, int64_t I, const T* knots, int
         int64_t rows, int64_t values, int64_t slopes, T* out) {                                    \
     const int64_t NI = NK - 1, K1 = k + 1, planes = values + slopes;                               \
     T v[k + 1], s[k + 1];                                                                          \
+    int64_t NB;                                                                                    \
+    int64_t* tab = S##_buckets(knots, I, NK, per_interval, &NB);                                   \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         if (values) memset(out + (b * planes * rows) * I, 0, sizeof(T) * nb * I);                  \
         if (slopes) memset(out + ((b * planes + values) * rows) * I, 0, sizeof(T) * nb * I);       \
         for (int64_t i = 0; i < I; ++i) {                                                          \
             T f, iw, inside;                                                                       \
-            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, x[b * I + i], !per_interval, &f, &iw, &inside); \
+            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, x[b * I + i],      \
+                                         tab ? tab + i * NB : NULL, NB, &f, &iw, &inside);         \
             S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, v, slopes ? s : NULL); \
             T* vrow = out + (b * planes * rows) * I + i;                                           \
             T* srow = out + ((b * planes + values) * rows) * I + i;                                \
@@ -73,6 +98,7 @@ INLINE void S##_dense_body(const T* x, int64_t B, int64_t I, const T* knots, int
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
+    free(tab);                                                                                     \
 }                                                                                                  \
 /* the dense basis and slopes, basis-major (batch, planes, rows, in); the cubic case with k a      \
    constant, so that its Horner loops unroll */                                                    \
@@ -92,12 +118,15 @@ INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const
     const int64_t NK = meta[0], per_interval = meta[1], base = meta[4];                           \
     const int64_t NI = NK - 1, K1 = k + 1, NP = meta[3] + 2 * k;                                   \
     const T *knots = (const T*)ptr[0], *inv_width = (const T*)ptr[1], *pieces = (const T*)ptr[2]; \
+    int64_t NB = 0;                                                                                \
+    int64_t* tab = kept ? NULL : S##_buckets(knots, I, NK, per_interval, &NB);                     \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         for (int64_t i = 0; !kept && i < I; ++i) {  /* kept: J .. bs hold this x's values */      \
             const int64_t p = b * I + i;                                                           \
             const T xv = x[p];                                                                     \
             T f, iw, inside;                                                                       \
-            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, xv, !per_interval, &f, &iw, &inside); \
+            const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, xv, tab ? tab + i * NB : NULL, NB, \
+                                         &f, &iw, &inside);                                        \
             S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, V + p * K1, Sl + p * K1); \
             for (int64_t m = 0; m < K1; ++m) {                                                     \
                 V[p * K1 + m] *= inside;                                                           \
@@ -127,6 +156,7 @@ INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const
             y[b * O + o] = acc;                                                                    \
         }                                                                                          \
     }                                                                                              \
+    free(tab);                                                                                     \
 }                                                                                                  \
 /* One layer's backward from gy (B, O): the padded weights' gradient gp and the base weights' gb  \
    (accumulated) and, when gx is not NULL, the input's gradient gx (B, I). */                     \
