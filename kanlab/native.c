@@ -13,11 +13,11 @@
    kn[j + 1]: the last knot <= xc, exactly the search's answer); else, or with NB 0, a branch-    \
    free binary search. */                                                                         \
 INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, const int64_t* tab, int64_t NB, \
-        T* f, T* iw, T* inside) {                                                                  \
+        T scale, T* f, T* iw, T* inside) {                                                         \
     *inside = (xv >= kn[0] && xv < kn[NK - 1]) ? (T)1 : (T)0;                                     \
     T xc = xv;                                                                                     \
     if (xc < kn[0]) xc = kn[0]; else if (xc > kn[NK - 1]) xc = kn[NK - 1];                         \
-    const T pos = NB ? (xc - kn[0]) * ((T)NB / (kn[NK - 1] - kn[0])) : (T)-1;                      \
+    const T pos = NB ? (xc - kn[0]) * scale : (T)-1;  /* scale: NB / (kn[NK - 1] - kn[0]) */      \
     int64_t j = -1;                                                                                \
     if (pos >= 0 && pos < (T)NB) {                                                                 \
         const int64_t q = (int64_t)pos;                                                            \
@@ -80,13 +80,15 @@ INLINE void S##_dense_body(const T* x, int64_t B, int64_t I, const T* knots, int
     T v[k + 1], s[k + 1];                                                                          \
     int64_t NB;                                                                                    \
     int64_t* tab = S##_buckets(knots, I, NK, per_interval, &NB);                                   \
+    T scale[I];                                                                                    \
+    for (int64_t i = 0; i < I; ++i) scale[i] = (T)NB / (knots[i * NK + NK - 1] - knots[i * NK]);   \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         if (values) memset(out + (b * planes * rows) * I, 0, sizeof(T) * nb * I);                  \
         if (slopes) memset(out + ((b * planes + values) * rows) * I, 0, sizeof(T) * nb * I);       \
         for (int64_t i = 0; i < I; ++i) {                                                          \
             T f, iw, inside;                                                                       \
             const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, x[b * I + i],      \
-                                         tab ? tab + i * NB : NULL, NB, &f, &iw, &inside);         \
+                                         tab ? tab + i * NB : NULL, NB, scale[i], &f, &iw, &inside); \
             S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, v, slopes ? s : NULL); \
             T* vrow = out + (b * planes * rows) * I + i;                                           \
             T* srow = out + ((b * planes + values) * rows) * I + i;                                \
@@ -120,13 +122,15 @@ INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const
     const T *knots = (const T*)ptr[0], *inv_width = (const T*)ptr[1], *pieces = (const T*)ptr[2]; \
     int64_t NB = 0;                                                                                \
     int64_t* tab = kept ? NULL : S##_buckets(knots, I, NK, per_interval, &NB);                     \
+    T scale[I];                                                                                    \
+    for (int64_t i = 0; i < I; ++i) scale[i] = (T)NB / (knots[i * NK + NK - 1] - knots[i * NK]);   \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         for (int64_t i = 0; !kept && i < I; ++i) {  /* kept: J .. bs hold this x's values */      \
             const int64_t p = b * I + i;                                                           \
             const T xv = x[p];                                                                     \
             T f, iw, inside;                                                                       \
             const int64_t j = S##_locate(knots + i * NK, NK, inv_width + i * NI, xv, tab ? tab + i * NB : NULL, NB, \
-                                         &f, &iw, &inside);                                        \
+                                         scale[i], &f, &iw, &inside);                              \
             S##_horner(pieces + (per_interval ? (i * NI + j) * K1 * K1 : 0), k, f, V + p * K1, Sl + p * K1); \
             for (int64_t m = 0; m < K1; ++m) {                                                     \
                 V[p * K1 + m] *= inside;                                                           \
