@@ -228,7 +228,7 @@ class LocalBasis:
         :meth:`window` of ``x`` if already computed. Values and slopes of plain CPU inputs come
         from :mod:`kanlab.native`'s compiled loop where it is available."""
         k, nb = self.k, self.n_basis
-        if deriv <= 1 and located is None and native.applies(x):
+        if deriv <= 1 and located is None and (native.applies(x) or native.traced_applies(x)):
             out = self._native(x, nb + (extra_row is not None), values=deriv == 0, slopes=deriv == 1)[:, 0]
             if extra_row is not None:
                 out[:, nb] = extra_row
@@ -258,8 +258,9 @@ class LocalBasis:
         tables = self._tables.get(dtype)
         if tables is None:
             pieces = self.pieces if self.cardinal else self.pieces_rows
-            tables = self._tables[dtype] = tuple(t.detach().to(dtype).contiguous()
-                                                 for t in (self.knots, self.inv_width, pieces))
+            tables = tuple(t.detach().to(dtype).contiguous() for t in (self.knots, self.inv_width, pieces))
+            if not torch.compiler.is_compiling():  # a traced graph converts them itself (no side effect)
+                self._tables[dtype] = tables
         return tables  # type: ignore[return-value]
 
     def _native(self, x: torch.Tensor, rows: int, values: bool = True, slopes: bool = True) -> torch.Tensor:

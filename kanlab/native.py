@@ -38,7 +38,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "disabled", "basis", "deboor", "SplineLayer", "mse", "MSECall", "prepare_mse",
+__all__ = ["library", "available", "applies", "traced_applies", "disabled", "basis", "deboor", "SplineLayer", "mse", "MSECall", "prepare_mse",
            "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
@@ -118,6 +118,22 @@ def applies(x: torch.Tensor) -> bool:
             and not torch._C._functorch.is_functorch_wrapped_tensor(x) and available())
 
 
+@torch._dynamo.assume_constant_result
+def _available_when_traced() -> bool:
+    """:func:`available` as a constant of a ``torch.compile`` graph (decided when it is traced)."""
+    return available()
+
+
+def traced_applies(x: torch.Tensor) -> bool:
+    """Whether :func:`basis` can take ``x`` inside a ``torch.compile`` graph: as :func:`applies`
+    (a float32/float64 CPU matrix, no graph recorded through it), the loop then running as the
+    opaque operator ``kanlab::dense_basis`` (inductor's own code for the basis gathers each
+    point's knot, which it does not vectorise). ``False`` outside a trace."""
+    return (torch.compiler.is_compiling() and not _OFF and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64) and x.dim() == 2
+            and not (x.requires_grad and torch.is_grad_enabled()) and _available_when_traced())
+
+
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """Run the block on the eager path, as on a machine without a C compiler (benchmarks and
@@ -138,7 +154,17 @@ def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces:
     function ``m``. Returns ``(batch, planes, rows, in)``: the basis values (plane 0, when
     ``values``) and slopes (the next plane, when ``slopes``) in rows ``0 .. n_basis - 1``; rows from
     ``n_basis`` on are left uninitialised (the caller's base function goes there). In ``x``'s
-    dtype, contiguous."""
+    dtype, contiguous. Inside a ``torch.compile`` trace (:func:`traced_applies`) the same loop as
+    the operator ``kanlab::dense_basis``."""
+    if torch.compiler.is_compiling():
+        return torch.ops.kanlab.dense_basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
+    return _basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
+
+
+@torch.library.custom_op("kanlab::dense_basis", mutates_args=(), device_types="cpu")
+def _basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor,
+           per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
+    """:func:`basis`'s loop (an operator, so that compiled graphs can call it)."""
     lib = library()
     assert lib is not None, "basis called without the compiled loop: check applies(x) first"
     x = x.detach().contiguous()
@@ -165,6 +191,12 @@ def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tens
     if fn(x.data_ptr(), x.shape[0], x.shape[1], padded.data_ptr(), padded.shape[1], k, n_basis, out.data_ptr()):
         return None
     return out
+
+
+@_basis.register_fake
+def _(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor, per_interval: bool,
+      k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
+    return x.new_empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1])
 
 
 #: the most layers :func:`mse` takes (the C loop's fixed tables)

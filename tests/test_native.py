@@ -93,3 +93,41 @@ def test_a_traced_basis_is_recomputed_not_baked_in() -> None:
     traced = torch.jit.trace(lambda v: plan.dense(v), torch.rand(6, 2), check_trace=False)
     other = torch.rand(6, 2) * 2 - 1
     torch.testing.assert_close(traced(other), plan.dense(other))
+
+
+@pytest.mark.parametrize("adapted", [False, True])
+def test_a_compiled_graph_calls_the_loop_as_one_operator(adapted: bool) -> None:
+    """Under torch.compile the dense basis is the operator kanlab::dense_basis, in one graph;
+    values and gradients (input and coefficients) equal the eager model's; native.disabled()
+    keeps the traced tensor code."""
+    graphs = []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    def traced_ops() -> set:
+        return {str(node.target) for gm in graphs for sub in gm.modules() if isinstance(sub, torch.fx.GraphModule)
+                for node in sub.graph.nodes}
+
+    x = torch.rand(40, 3, dtype=torch.float64) * 2 - 1
+    model = KAN([3, 4, 2], grid=5, k=3, seed=0).double()
+    if adapted:
+        model.update_grid_from_samples(x ** 3)
+    torch._dynamo.reset()
+    xg = x.clone().requires_grad_()
+    y = torch.compile(model, backend=capture, fullgraph=True)(xg)
+    assert any("kanlab.dense_basis" in op for op in traced_ops())
+    grads = torch.autograd.grad(y.square().sum(), [xg, model.layers[0].coef])
+    xe = x.clone().requires_grad_()
+    ye = model(xe)
+    expected = torch.autograd.grad(ye.square().sum(), [xe, model.layers[0].coef])
+    torch.testing.assert_close(y, ye, rtol=1e-12, atol=1e-14)
+    for got, want in zip(grads, expected):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    graphs.clear()
+    torch._dynamo.reset()
+    with native.disabled():
+        torch.compile(model, backend=capture, fullgraph=True)(x)
+    assert graphs and not any("kanlab.dense_basis" in op for op in traced_ops())
+    torch._dynamo.reset()
