@@ -69,32 +69,40 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-@torch.library.custom_op("kanlab::add_rows", mutates_args=())
-def add_rows(rows: torch.Tensor, values: torch.Tensor, n_rows: int) -> torch.Tensor:
-    """``out[rows[r]] += values[r]`` into zeros ``(n_rows, values.shape[1])``: ``index_add``.
-
-    A custom op so that ``torch.compile`` keeps ATen's kernel: inductor lowers ``index_add`` to
-    atomic adds, which on a multi-threaded CPU made the compiled sparse training step 4x slower
-    than on one thread (config d of ``benchmarks/speed.py``; on one thread, or on CUDA, the
-    lowered kernel is the faster one and is used)."""
-    return values.new_zeros(n_rows, values.shape[1]).index_add_(0, rows, values)
+def _index_add_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """``out[rows[b, p]] += vals[b, p] * gy[b]`` into zeros ``(n_rows, out)`` (``rows``, ``vals``
+    ``(batch, P)``, ``gy`` ``(batch, out)``) by ``index_add`` of the products."""
+    products = (vals.unsqueeze(-1) * gy[:, None, :]).reshape(-1, gy.shape[1])
+    return products.new_zeros(n_rows, gy.shape[1]).index_add(0, rows.reshape(-1), products)
 
 
-@add_rows.register_fake
-def _(rows: torch.Tensor, values: torch.Tensor, n_rows: int) -> torch.Tensor:
-    return values.new_empty(n_rows, values.shape[1])
+@torch.library.custom_op("kanlab::add_products", mutates_args=())
+def add_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """:func:`_index_add_products` as an opaque operator (the C loop where it applies, which
+    skips the products tensor), for compiled graphs on a multi-threaded CPU: inductor lowers
+    ``index_add`` to atomic adds there, 4x slower than on one thread (config d of
+    ``benchmarks/speed.py``); on one thread, or on CUDA, inductor's fused kernel is used."""
+    if native.available() and rows.device.type == "cpu" and vals.dtype in (torch.float32, torch.float64):
+        return native.scatter_products(rows, vals, gy, n_rows)
+    return _index_add_products(rows, vals, gy, n_rows)
 
 
-def _add_rows_setup(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
-    ctx.save_for_backward(inputs[0])
+@add_products.register_fake
+def _(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_rows: int) -> torch.Tensor:
+    return vals.new_empty(n_rows, gy.shape[1])
 
 
-def _add_rows_backward(ctx, grad: torch.Tensor):  # type: ignore[no-untyped-def]
-    (rows,) = ctx.saved_tensors
-    return None, grad[rows], None  # differentiable: second derivatives keep working
+def _add_products_setup(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+    ctx.save_for_backward(inputs[0], inputs[1], inputs[2])
 
 
-add_rows.register_autograd(_add_rows_backward, setup_context=_add_rows_setup)
+def _add_products_backward(ctx, grad: torch.Tensor):  # type: ignore[no-untyped-def]
+    rows, vals, gy = ctx.saved_tensors
+    picked = grad[rows]  # (batch, P, out); differentiable: second derivatives keep working
+    return None, (picked * gy[:, None, :]).sum(-1), (picked * vals.unsqueeze(-1)).sum(1), None
+
+
+add_products.register_autograd(_add_products_backward, setup_context=_add_products_setup)
 
 
 def _table(w: torch.Tensor, in_dim: int, k: int) -> torch.Tensor:
@@ -162,13 +170,12 @@ def _backward_rows(
     j, f, inside = plan.window(x)
     rows = _table_rows(plan, j).reshape(-1)
     if need_w:
-        vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1, 1)
-        contrib = (vals * gy[:, None, :]).reshape(-1, n_out)  # (b * (k+1) * in, out)
+        vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1)  # (b, (k+1) * in)
         n_rows = (nb + 2 * k) * in_dim
         if torch.compiler.is_compiling() and x.device.type == "cpu" and _threads() > 1:
-            table = add_rows(rows, contrib, n_rows)  # keeps inductor's atomic adds out, see add_rows
+            table = add_products(rows.view(b, -1), vals, gy, n_rows)  # no atomic adds, see add_products
         else:
-            table = contrib.new_zeros(n_rows, n_out).index_add(0, rows, contrib)
+            table = _index_add_products(rows.view(b, -1), vals, gy, n_rows)
         gw = table[k * in_dim : (k + nb) * in_dim].T
     if need_x:
         picked = F.embedding(rows, _table(w, in_dim, k)).reshape(b, -1, n_out)  # (b, (k+1) * in, out)

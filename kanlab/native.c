@@ -399,6 +399,20 @@ int kanlab_deboor_##S(const T* x, int64_t B, int64_t I, const T* padded, int64_t
         }                                                                                          \
     }                                                                                              \
     return 0;                                                                                      \
+}                                                                                                  \
+/* out (n_rows, O) = sum over r of vals[r] gy[r / P] placed at row rows[r] (r < B P): index_add of \
+   the products, in index_add's order, without the products tensor */                             \
+void kanlab_scatter_products_##S(const int64_t* rows, const T* vals, const T* gy, int64_t B, int64_t P, \
+        int64_t O, int64_t n_rows, T* out) {                                                       \
+    memset(out, 0, sizeof(T) * n_rows * O);                                                        \
+    for (int64_t b = 0; b < B; ++b) {                                                              \
+        const T* g = gy + b * O;                                                                   \
+        for (int64_t p = 0; p < P; ++p) {                                                          \
+            const T v = vals[b * P + p];                                                           \
+            T* row = out + rows[b * P + p] * O;                                                    \
+            for (int64_t o = 0; o < O; ++o) row[o] += v * g[o];                                    \
+        }                                                                                          \
+    }                                                                                              \
 }
 
 KERNELS(f64, double, )

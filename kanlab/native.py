@@ -38,7 +38,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "traced_applies", "disabled", "basis", "deboor", "SplineLayer", "mse", "MSECall", "prepare_mse",
+__all__ = ["library", "available", "applies", "traced_applies", "disabled", "basis", "deboor", "scatter_products", "SplineLayer", "mse", "MSECall", "prepare_mse",
            "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
@@ -80,6 +80,9 @@ def _build() -> Optional[ctypes.CDLL]:
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
         getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
         getattr(lib, name).restype = ctypes.c_int
+    for name in ("kanlab_scatter_products_f64", "kanlab_scatter_products_f32"):
+        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, ptr]
+        getattr(lib, name).restype = None
     for name in ("kanlab_deboor_f64", "kanlab_deboor_f32"):
         getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr]
         getattr(lib, name).restype = ctypes.c_int
@@ -197,6 +200,21 @@ def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tens
 def _(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor, per_interval: bool,
       k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
     return x.new_empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1])
+
+
+def scatter_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """``out[rows[b, p]] += vals[b, p] * gy[b]`` into zeros ``(n_rows, out)``: ``rows``, ``vals``
+    ``(batch, P)`` (int64, float), ``gy`` ``(batch, out)``; ``index_add`` of the products (in its
+    order, so to the same bits) without building the ``(batch * P, out)`` products. CPU,
+    float32/float64, the compiled library available (the caller checks)."""
+    lib = library()
+    assert lib is not None, "scatter_products called without the compiled loop"
+    rows, vals, gy = rows.contiguous(), vals.detach().contiguous(), gy.detach().to(vals.dtype).contiguous()
+    out = torch.empty(n_rows, gy.shape[1], dtype=vals.dtype)
+    fn = lib.kanlab_scatter_products_f64 if vals.dtype == torch.float64 else lib.kanlab_scatter_products_f32
+    fn(rows.data_ptr(), vals.data_ptr(), gy.data_ptr(), vals.shape[0], vals.shape[1], gy.shape[1], n_rows,
+       out.data_ptr())
+    return out
 
 
 #: the most layers :func:`mse` takes (the C loop's fixed tables)

@@ -474,3 +474,18 @@ def test_input_features_are_kept_only_for_the_same_unchanged_input() -> None:
     fresh = KAN([2, 3, 1], grid=5, k=3, seed=0).double()
     fresh.load_state_dict(model.state_dict())
     torch.testing.assert_close(model(x), fresh(x.clone()), rtol=0, atol=0)
+
+
+def test_add_products_is_index_add_of_the_products_with_a_gradient() -> None:
+    """kernels.add_products (the compiled sparse backward's operator on a multi-threaded CPU; the
+    C loop where available) equals index_add of the products bit for bit, and its autograd
+    formula passes gradcheck (second derivatives of compiled sparse layers rest on it)."""
+    gen = torch.Generator().manual_seed(3)
+    rows = torch.randint(0, 11, (7, 5), generator=gen)
+    vals = torch.randn(7, 5, generator=gen, dtype=F64)
+    gy = torch.randn(7, 3, generator=gen, dtype=F64)
+    for dtype in (F64, torch.float32):
+        got = kernels.add_products(rows, vals.to(dtype), gy.to(dtype), 11)
+        assert torch.equal(got, kernels._index_add_products(rows, vals.to(dtype), gy.to(dtype), 11))
+    v, g = vals.clone().requires_grad_(), gy.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: kernels.add_products(rows, a, b, 11), (v, g))
