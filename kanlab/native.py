@@ -161,13 +161,12 @@ def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces:
     the operator ``kanlab::dense_basis``."""
     if torch.compiler.is_compiling():
         return torch.ops.kanlab.dense_basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
-    return _basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
+    return _dense_pair(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
 
 
-@torch.library.custom_op("kanlab::dense_basis", mutates_args=(), device_types="cpu")
-def _basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor,
-           per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
-    """:func:`basis`'s loop (an operator, so that compiled graphs can call it)."""
+def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor,
+                per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
+    """:func:`basis`'s loop, called directly (no dispatcher) outside compiled graphs."""
     lib = library()
     assert lib is not None, "basis called without the compiled loop: check applies(x) first"
     x = x.detach().contiguous()
@@ -177,6 +176,19 @@ def _basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces
     fn(x.data_ptr(), x.shape[0], x.shape[1], args[0].data_ptr(), knots.shape[1], args[1].data_ptr(),
        args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), out.data_ptr())
     return out
+
+
+@torch.library.custom_op("kanlab::dense_basis", mutates_args=(), device_types="cpu")
+def _dense_pair_op(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor,
+                   per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
+    """:func:`basis`'s loop as an operator, which compiled graphs call as one opaque step."""
+    return _dense_pair(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
+
+
+@_dense_pair_op.register_fake
+def _(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor, per_interval: bool,
+      k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
+    return x.new_empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1])
 
 
 def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tensor]:
@@ -194,12 +206,6 @@ def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tens
     if fn(x.data_ptr(), x.shape[0], x.shape[1], padded.data_ptr(), padded.shape[1], k, n_basis, out.data_ptr()):
         return None
     return out
-
-
-@_basis.register_fake
-def _(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor, per_interval: bool,
-      k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
-    return x.new_empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1])
 
 
 def scatter_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_rows: int) -> torch.Tensor:
