@@ -13,9 +13,9 @@ the loss, the regulariser and every layer's parameter gradients come from one C 
 the parameters (``coef``, ``scale_spline``, ``scale_base``). Either way the parameters get what
 the eager graph would give them, to rounding. :func:`accumulate` also hands back the prepared
 call: ``fit``'s training loop passes it to :class:`kanlab.optim.LBFGS`, which then runs the rest
-of the step (line search and two-loop recursion included) in C. Everywhere else (no compiler, ``KANLAB_NATIVE=0``,
-CUDA, float16, ``torch.compile``, graphs of the gradient, networks beyond the sizes below) they
-return ``None`` and the caller runs the eager path. ``python -m benchmarks.workflow`` times an
+of the step (line search and two-loop recursion included) in C. Everywhere else (no compiler,
+``KANLAB_NATIVE=0``, CUDA, float16, ``torch.compile``, graphs of the gradient, networks beyond the
+sizes below) they return ``None`` and the caller runs the eager path. ``python -m benchmarks.workflow`` times an
 evaluation both ways.
 """
 from __future__ import annotations
@@ -83,8 +83,9 @@ def _specs(model: KANNetwork, x: torch.Tensor, y: torch.Tensor, lamb: float,
 
 def _run(model: KANNetwork, specs: List[native.SplineLayer], x: torch.Tensor, y: torch.Tensor, lamb: float,
          lamb_l1: float, lamb_entropy: float) -> Tuple[native.MSECall, list]:
-    """The compiled pass, run once: its call (holding the data loss, ``R``) and per parameter (``coef``, ``scale_spline``,
-    ``scale_base`` per layer; ``None`` for a missing base) its gradient of ``loss + lamb * R``.
+    """The compiled pass, run once: its call (holding the data loss and ``R``) and per parameter
+    (``coef``, ``scale_spline``, ``scale_base`` per layer; ``None`` for a missing base) its gradient
+    of ``loss + lamb * R``.
 
     The first layer's local values depend only on ``x`` and its grid: a full-batch fit evaluates
     the same training inputs ~20 times per LBFGS step, so they are kept on the layer's plan for

@@ -38,8 +38,8 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "traced_applies", "disabled", "basis", "deboor", "scatter_products", "SplineLayer", "mse", "MSECall", "prepare_mse",
-           "lbfgs", "MAX_LAYERS"]
+__all__ = ["library", "available", "applies", "traced_applies", "disabled", "basis", "deboor", "scatter_products",
+           "SplineLayer", "mse", "MSECall", "prepare_mse", "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
 _SOURCE = (Path(__file__).with_name("native.c")).read_text()
@@ -404,14 +404,21 @@ def lbfgs(call: MSECall, params: Sequence[torch.Tensor], grad: torch.Tensor, sta
     grad_of = {id(p): g for layer_p, layer_g in zip(call.params, call.grads) for p, g in zip(layer_p, layer_g)
                if p is not None}
     segs = [grad_of.get(id(p)) if p.requires_grad else None for p in params]
-    lim = (ctypes.c_int64 * 3)(max_iter, max_eval, state["ys"].shape[0])
+    n, history = grad.numel(), state["ys"].shape[0]
+    shapes = {"grad": (grad, (n,)), "d": (state["d"], (n,)), "prev_grad": (state["prev_grad"], (n,)),
+              "ys": (state["ys"], (history, n)), "ss": (state["ss"], (history, n)), "rhos": (state["rhos"], (history,)),
+              "nums": (state["nums"], (8,))}
+    wrong = [name for name, (t, shape) in shapes.items()
+             if t.dtype != torch.float64 or tuple(t.shape) != shape or not t.is_contiguous()]
+    if wrong or sum(p.numel() for p in params) != n or state["ints"].dtype != torch.int64 or state["ints"].numel() != 4:
+        raise ValueError(f"lbfgs state does not fit {n} parameters (C reads raw memory): {wrong or 'counts'}")
+    lim = (ctypes.c_int64 * 3)(max_iter, max_eval, history)
     evals = ctypes.c_int64(0)
-    args = call._args
-    n = grad.numel()
+    count = len(params)
     failed = lib.kanlab_lbfgs(
-        int(call.double), *args[:11], args[11], args[12], len(params), (ctypes.c_void_p * len(params))(*[p.data_ptr() for p in params]),
-        (ctypes.c_void_p * len(params))(*[None if g is None else g.data_ptr() for g in segs]),
-        (ctypes.c_int64 * len(params))(*[p.numel() for p in params]), n, grad.data_ptr(), state["d"].data_ptr(),
+        int(call.double), *call._args[:13], count, (ctypes.c_void_p * count)(*[p.data_ptr() for p in params]),
+        (ctypes.c_void_p * count)(*[None if g is None else g.data_ptr() for g in segs]),
+        (ctypes.c_int64 * count)(*[p.numel() for p in params]), n, grad.data_ptr(), state["d"].data_ptr(),
         state["prev_grad"].data_ptr(), state["ys"].data_ptr(), state["ss"].data_ptr(), state["rhos"].data_ptr(),
         state["ints"].data_ptr(), state["nums"].data_ptr(), lim, ctypes.byref(evals))
     if failed:

@@ -204,13 +204,13 @@ class LBFGS(Optimizer):
         state.update(loss=loss, d=d, t=t, dirs=dirs, steps=steps, rhos=rhos, h_diag=h_diag, prev_grad=prev_grad)
         return orig_loss
 
-
     # ---------------------------------------------------------------- the compiled step
     def _native_fits(self, program: "native.MSECall") -> bool:
         dtype = torch.float64 if program.double else torch.float32
         return all(p.dtype == dtype and p.device.type == "cpu" and p.is_contiguous() for p in self._params)
 
-    def _native_step(self, program: "native.MSECall", grad: torch.Tensor, loss: float, group: dict, state: dict) -> None:
+    def _native_step(self, program: "native.MSECall", grad: torch.Tensor, loss: float, group: dict,
+                     state: dict) -> None:
         """The iterations of :meth:`step` in C (:func:`kanlab.native.lbfgs`) on a closure whose
         objective is the compiled network pass (``closure.program``, set by ``fit``'s training
         loop): the same algorithm and constants, in double precision, with no Python per
@@ -253,7 +253,7 @@ class LBFGS(Optimizer):
         if own is None:
             return
         dtype = self._params[0].dtype
-        n_iter, pairs, first, has = (int(v) for v in own["ints"])
+        _, pairs, first, has = (int(v) for v in own["ints"])
         order = [(first + j) % own["ys"].shape[0] for j in range(pairs)]
         state.update(dirs=[own["ys"][j].to(dtype) for j in order], steps=[own["ss"][j].to(dtype) for j in order],
                      rhos=[float(own["rhos"][j]) for j in order], t=float(own["nums"][1]),

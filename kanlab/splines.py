@@ -137,7 +137,7 @@ def bspline_basis_local(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.T
     in_dim, n_knots = knots.shape
     n_basis = n_knots - k - 1
     padded = extend_grid(knots, k)
-    if native.applies(x) and knots.device == x.device and n_basis > 0:  # the same scheme in one C loop
+    if native.applies(x) and knots.device == x.device and knots.dtype == x.dtype and n_basis > 0:  # one C loop
         out = native.deboor(x, padded, k)
         if out is not None:
             return out

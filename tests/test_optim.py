@@ -143,3 +143,15 @@ def test_the_compiled_step_backs_off_from_non_finite_evaluations() -> None:
     assert torch.isfinite(native_run[0]).all()
     torch.testing.assert_close(native_run[0], python_run[0], rtol=0, atol=1e-11)
     assert native_run[3:5] == python_run[3:5]
+
+
+@needs_native
+def test_the_compiled_step_refuses_a_state_that_does_not_fit() -> None:
+    """native.lbfgs reads raw memory: a state of the wrong size raises instead."""
+    model, x, y, _ = _fused_problem()
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = kanlab.fused.accumulate(model, x, y)
+    n = sum(p.numel() for p in params)
+    state = LBFGS._to_native({}, n + 1, 10)
+    with pytest.raises(ValueError, match="does not fit"):
+        kanlab.native.lbfgs(out.program, params, torch.zeros(n, dtype=torch.float64), state, 5, 10)
