@@ -160,7 +160,7 @@ def _backward_rows(
     gx = gw = None
     if mode == "dense":
         # the compiled loop locates by itself (kanlab.native); the eager path shares one window
-        located = None if native.applies(x) or native.traced_applies(x) else plan.window(x)
+        located = None if native.basis_applies(x) else plan.window(x)
         if need_w:
             feats = _features(plan, x, base, located=located)
             gw = gy.T @ feats if gw_into is None else gw_into.addmm_(gy.T, feats)

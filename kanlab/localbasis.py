@@ -228,7 +228,7 @@ class LocalBasis:
         :meth:`window` of ``x`` if already computed. Values and slopes of plain CPU inputs come
         from :mod:`kanlab.native`'s compiled loop where it is available."""
         k, nb = self.k, self.n_basis
-        if deriv <= 1 and located is None and (native.applies(x) or native.traced_applies(x)):
+        if deriv <= 1 and located is None and native.basis_applies(x):
             out = self._native(x, nb + (extra_row is not None), values=deriv == 0, slopes=deriv == 1)[:, 0]
             if extra_row is not None:
                 out[:, nb] = extra_row

@@ -43,9 +43,11 @@ INLINE int64_t S##_locate(const T* kn, int64_t NK, const T* inv_width, T xv, con
     return j;                                                                                      \
 }                                                                                                  \
 /* the bucket tables of S##_locate for I inputs' knots (I, NK): NB = 2 (NK - 1) buckets each; NULL  \
-   (binary search, or arithmetic on uniform knots) when not per_interval or out of memory */      \
-INLINE int64_t* S##_buckets(const T* knots, int64_t I, int64_t NK, int64_t per_interval, int64_t* NB) { \
+   (binary search, or arithmetic on uniform knots) when not per_interval or out of memory; and    \
+   each input's scale NB / (last knot - first knot) */                                           \
+INLINE int64_t* S##_buckets(const T* knots, int64_t I, int64_t NK, int64_t per_interval, int64_t* NB, T* scale) { \
     *NB = per_interval ? 2 * (NK - 1) : NK - 1;                                                    \
+    for (int64_t i = 0; i < I; ++i) scale[i] = (T)*NB / (knots[i * NK + NK - 1] - knots[i * NK]); \
     if (!per_interval) return NULL;                                                                \
     int64_t* tab = (int64_t*)malloc(sizeof(int64_t) * I * *NB);                                    \
     if (!tab) { *NB = 0; return NULL; }                                                            \
@@ -79,9 +81,8 @@ INLINE void S##_dense_body(const T* x, int64_t B, int64_t I, const T* knots, int
     const int64_t NI = NK - 1, K1 = k + 1, planes = values + slopes;                               \
     T v[k + 1], s[k + 1];                                                                          \
     int64_t NB;                                                                                    \
-    int64_t* tab = S##_buckets(knots, I, NK, per_interval, &NB);                                   \
     T scale[I];                                                                                    \
-    for (int64_t i = 0; i < I; ++i) scale[i] = (T)NB / (knots[i * NK + NK - 1] - knots[i * NK]);   \
+    int64_t* tab = S##_buckets(knots, I, NK, per_interval, &NB, scale);                            \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         if (values) memset(out + (b * planes * rows) * I, 0, sizeof(T) * nb * I);                  \
         if (slopes) memset(out + ((b * planes + values) * rows) * I, 0, sizeof(T) * nb * I);       \
@@ -121,9 +122,8 @@ INLINE void S##_layer_forward(const T* x, int64_t B, int64_t I, int64_t O, const
     const int64_t NI = NK - 1, K1 = k + 1, NP = meta[3] + 2 * k;                                   \
     const T *knots = (const T*)ptr[0], *inv_width = (const T*)ptr[1], *pieces = (const T*)ptr[2]; \
     int64_t NB = 0;                                                                                \
-    int64_t* tab = kept ? NULL : S##_buckets(knots, I, NK, per_interval, &NB);                     \
     T scale[I];                                                                                    \
-    for (int64_t i = 0; i < I; ++i) scale[i] = (T)NB / (knots[i * NK + NK - 1] - knots[i * NK]);   \
+    int64_t* tab = kept ? NULL : S##_buckets(knots, I, NK, per_interval, &NB, scale);              \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         for (int64_t i = 0; !kept && i < I; ++i) {  /* kept: J .. bs hold this x's values */      \
             const int64_t p = b * I + i;                                                           \
@@ -428,26 +428,34 @@ typedef struct {
     const double *x0, *d; double penalty; int64_t dbl;  /* dbl: the parameters are float64 */
 } Problem;
 #define EVALUATE(S, T)                                                                            \
-/* the objective and its gradient g at x0 + t d (the parameters are restored to x0 afterwards);   \
-   a non-finite value or gradient gives the penalty and a zero gradient (the search backs off) */ \
-static int S##_evaluate(Problem* P, double t, double* f, double* g) {                             \
-    int64_t off = 0;                                                                               \
-    for (int64_t s = 0; s < P->nseg; off += P->seg_n[s], ++s) {                                    \
+/* the parameters set to x0 + t d, in their own type */                                           \
+static void S##_place(Problem* P, double t) {                                                     \
+    for (int64_t s = 0, off = 0; s < P->nseg; off += P->seg_n[s], ++s) {                           \
         T* p = (T*)P->seg_param[s];                                                                \
         for (int64_t i = 0; i < P->seg_n[s]; ++i) p[i] = (T)(P->x0[off + i] + t * P->d[off + i]);  \
     }                                                                                              \
+}                                                                                                  \
+/* x0 (n): the parameters now */                                                                  \
+static void S##_read(Problem* P, double* x0) {                                                    \
+    for (int64_t s = 0, off = 0; s < P->nseg; off += P->seg_n[s], ++s) {                           \
+        const T* p = (const T*)P->seg_param[s];                                                    \
+        for (int64_t i = 0; i < P->seg_n[s]; ++i) x0[off + i] = (double)p[i];                      \
+    }                                                                                              \
+}                                                                                                  \
+/* the objective and its gradient g at x0 + t d (the parameters stay there: the step places them  \
+   at the accepted point afterwards); a non-finite value or gradient gives the penalty and a zero \
+   gradient (the search backs off) */                                                             \
+static int S##_evaluate(Problem* P, double t, double* f, double* g) {                             \
+    S##_place(P, t);                                                                               \
     if (kanlab_mse_##S(P->L, P->B, P->dims, P->meta, P->arity, P->ptrs, (const T*)P->x,             \
                        (const T*)P->target, (const T*)P->reg, (T*)P->loss, (T*)P->reg_out,          \
                        P->keep_J, (T*)P->keep_local, P->kept, 1)) return 1;                        \
-    P->kept = P->keep_J != NULL;                                                                   \
     const T value = *(T*)P->loss + ((const T*)P->reg)[0] * *(T*)P->reg_out;                        \
     int finite = isfinite((double)value);                                                          \
-    off = 0;                                                                                       \
+    int64_t off = 0;                                                                               \
     for (int64_t s = 0; s < P->nseg; off += P->seg_n[s], ++s) {                                    \
-        T* p = (T*)P->seg_param[s];                                                                \
         const T* gs = (const T*)P->seg_grad[s];                                                    \
         for (int64_t i = 0; i < P->seg_n[s]; ++i) {                                                \
-            p[i] = (T)P->x0[off + i];                                                              \
             g[off + i] = gs ? (double)gs[i] : 0.0;                                                 \
             finite &= isfinite(g[off + i]);                                                        \
         }                                                                                          \
@@ -462,6 +470,8 @@ EVALUATE(f32, float)
 static int evaluate(Problem* P, double t, double* f, double* g) {
     return P->dbl ? f64_evaluate(P, t, f, g) : f32_evaluate(P, t, f, g);
 }
+static void place(Problem* P, double t) { if (P->dbl) f64_place(P, t); else f32_place(P, t); }
+static void read_params(Problem* P, double* x0) { if (P->dbl) f64_read(P, x0); else f32_read(P, x0); }
 static double dot(const double* a, const double* b, int64_t n) {
     double s = 0;
     for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
@@ -623,17 +633,12 @@ int kanlab_lbfgs(int64_t dbl, int64_t L, int64_t B, const int64_t* dims, const i
         } else t = lr;
         const double gtd = dot(grad, d, n);
         if (gtd > -tol_change) break;
-        for (int64_t sg = 0, off = 0; sg < nseg; off += seg_n[sg], ++sg) {  /* x0: the parameters now */
-            for (int64_t i = 0; i < seg_n[sg]; ++i)
-                x0[off + i] = dbl ? ((const double*)seg_param[sg])[i] : (double)((const float*)seg_param[sg])[i];
+        read_params(&P, x0);
+        if ((failed = strong_wolfe(&P, n, d, &t, loss, grad, gtd, &loss, grad, evals, work))) {
+            place(&P, 0.0);  /* back where the iteration started */
+            break;
         }
-        if ((failed = strong_wolfe(&P, n, d, &t, loss, grad, gtd, &loss, grad, evals, work))) break;
-        for (int64_t sg = 0, off = 0; sg < nseg; off += seg_n[sg], ++sg) {
-            for (int64_t i = 0; i < seg_n[sg]; ++i) {
-                const double v = x0[off + i] + t * d[off + i];
-                if (dbl) ((double*)seg_param[sg])[i] = v; else ((float*)seg_param[sg])[i] = (float)v;
-            }
-        }
+        place(&P, t);
         if (*evals >= max_eval || abs_max(grad, n) <= tol_grad) break;
         if (abs_max(d, n) * fabs(t) <= tol_change || fabs(loss - prev_loss) < tol_change) break;
     }

@@ -38,7 +38,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "traced_applies", "disabled", "basis", "deboor", "scatter_products",
+__all__ = ["library", "available", "applies", "basis_applies", "disabled", "basis", "deboor", "scatter_products",
            "SplineLayer", "mse", "MSECall", "prepare_mse", "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
@@ -111,13 +111,18 @@ def available() -> bool:
     return library() is not None
 
 
-def applies(x: torch.Tensor) -> bool:
-    """Whether :func:`basis` can take ``x``: a plain float32/float64 CPU tensor, eager, and
-    no graph being recorded through it (the loop's output is a constant, so a basis that must be
-    differentiable in ``x``, e.g. inside a ``create_graph`` backward, stays on the eager path)."""
+def _plain_matrix(x: torch.Tensor) -> bool:
+    """A float32/float64 CPU matrix with no graph being recorded through it (the loop's output is
+    a constant, so a basis that must be differentiable in ``x``, e.g. inside a ``create_graph``
+    backward, stays on the eager path), outside :func:`disabled`."""
     return (not _OFF and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.dim() == 2
-            and not (x.requires_grad and torch.is_grad_enabled())
-            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+            and not (x.requires_grad and torch.is_grad_enabled()))
+
+
+def applies(x: torch.Tensor) -> bool:
+    """Whether the C loops can take ``x`` eagerly: :func:`_plain_matrix`, outside ``torch.compile``,
+    ``torch.jit.trace`` and ``torch.func`` transforms, with the library built."""
+    return (_plain_matrix(x) and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
             and not torch._C._functorch.is_functorch_wrapped_tensor(x) and available())
 
 
@@ -127,14 +132,13 @@ def _available_when_traced() -> bool:
     return available()
 
 
-def traced_applies(x: torch.Tensor) -> bool:
-    """Whether :func:`basis` can take ``x`` inside a ``torch.compile`` graph: as :func:`applies`
-    (a float32/float64 CPU matrix, no graph recorded through it), the loop then running as the
-    opaque operator ``kanlab::dense_basis`` (inductor's own code for the basis gathers each
-    point's knot, which it does not vectorise). ``False`` outside a trace."""
-    return (torch.compiler.is_compiling() and not _OFF and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64) and x.dim() == 2
-            and not (x.requires_grad and torch.is_grad_enabled()) and _available_when_traced())
+def basis_applies(x: torch.Tensor) -> bool:
+    """Whether :func:`basis` can take ``x``: eagerly (:func:`applies`) or inside a ``torch.compile``
+    graph, where the loop runs as the opaque operator ``kanlab::dense_basis`` (inductor's own code
+    for the basis gathers each point's knot, which it does not vectorise)."""
+    if torch.compiler.is_compiling():
+        return _plain_matrix(x) and _available_when_traced()
+    return applies(x)
 
 
 @contextlib.contextmanager
@@ -157,7 +161,7 @@ def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces:
     function ``m``. Returns ``(batch, planes, rows, in)``: the basis values (plane 0, when
     ``values``) and slopes (the next plane, when ``slopes``) in rows ``0 .. n_basis - 1``; rows from
     ``n_basis`` on are left uninitialised (the caller's base function goes there). In ``x``'s
-    dtype, contiguous. Inside a ``torch.compile`` trace (:func:`traced_applies`) the same loop as
+    dtype, contiguous. Inside a ``torch.compile`` trace (:func:`basis_applies`) the same loop as
     the operator ``kanlab::dense_basis``."""
     if torch.compiler.is_compiling():
         return torch.ops.kanlab.dense_basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
@@ -300,9 +304,10 @@ class MSECall:
     ``reg`` (0-d) and ``grads`` (per layer ``(coef, scale_spline, scale_base or None)``), the
     same tensors every time; :func:`lbfgs` runs a whole optimiser step on it."""
 
-    def __init__(self, double: bool, args: tuple, alive: list, grads: list, loss: torch.Tensor, reg: torch.Tensor,
-                 params: list) -> None:
-        self.double, self._args, self._alive, self.grads, self.loss, self.reg = double, args, alive, grads, loss, reg
+    def __init__(self, double: bool, args: tuple, kept: bool, gradients: bool, alive: list, grads: list,
+                 loss: torch.Tensor, reg: torch.Tensor, params: list) -> None:
+        self.double, self.args, self.kept, self.gradients = double, args, kept, gradients
+        self._alive, self.grads, self.loss, self.reg = alive, grads, loss, reg
         self.params = params  # per layer (coef, scale_spline, scale_base or None), the tensors read
 
     def run(self) -> None:
@@ -310,10 +315,9 @@ class MSECall:
         lib = library()
         assert lib is not None
         fn = lib.kanlab_mse_f64 if self.double else lib.kanlab_mse_f32
-        if fn(*self._args):
+        if fn(*self.args, int(self.kept), int(self.gradients)):
             raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
-        if self._args[-4] is not None:  # the keep buffers are filled now
-            self._args = (*self._args[:-2], 1, self._args[-1])
+        self.kept = self.args[-2] is not None  # the keep buffers (if any) are filled now
 
 
 def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
@@ -357,11 +361,10 @@ def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLa
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
     args = (len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),
             (ctypes.c_int64 * max(1, len(arity)))(*arity), (ctypes.c_void_p * len(ptrs))(*ptrs), x.data_ptr(),
-            target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k),
-            int(gradients))
+            target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
     if keep is not None:
         alive += [keep[0], keep[1]]
-    return MSECall(double, args, alive, grads, loss, reg, params)
+    return MSECall(double, args[:-1], bool(args[-1]), gradients, alive, grads, loss, reg, params)
 
 
 def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
@@ -416,7 +419,7 @@ def lbfgs(call: MSECall, params: Sequence[torch.Tensor], grad: torch.Tensor, sta
     evals = ctypes.c_int64(0)
     count = len(params)
     failed = lib.kanlab_lbfgs(
-        int(call.double), *call._args[:13], count, (ctypes.c_void_p * count)(*[p.data_ptr() for p in params]),
+        int(call.double), *call.args, count, (ctypes.c_void_p * count)(*[p.data_ptr() for p in params]),
         (ctypes.c_void_p * count)(*[None if g is None else g.data_ptr() for g in segs]),
         (ctypes.c_int64 * count)(*[p.numel() for p in params]), n, grad.data_ptr(), state["d"].data_ptr(),
         state["prev_grad"].data_ptr(), state["ys"].data_ptr(), state["ss"].data_ptr(), state["rhos"].data_ptr(),
