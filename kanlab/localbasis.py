@@ -101,8 +101,9 @@ class LocalBasis:
     kept_input: Optional[tuple] = field(default=None, repr=False, compare=False)
     # the compiled fit pass's first-layer local values of its last input, see kanlab.fused
     kept_native: Optional[tuple] = field(default=None, repr=False, compare=False)
-    # native_tables' contiguous copies per dtype
+    # native_tables' contiguous copies per dtype, and _row_loop's verdicts
     _tables: dict = field(default_factory=dict, repr=False, compare=False)
+    _row_loops: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # knot-major copies (n_knots, in_dim) and (n_intervals, in_dim): window() gathers from them
@@ -263,10 +264,21 @@ class LocalBasis:
                 self._tables[dtype] = tables
         return tables  # type: ignore[return-value]
 
+    def _row_loop(self, dtype: torch.dtype) -> int:
+        """Whether the C loop can take its row-wise form on these knots (:func:`kanlab.native.rows_loop`),
+        1 or 0, tested once per dtype; -1 (the loop tests it itself) inside a compiled graph, whose
+        code must not bake in one grid's answer."""
+        if torch.compiler.is_compiling():
+            return -1
+        verdict = self._row_loops.get(dtype)
+        if verdict is None:
+            verdict = self._row_loops[dtype] = int(native.rows_loop(self.native_tables(dtype)[0], not self.cardinal))
+        return verdict
+
     def _native(self, x: torch.Tensor, rows: int, values: bool = True, slopes: bool = True) -> torch.Tensor:
         """:func:`kanlab.native.basis` on this plan's knots and pieces: ``(batch, planes, rows, in)``."""
         return native.basis(x, *self.native_tables(x.dtype), not self.cardinal, self.k, self.n_basis, rows,
-                            values, slopes)
+                            values, slopes, self._row_loop(x.dtype))
 
     def dense_pair(self, x: torch.Tensor, base: Optional[BaseRow] = None,
                    located: Optional[Located] = None) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #define INLINE static inline __attribute__((always_inline))
-#define KERNELS(S, T, F)                                                                          \
+/* the dense basis loop also in an AVX2 build, picked at load time where glibc's ifunc can */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__)
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CLONES
+#endif
+#define KERNELS(S, T, F, U)                                                                         \
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
    clamped to the knots, limited to 0 .. NK-2); *f its position in the interval (times the        \
    interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1]. A guess from NB equal    \
@@ -103,11 +109,141 @@ INLINE void S##_dense_body(const T* x, int64_t B, int64_t I, const T* knots, int
     }                                                                                              \
     free(tab);                                                                                     \
 }                                                                                                  \
+/* S##_dense_rows' first guess of the interval of xc (clamped into the knots, lo the first):       \
+   floor((xc - lo) scale), 0 for NaN, at most last (NK - 2) */                                     \
+INLINE U S##_guess(T xc, T lo, T scale, U last) {                                                  \
+    const T pos = (xc - lo) * scale;                                                               \
+    const U q = (U)(int32_t)(pos >= 0 ? pos : (T)0);                                               \
+    return q < last ? q : last;                                                                    \
+}                                                                                                  \
+/* whether S##_guess is within one of every point's interval, for each input's knots (uniform      \
+   pieces, scale (NK - 1) / (last knot - first)): the guess is monotone in xc (correctly rounded   \
+   subtraction and product), so on interval g = [kn[g], kn[g + 1]) it lies between its values at   \
+   the two ends, which must be g - 1 .. g + 1 (empty intervals hold no point). */                  \
+INLINE int S##_guess_close(const T* knots, int64_t I, int64_t NK, const T* scale) {                \
+    const U last = (U)(NK - 2);                                                                    \
+    for (int64_t i = 0; i < I; ++i) {                                                              \
+        const T* kn = knots + i * NK;                                                              \
+        for (int64_t g = 0; g < NK - 1; ++g) {                                                     \
+            if (!(kn[g] < kn[g + 1])) continue;                                                    \
+            if ((int64_t)S##_guess(kn[g], kn[0], scale[i], last) < g - 1) return 0;                \
+            if ((int64_t)S##_guess(nextafter##F(kn[g + 1], -INFINITY), kn[0], scale[i], last) > g + 1) return 0; \
+        }                                                                                          \
+    }                                                                                              \
+    return 1;                                                                                      \
+}                                                                                                  \
+/* S##_horner for k = 3 over I points at f = FP, in vectorisable loops: the values times IN into   \
+   V (4, I), with slopes the slopes times SC into SL (4, I) */                                     \
+INLINE void S##_cubic_rows(const T* restrict P, int64_t I, const T* restrict FP, const T* restrict IN, \
+        const T* restrict SC, int64_t slopes, T* restrict V, T* restrict SL) {                     \
+    for (int64_t m = 0; m < 4; ++m) {                                                              \
+        const T p0 = P[m], p1 = P[4 + m], p2 = P[8 + m], p3 = P[12 + m];                           \
+        T* restrict v = V + m * I;                                                                 \
+        for (int64_t i = 0; i < I; ++i) v[i] = (p0 + (p1 + (p2 + p3 * FP[i]) * FP[i]) * FP[i]) * IN[i]; \
+        if (!slopes) continue;                                                                     \
+        const T q1 = (T)1 * p1, q2 = (T)2 * p2, q3 = (T)3 * p3;                                    \
+        T* restrict s = SL + m * I;                                                                \
+        for (int64_t i = 0; i < I; ++i) s[i] = (q1 + (q2 + (q3 + (T)0 * FP[i]) * FP[i]) * FP[i]) * SC[i]; \
+    }                                                                                              \
+}                                                                                                  \
+/* S##_dense_body for uniform pieces P (k + 1, k + 1) when S##_guess_close: the same intervals     \
+   (the guess corrected by one against the stored knots), the same operations in the same order,   \
+   so the same numbers; but one stage at a time over a row's I inputs, each a plain loop the       \
+   compiler vectorises but for the interval's loads and the stores of the k + 1 values. lo, hi, scale: each input's first and last knot and the \
+   guess's scale. Scratch: W (4 + 2 (k + 1), I), Q (I). */                                         \
+INLINE void S##_dense_rows(const T* restrict x, int64_t B, int64_t I, int64_t NK, const T* restrict knots, \
+        const T* restrict inv_width, const T* restrict lo, const T* restrict hi, const T* restrict scale, \
+        const T* restrict P, int64_t k, int64_t nb,                                                \
+        int64_t rows, int64_t values, int64_t slopes, T* restrict W, U* restrict Q, T* restrict out) { \
+    const int64_t K1 = k + 1, planes = values + slopes;                                            \
+    T *restrict XC = W, *restrict IN = W + I, *restrict FP = W + 2 * I, *restrict KQ = W + 3 * I;  \
+    T *restrict V = W + 4 * I, *restrict SL = V + K1 * I;                                          \
+    const U last = (U)(NK - 2);                                                                    \
+    for (int64_t b = 0; b < B; ++b) {                                                              \
+        const T* restrict xr = x + b * I;                                                          \
+        for (int64_t i = 0; i < I; ++i) {  /* inside, clamp (NaN stays), guess; loads first */     \
+            const T xv = xr[i], a = lo[i], z = hi[i];                                              \
+            IN[i] = ((xv >= a) & (xv < z)) ? (T)1 : (T)0;                                          \
+            T xc = xv < a ? a : xv;                                                                \
+            xc = xc > z ? z : xc;                                                                  \
+            XC[i] = xc;                                                                            \
+            Q[i] = S##_guess(xc, a, scale[i], last);                                               \
+        }                                                                                          \
+        for (int64_t i = 0; i < I; ++i) {  /* the interval (the last knot at or below xc), its knot */ \
+            const T* kn = knots + i * NK;      /* and inverse width: loads, no branch */           \
+            const T xc = XC[i];                                                                    \
+            const U q = Q[i], up = (xc >= kn[q + 1]) & (q < last), down = (xc < kn[q]) & (q > 0);  \
+            const U j = q + up - down;                                                             \
+            Q[i] = j;                                                                              \
+            KQ[i] = kn[j];                                                                         \
+            FP[i] = inv_width[i * (NK - 1) + j];                                                   \
+        }                                                                                          \
+        for (int64_t i = 0; i < I; ++i) {  /* f; XC becomes the slopes' factor inside * iw */      \
+            const T iw = FP[i];                                                                    \
+            FP[i] = (XC[i] - KQ[i]) * iw;                                                          \
+            XC[i] = IN[i] * iw;                                                                    \
+        }                                                                                          \
+        if (k == 3) S##_cubic_rows(P, I, FP, IN, XC, slopes, V, SL);                               \
+        else for (int64_t i = 0; i < I; ++i) {  /* Horner's rule, S##_horner */                    \
+            T v[k + 1], s[k + 1];                                                                  \
+            S##_horner(P, k, FP[i], v, slopes ? s : NULL);                                         \
+            for (int64_t m = 0; m < K1; ++m) {                                                     \
+                V[m * I + i] = v[m] * IN[i];                                                       \
+                if (slopes) SL[m * I + i] = s[m] * XC[i];                                          \
+            }                                                                                      \
+        }                                                                                          \
+        for (int64_t pl = 0; pl < planes; ++pl) {  /* rows j - k .. j that exist; others zero */   \
+            const T* restrict src = (values && pl == 0) ? V : SL;                                  \
+            T* restrict o = out + (b * planes + pl) * rows * I;                                    \
+            memset(o, 0, sizeof(T) * nb * I);                                                      \
+            for (int64_t i = 0; i < I; ++i) {                                                      \
+                const int64_t j = (int64_t)Q[i];                                                   \
+                _Pragma("GCC unroll 8")                                                            \
+                for (int64_t m = 0; m < K1; ++m) {                                                 \
+                    const int64_t n = j - k + m;                                                   \
+                    T sink;                                                                        \
+                    *((n >= 0) & (n < nb) ? o + n * I + i : &sink) = src[m * I + i];               \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+}                                                                                                  \
+/* each input's first and last knot and S##_guess's scale into lo, hi, scale (I); whether          \
+   S##_guess_close (when check) */                                                                 \
+INLINE int S##_rows_setup(const T* knots, int64_t I, int64_t NK, T* lo, T* hi, T* scale, int check) { \
+    for (int64_t i = 0; i < I; ++i) {                                                              \
+        lo[i] = knots[i * NK];                                                                     \
+        hi[i] = knots[i * NK + NK - 1];                                                            \
+        scale[i] = (T)(NK - 1) / (hi[i] - lo[i]);                                                  \
+    }                                                                                              \
+    return !check || S##_guess_close(knots, I, NK, scale);                                         \
+}                                                                                                  \
+/* whether kanlab_dense_pair_##S takes S##_dense_rows on these knots (tests ask) */                \
+int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_interval) {            \
+    if (per_interval || I < 8) return 0;                                                           \
+    T* W = (T*)malloc(sizeof(T) * 3 * I);                                                          \
+    const int close = W && S##_rows_setup(knots, I, NK, W, W + I, W + 2 * I, 1);                   \
+    free(W);                                                                                       \
+    return close;                                                                                  \
+}                                                                                                  \
 /* the dense basis and slopes, basis-major (batch, planes, rows, in); the cubic case with k a      \
-   constant, so that its Horner loops unroll */                                                    \
-void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,          \
+   constant, so that its loops unroll; uniform pieces over at least 8 inputs by S##_dense_rows     \
+   when S##_guess_close (row_loop -1: test it here; 1 or 0: the caller's cached                    \
+   kanlab_rows_loop_##S), else S##_dense_body */                                                   \
+CLONES void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,    \
         const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
-        int64_t rows, int64_t values, int64_t slopes, T* out) {                                    \
+        int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, T* out) {                  \
+    if (!per_interval && I >= 8 && row_loop != 0) {                                                \
+        T* W = (T*)malloc(sizeof(T) * I * (7 + 2 * (k + 1)));                                      \
+        U* Q = (U*)malloc(sizeof(U) * I);                                                          \
+        T *scale = W, *lo = W + I, *hi = W + 2 * I, *scratch = W + 3 * I;                          \
+        const int close = W && Q && S##_rows_setup(knots, I, NK, lo, hi, scale, row_loop < 0);     \
+        if (close && k == 3) S##_dense_rows(x, B, I, NK, knots, inv_width, lo, hi, scale, pieces, 3, nb, rows, values, slopes, scratch, Q, out); \
+        else if (close) S##_dense_rows(x, B, I, NK, knots, inv_width, lo, hi, scale, pieces, k, nb, rows, values, slopes, scratch, Q, out); \
+        free(W);                                                                                   \
+        free(Q);                                                                                   \
+        if (close) return;                                                                         \
+    }                                                                                              \
     if (k == 3) S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, 3, nb, rows, values, slopes, out); \
     else S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, k, nb, rows, values, slopes, out); \
 }                                                                                                  \
@@ -415,8 +551,8 @@ void kanlab_scatter_products_##S(const int64_t* rows, const T* vals, const T* gy
     }                                                                                              \
 }
 
-KERNELS(f64, double, )
-KERNELS(f32, float, f)  /* expf, logf, fabsf: float32 throughout, as the eager path */
+KERNELS(f64, double, , uint64_t)
+KERNELS(f32, float, f, uint32_t)  /* expf, logf, fabsf: float32 throughout, as the eager path */
 
 /* ---- L-BFGS over a kanlab_mse network's parameters: the two-loop recursion with torch's
    strong-Wolfe line search (torch.optim.lbfgs._strong_wolfe, the same steps and constants), in

@@ -38,14 +38,15 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "basis_applies", "disabled", "basis", "deboor", "scatter_products",
-           "SplineLayer", "mse", "MSECall", "prepare_mse", "lbfgs", "MAX_LAYERS"]
+__all__ = ["library", "available", "applies", "basis_applies", "disabled", "basis", "rows_loop", "deboor",
+           "scatter_products", "SplineLayer", "mse", "MSECall", "prepare_mse", "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
 _SOURCE = (Path(__file__).with_name("native.c")).read_text()
 
-# no fused multiply-adds: the same roundings as the eager path's separate operations on every CPU
-_FLAGS = ["-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off"]
+# no fused multiply-adds: the same roundings as the eager path's separate operations on every CPU;
+# -fno-trapping-math lets selects vectorise (no floating-point exception flags are read)
+_FLAGS = ["-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-fno-trapping-math"]
 _LIB: Optional[ctypes.CDLL] = None
 _TRIED = False
 _OFF = 0  # depth of disabled() blocks
@@ -75,8 +76,11 @@ def _build() -> Optional[ctypes.CDLL]:
     lib = ctypes.CDLL(str(target))
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     for name in ("kanlab_dense_pair_f64", "kanlab_dense_pair_f32"):
-        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, ptr]
+        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, ptr]
         getattr(lib, name).restype = None
+    for name in ("kanlab_rows_loop_f64", "kanlab_rows_loop_f32"):
+        getattr(lib, name).argtypes = [ptr, i64, i64, i64]
+        getattr(lib, name).restype = ctypes.c_int
     for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
         getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
         getattr(lib, name).restype = ctypes.c_int
@@ -154,7 +158,8 @@ def disabled() -> Iterator[None]:
 
 
 def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor,
-          per_interval: bool, k: int, n_basis: int, rows: int, values: bool = True, slopes: bool = True) -> torch.Tensor:
+          per_interval: bool, k: int, n_basis: int, rows: int, values: bool = True, slopes: bool = True,
+          row_loop: int = -1) -> torch.Tensor:
     """The C loop: ``x`` ``(batch, in)``; ``knots`` ``(in, n_knots)``; ``inv_width`` ``(in,
     n_knots - 1)``; ``pieces`` ``(k + 1, k + 1)`` (one matrix for every interval) or ``(in *
     (n_knots - 1), (k + 1)^2)`` (``per_interval``), ``[d][m]`` the power ``d`` coefficient of
@@ -165,11 +170,12 @@ def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces:
     the operator ``kanlab::dense_basis``."""
     if torch.compiler.is_compiling():
         return torch.ops.kanlab.dense_basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
-    return _dense_pair(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
+    return _dense_pair(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes, row_loop)
 
 
 def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces: torch.Tensor,
-                per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool) -> torch.Tensor:
+                per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool,
+                row_loop: int = -1) -> torch.Tensor:
     """:func:`basis`'s loop, called directly (no dispatcher) outside compiled graphs."""
     lib = library()
     assert lib is not None, "basis called without the compiled loop: check applies(x) first"
@@ -178,8 +184,21 @@ def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, p
     out = torch.empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1], dtype=x.dtype)
     fn = lib.kanlab_dense_pair_f64 if x.dtype == torch.float64 else lib.kanlab_dense_pair_f32
     fn(x.data_ptr(), x.shape[0], x.shape[1], args[0].data_ptr(), knots.shape[1], args[1].data_ptr(),
-       args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), out.data_ptr())
+       args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), row_loop, out.data_ptr())
     return out
+
+
+def rows_loop(knots: torch.Tensor, per_interval: bool) -> bool:
+    """Whether :func:`basis` on these knots ``(in, n_knots)`` runs the row-wise vectorised loop
+    (uniform pieces, at least 8 inputs, each input's arithmetic interval guess within one of the
+    stored knots' interval, which the loop then corrects exactly) rather than the point-wise one;
+    both give the same numbers. For tests and benchmarks."""
+    lib = library()
+    if lib is None:
+        return False
+    kn = knots.detach().contiguous()
+    fn = lib.kanlab_rows_loop_f64 if kn.dtype == torch.float64 else lib.kanlab_rows_loop_f32
+    return bool(fn(kn.data_ptr(), kn.shape[0], kn.shape[1], int(per_interval)))
 
 
 @torch.library.custom_op("kanlab::dense_basis", mutates_args=(), device_types="cpu")

@@ -131,3 +131,59 @@ def test_a_compiled_graph_calls_the_loop_as_one_operator(adapted: bool) -> None:
         torch.compile(model, backend=capture, fullgraph=True)(x)
     assert graphs and not any("kanlab.dense_basis" in op for op in traced_ops())
     torch._dynamo.reset()
+
+
+def assert_row_loop_gives_the_point_loops_numbers(knots: torch.Tensor, x: torch.Tensor, k: int) -> LocalBasis:
+    """The basis of ``x`` ``(batch, in)`` on ``knots`` ``(in, n_knots)`` in one call equals, bit
+    for bit, the calls on one input at a time (the point-wise loop)."""
+    plan = LocalBasis.from_knots(knots, k)
+    knots_t, inv_width, pieces = plan.native_tables(x.dtype)
+    per_interval, nb, n_int = not plan.cardinal, plan.n_basis, knots.shape[1] - 1
+    got = plan._native(x, nb + 1)[:, :, :nb]
+    for i in range(x.shape[1]):
+        own = pieces[i * n_int : (i + 1) * n_int] if per_interval else pieces
+        one = native.basis(x[:, i : i + 1], knots_t[i : i + 1], inv_width[i : i + 1], own, per_interval, k, nb,
+                           nb + 1)[:, :, :nb, 0]
+        assert torch.equal(got[..., i].nan_to_num(7.0), one.nan_to_num(7.0)), i
+    return plan
+
+
+def with_odd_points(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with NaN, infinities and far points in some of its first four columns."""
+    x = x.clone()
+    x[::97, 0], x[5::101, 1], x[7::89, 2] = math.nan, math.inf, -math.inf
+    x[3::50, 3] = x[3::50, 3] * 1e6
+    return x
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grid, k", [(3, 1), (3, 4), (5, 1), (5, 2), (5, 3), (5, 4), (12, 2)])
+def test_wide_uniform_layers_take_the_row_loop_with_the_point_loops_numbers(dtype, grid, k) -> None:
+    """Layers with at least 8 inputs on equally spaced grids take a row-wise vectorised loop
+    (:func:`kanlab.native.rows_loop`): the same numbers as the point-wise loop, one ulp beside
+    every knot, outside the grid, at NaN and infinity included."""
+    ranges = [(-1, 1), (0, 1), (0.1, 0.7), (-1e3, 1e3), (-2, 2), (0, 4), (-3.7, 12.1), (-8, 8), (-0.5, 0.25)]
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # the layers' own knots in dtype (converted ones are not equally spaced)
+    try:
+        knots = torch.cat([KAN([1, 1], grid=grid, k=k, grid_range=r).layers[0].edge_basis.knots for r in ranges])
+    finally:
+        torch.set_default_dtype(default)
+    gen = torch.Generator().manual_seed(grid * 10 + k)
+    near = torch.cat([knots, torch.nextafter(knots, knots - 1), torch.nextafter(knots, knots + 1)], dim=1).T
+    lo, hi = knots[:, :1].T, knots[:, -1:].T
+    spread = lo - 0.2 * (hi - lo) + 1.4 * (hi - lo) * torch.rand(300, len(ranges), generator=gen, dtype=dtype)
+    plan = assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(torch.cat([near, spread])), k)
+    assert plan.cardinal and native.rows_loop(plan.native_tables(dtype)[0], False)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
+       kind=st.sampled_from(["uniform", "jittered", "heavy", "repeated"]), k=st.integers(1, 4),
+       grid=st.sampled_from([3, 5, 20]))
+def test_wide_layers_of_any_grid_give_the_point_loops_numbers(data, dtype, kind, k, grid) -> None:
+    """Whichever loop a wide layer takes (drawn grids, mostly not equally spaced), one call equals
+    the calls on one input at a time."""
+    drawn = [knots_and_points(data.draw, dtype, kind, k, grid) for _ in range(9)]
+    knots, x = torch.cat([d[0] for d in drawn]), torch.cat([d[1] for d in drawn], dim=1)
+    assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(x), k)
