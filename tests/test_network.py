@@ -53,6 +53,8 @@ def test_width_must_be_a_list() -> None:
         (torch.rand(3, 0, 2), ValueError, "empty batch"),
         (torch.tensor([[0.0, float("nan")]]), ValueError, "NaN or Inf"),
         (torch.tensor([[0.0, float("inf")]]), ValueError, "NaN or Inf"),
+        (torch.tensor([[float("inf"), -float("inf")]]), ValueError, "NaN or Inf"),
+        (torch.tensor([[3e38, 3e38], [3e38, float("nan")]]), ValueError, "NaN or Inf"),
         (torch.rand(4, 2, dtype=torch.float64), TypeError, "dtype"),
         (torch.ones(4, 2, dtype=torch.long), TypeError, "dtype"),
         ([[0.0, 1.0]], TypeError, "torch.Tensor"),
@@ -61,6 +63,13 @@ def test_width_must_be_a_list() -> None:
 def test_bad_inputs(x, err, match) -> None:
     with pytest.raises(err, match=match):
         KAN([2, 3, 1])(x)
+
+
+def test_finite_inputs_whose_sum_overflows_are_accepted() -> None:
+    """The input check sums first; a sum that overflows on finite values is not an error."""
+    x = torch.full((4, 2), 3e38)
+    assert torch.isinf(x.sum())
+    assert KAN([2, 3, 1], seed=0)(x).shape == (4, 1)
 
 
 def test_device_mismatch_is_named() -> None:
