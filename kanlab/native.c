@@ -149,12 +149,13 @@ INLINE void S##_cubic_rows(const T* restrict P, int64_t I, const T* restrict FP,
 /* S##_dense_body for uniform pieces P (k + 1, k + 1) when S##_guess_close: the same intervals     \
    (the guess corrected by one against the stored knots), the same operations in the same order,   \
    so the same numbers; but one stage at a time over a row's I inputs, each a plain loop the       \
-   compiler vectorises but for the interval's loads and the stores of the k + 1 values. lo, hi, scale: each input's first and last knot and the \
-   guess's scale. Scratch: W (4 + 2 (k + 1), I), Q (I). */                                         \
+   compiler vectorises but for the interval's loads and the stores of the k + 1 values. lo, hi,    \
+   scale: each input's first and last knot and the guess's scale. Scratch: W (4 + 2 (k + 1), I),   \
+   Q (I). */                                                                                       \
 INLINE void S##_dense_rows(const T* restrict x, int64_t B, int64_t I, int64_t NK, const T* restrict knots, \
         const T* restrict inv_width, const T* restrict lo, const T* restrict hi, const T* restrict scale, \
-        const T* restrict P, int64_t k, int64_t nb,                                                \
-        int64_t rows, int64_t values, int64_t slopes, T* restrict W, U* restrict Q, T* restrict out) { \
+        const T* restrict P, int64_t k, int64_t nb, int64_t rows, int64_t values, int64_t slopes,  \
+        T* restrict W, U* restrict Q, T* restrict out) {                                           \
     const int64_t K1 = k + 1, planes = values + slopes;                                            \
     T *restrict XC = W, *restrict IN = W + I, *restrict FP = W + 2 * I, *restrict KQ = W + 3 * I;  \
     T *restrict V = W + 4 * I, *restrict SL = V + K1 * I;                                          \

@@ -166,8 +166,9 @@ def basis(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, pieces:
     function ``m``. Returns ``(batch, planes, rows, in)``: the basis values (plane 0, when
     ``values``) and slopes (the next plane, when ``slopes``) in rows ``0 .. n_basis - 1``; rows from
     ``n_basis`` on are left uninitialised (the caller's base function goes there). In ``x``'s
-    dtype, contiguous. Inside a ``torch.compile`` trace (:func:`basis_applies`) the same loop as
-    the operator ``kanlab::dense_basis``."""
+    dtype, contiguous. ``row_loop``: :func:`rows_loop`'s verdict on these knots when the caller
+    has it (1 or 0), -1 to let the loop test it (~40 us on 784 inputs). Inside a ``torch.compile``
+    trace (:func:`basis_applies`) the same loop as the operator ``kanlab::dense_basis``."""
     if torch.compiler.is_compiling():
         return torch.ops.kanlab.dense_basis(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes)
     return _dense_pair(x, knots, inv_width, pieces, per_interval, k, n_basis, rows, values, slopes, row_loop)
@@ -192,7 +193,7 @@ def rows_loop(knots: torch.Tensor, per_interval: bool) -> bool:
     """Whether :func:`basis` on these knots ``(in, n_knots)`` runs the row-wise vectorised loop
     (uniform pieces, at least 8 inputs, each input's arithmetic interval guess within one of the
     stored knots' interval, which the loop then corrects exactly) rather than the point-wise one;
-    both give the same numbers. For tests and benchmarks."""
+    both give the same numbers. Plans cache it per dtype and pass it to :func:`basis`."""
     lib = library()
     if lib is None:
         return False
