@@ -168,17 +168,17 @@ def _backward_rows(
             gx = ((gy @ w) * _features(plan, x, base, 1, located)).reshape(b, -1, in_dim).sum(1)
         return gx, gw
     j, f, inside = plan.window(x)
-    rows = _table_rows(plan, j).reshape(-1)
+    rows = _table_rows(plan, j)  # (b, (k+1) * in)
     if need_w:
         vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1)  # (b, (k+1) * in)
         n_rows = (nb + 2 * k) * in_dim
         if torch.compiler.is_compiling() and x.device.type == "cpu" and _threads() > 1:
-            table = add_products(rows.view(b, -1), vals, gy, n_rows)  # no atomic adds, see add_products
+            table = add_products(rows, vals, gy, n_rows)  # no atomic adds, see add_products
         else:
-            table = _index_add_products(rows.view(b, -1), vals, gy, n_rows)
+            table = _index_add_products(rows, vals, gy, n_rows)
         gw = table[k * in_dim : (k + nb) * in_dim].T
     if need_x:
-        picked = F.embedding(rows, _table(w, in_dim, k)).reshape(b, -1, n_out)  # (b, (k+1) * in, out)
+        picked = F.embedding(rows, _table(w, in_dim, k))  # (b, (k+1) * in, out)
         g_local = (picked * gy[:, None, :]).sum(-1).reshape(b, k + 1, in_dim)
         gx = (g_local * plan.local(j, f, inside, 1).transpose(1, 2)).sum(1)
     return gx, gw

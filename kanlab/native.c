@@ -10,6 +10,8 @@
 #else
 #define CLONES
 #endif
+/* the row-wise dense basis loop's reach: uniform pieces, enough inputs for its vector stages */
+#define ROWS_FIT(per_interval, I) (!(per_interval) && (I) >= 8)
 #define KERNELS(S, T, F, U)                                                                         \
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
    clamped to the knots, limited to 0 .. NK-2); *f its position in the interval (times the        \
@@ -219,9 +221,9 @@ INLINE int S##_rows_setup(const T* knots, int64_t I, int64_t NK, T* lo, T* hi, T
     }                                                                                              \
     return !check || S##_guess_close(knots, I, NK, scale);                                         \
 }                                                                                                  \
-/* whether kanlab_dense_pair_##S takes S##_dense_rows on these knots (tests ask) */                \
+/* whether kanlab_dense_pair_##S takes S##_dense_rows on these knots (plans cache it) */           \
 int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_interval) {            \
-    if (per_interval || I < 8) return 0;                                                           \
+    if (!ROWS_FIT(per_interval, I)) return 0;                                                      \
     T* W = (T*)malloc(sizeof(T) * 3 * I);                                                          \
     const int close = W && S##_rows_setup(knots, I, NK, W, W + I, W + 2 * I, 1);                   \
     free(W);                                                                                       \
@@ -234,7 +236,7 @@ int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_inte
 CLONES void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,    \
         const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
         int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, T* out) {                  \
-    if (!per_interval && I >= 8 && row_loop != 0) {                                                \
+    if (ROWS_FIT(per_interval, I) && row_loop != 0) {                                              \
         T* W = (T*)malloc(sizeof(T) * I * (7 + 2 * (k + 1)));                                      \
         U* Q = (U*)malloc(sizeof(U) * I);                                                          \
         T *scale = W, *lo = W + I, *hi = W + 2 * I, *scratch = W + 3 * I;                          \

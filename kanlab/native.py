@@ -324,9 +324,10 @@ class MSECall:
     ``reg`` (0-d) and ``grads`` (per layer ``(coef, scale_spline, scale_base or None)``), the
     same tensors every time; :func:`lbfgs` runs a whole optimiser step on it."""
 
-    def __init__(self, double: bool, args: tuple, kept: bool, gradients: bool, alive: list, grads: list,
-                 loss: torch.Tensor, reg: torch.Tensor, params: list) -> None:
-        self.double, self.args, self.kept, self.gradients = double, args, kept, gradients
+    def __init__(self, double: bool, args: tuple, kept: bool, keeps: bool, gradients: bool, alive: list,
+                 grads: list, loss: torch.Tensor, reg: torch.Tensor, params: list) -> None:
+        # kept: the keep buffers hold this x's values already; keeps: there are keep buffers
+        self.double, self.args, self.kept, self.keeps, self.gradients = double, args, kept, keeps, gradients
         self._alive, self.grads, self.loss, self.reg = alive, grads, loss, reg
         self.params = params  # per layer (coef, scale_spline, scale_base or None), the tensors read
 
@@ -337,7 +338,7 @@ class MSECall:
         fn = lib.kanlab_mse_f64 if self.double else lib.kanlab_mse_f32
         if fn(*self.args, int(self.kept), int(self.gradients)):
             raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
-        self.kept = self.args[-2] is not None  # the keep buffers (if any) are filled now
+        self.kept = self.keeps  # the keep buffers (if any) are filled now
 
 
 def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,
@@ -384,7 +385,7 @@ def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLa
             target.data_ptr(), weights, loss.data_ptr(), reg.data_ptr(), *_keep_args(keep, x, layers[0].k))
     if keep is not None:
         alive += [keep[0], keep[1]]
-    return MSECall(double, args[:-1], bool(args[-1]), gradients, alive, grads, loss, reg, params)
+    return MSECall(double, args[:-1], bool(args[-1]), keep is not None, gradients, alive, grads, loss, reg, params)
 
 
 def mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLayer], lamb: float = 0.0,

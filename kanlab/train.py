@@ -427,8 +427,7 @@ def _test_loss(model: KANNetwork, data: Dict[str, torch.Tensor], loss_fn: Callab
         idx = torch.randperm(x.shape[0], generator=gen)[:batch].to(x.device)
         x, y = x[idx], y[idx]
     compiled = fused.mse_value(model, x, y) if rmse else None  # the C forward where it applies
-    with torch.no_grad():  # a record, not a step: no graph to build
-        value = float(loss_fn(model(x), y) if compiled is None else compiled)
+    value = float(loss_fn(model(x), y) if compiled is None else compiled)  # no_grad: a record, not a step
     return math.sqrt(max(value, 0.0)) if rmse else value
 
 
