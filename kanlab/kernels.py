@@ -121,13 +121,18 @@ def _table_rows(plan: LocalBasis, j: torch.Tensor) -> torch.Tensor:
 # peak memory of a step does not grow with the batch. On CPU the chunks are small enough to stay
 # in cache (2 MiB of float32); on GPUs they only cap memory (launches are what costs there).
 CHUNK_ELEMENTS = {"cpu": 1 << 19, "other": 1 << 26}
+# ... but hold at least this many rows: each chunk's matmul packs the whole weight again, so wide
+# layers with few rows per chunk paid for packing (config a of benchmarks/speed.py: 27 rows per
+# chunk, 10 packings of its 1.8 MB weight per pass; 64 rows took its eager train step from ~2.0x to
+# ~1.85x the bound, alternating in one process; 128 rows fell out of cache and lost again).
+CHUNK_MIN_ROWS = {"cpu": 64, "other": 1}
 
 
 def _row_chunks(batch: int, per_row: int, device: torch.device) -> List[slice]:
     if torch.compiler.is_compiling():
         return [slice(0, batch)]
-    budget = CHUNK_ELEMENTS["cpu" if device.type == "cpu" else "other"]
-    rows = max(1, budget // max(per_row, 1))
+    kind = "cpu" if device.type == "cpu" else "other"
+    rows = max(CHUNK_MIN_ROWS[kind], CHUNK_ELEMENTS[kind] // max(per_row, 1))
     return [slice(s, min(s + rows, batch)) for s in range(0, batch, rows)]
 
 

@@ -178,6 +178,9 @@ def _check_compiled_model(device: str, contraction: str) -> None:
 def test_row_chunks_give_the_same_values_and_gradients(monkeypatch, contraction: str) -> None:
     """Eager passes split the batch into chunks; chunked results equal the reference path's."""
     monkeypatch.setitem(kernels.CHUNK_ELEMENTS, "cpu", 500)  # a few rows per chunk
+    monkeypatch.setitem(kernels.CHUNK_MIN_ROWS, "cpu", 1)
+    assert len(kernels._row_chunks(37, kernels._per_row(KANLayer(4, 3, 5, 3).edge_basis.plan, contraction, 4, 3),
+                                   torch.device("cpu"))) > 3
     gen = torch.Generator().manual_seed(5)
     fast = KANLayer(4, 3, 5, 3, dtype=F64, generator=gen, contraction=contraction)
     ref = KANLayer(4, 3, 5, 3, dtype=F64, fast=False)
