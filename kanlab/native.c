@@ -7,12 +7,17 @@
 /* the dense basis loop also in an AVX2 build, picked at load time where glibc's ifunc can */
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__)
 #define CLONES __attribute__((target_clones("avx2", "default")))
+/* AVX2 at run time: the row loop writes each dense row once, by bit masks (on SSE2 the k + 1
+   scattered stores per point after a memset were faster) */
+#define WIDE_VECTORS __builtin_cpu_supports("avx2")
 #else
 #define CLONES
+#define WIDE_VECTORS 0
 #endif
 /* the row-wise dense basis loop's reach: uniform pieces, enough inputs for its vector stages */
 #define ROWS_FIT(per_interval, I) (!(per_interval) && (I) >= 8)
 #define KERNELS(S, T, F, U)                                                                         \
+typedef U S##_bits __attribute__((may_alias));  /* T's bits */                                     \
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
    clamped to the knots, limited to 0 .. NK-2); *f its position in the interval (times the        \
    interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1]. A guess from NB equal    \
@@ -162,6 +167,7 @@ INLINE void S##_dense_rows(const T* restrict x, int64_t B, int64_t I, int64_t NK
     T *restrict XC = W, *restrict IN = W + I, *restrict FP = W + 2 * I, *restrict KQ = W + 3 * I;  \
     T *restrict V = W + 4 * I, *restrict SL = V + K1 * I;                                          \
     const U last = (U)(NK - 2);                                                                    \
+    const int wide = WIDE_VECTORS;                                                                 \
     for (int64_t b = 0; b < B; ++b) {                                                              \
         const T* restrict xr = x + b * I;                                                          \
         for (int64_t i = 0; i < I; ++i) {  /* inside, clamp (NaN stays), guess; loads first */     \
@@ -198,6 +204,18 @@ INLINE void S##_dense_rows(const T* restrict x, int64_t B, int64_t I, int64_t NK
         for (int64_t pl = 0; pl < planes; ++pl) {  /* rows j - k .. j that exist; others zero */   \
             const T* restrict src = (values && pl == 0) ? V : SL;                                  \
             T* restrict o = out + (b * planes + pl) * rows * I;                                    \
+            if (k == 3 && wide) {  /* each row once: element i of row n is piece n - j + 3's */    \
+                for (int64_t n = 0; n < nb; ++n) {                                                 \
+                    S##_bits* restrict on = (S##_bits*)(o + n * I);                                \
+                    const S##_bits* restrict sb = (const S##_bits*)src;                            \
+                    for (int64_t i = 0; i < I; ++i) {  /* bit masks: the pieces' exact bits */     \
+                        const U m = (U)n + 3 - Q[i];                                               \
+                        on[i] = (sb[i] & -(U)(m == 0)) | (sb[I + i] & -(U)(m == 1))                \
+                              | (sb[2 * I + i] & -(U)(m == 2)) | (sb[3 * I + i] & -(U)(m == 3));   \
+                    }                                                                              \
+                }                                                                                  \
+                continue;                                                                          \
+            }                                                                                      \
             memset(o, 0, sizeof(T) * nb * I);                                                      \
             for (int64_t i = 0; i < I; ++i) {                                                      \
                 const int64_t j = (int64_t)Q[i];                                                   \
