@@ -192,6 +192,16 @@ class Basis(ABC):
         Must not build a ``(batch, out, in_dim)`` tensor."""
         return add_base(dense_linear(self.evaluate(x), weight), x, base, base_weight)
 
+    def linear_scaled(
+        self, x: torch.Tensor, weight: torch.Tensor, edge_scale: Optional[torch.Tensor],
+        base: Optional[BaseFunction] = None, base_weight: Optional[torch.Tensor] = None, mode: str = "auto",
+    ) -> torch.Tensor:
+        """:meth:`linear` with ``weight * edge_scale[..., None]`` (``edge_scale`` ``(out, in_dim)``, or
+        ``None``): a layer's edges. Bases whose product wants another weight layout build it in
+        one pass from the factors."""
+        weight = weight if edge_scale is None else weight * edge_scale.unsqueeze(-1)
+        return self.linear(x, weight, base, base_weight, mode)
+
     def edges(
         self, x: torch.Tensor, weight: torch.Tensor, base: Optional[BaseFunction] = None,
         base_weight: Optional[torch.Tensor] = None,
@@ -343,14 +353,22 @@ class BSplineBasis(Basis):
         """:func:`kanlab.kernels.spline_linear` (saves only ``x`` and the weights; ``mode``:
         ``"auto"`` picks by grid size, see :func:`~kanlab.kernels.choose_mode`). In the dense
         mode a base function with a known derivative joins the product as one more basis row."""
+        return self.linear_scaled(x, weight, None, base, base_weight, mode)
+
+    def linear_scaled(
+        self, x: torch.Tensor, weight: torch.Tensor, edge_scale: Optional[torch.Tensor],
+        base: Optional[BaseFunction] = None, base_weight: Optional[torch.Tensor] = None, mode: str = "auto",
+    ) -> torch.Tensor:
+        """:meth:`linear` of ``weight * edge_scale[..., None]``, the basis-major weight built in one pass
+        (:func:`kanlab.kernels.basis_major_weight`)."""
         plan, out_dim = self.plan, weight.shape[0]
         if mode == "auto":
             mode = kernels.choose_mode(self.n_basis, self.spline_order)
-        w = weight.transpose(1, 2)  # basis-major (out, n_basis, in), see kernels.spline_linear
         if mode == "dense" and base is not None and base.d1 is not None:
-            w = torch.cat([w, base_weight.unsqueeze(1)], dim=1)  # type: ignore[union-attr]
+            w = kernels.basis_major_weight(weight, edge_scale, base_weight)
             return kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode, (base.fn, base.d1))
-        return add_base(kernels.spline_linear(x, w.reshape(out_dim, -1), plan, mode), x, base, base_weight)
+        w = kernels.basis_major_weight(weight, edge_scale).reshape(out_dim, -1)
+        return add_base(kernels.spline_linear(x, w, plan, mode), x, base, base_weight)
 
     def edges(
         self, x: torch.Tensor, weight: torch.Tensor, base: Optional[BaseFunction] = None,

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from . import native
 from .localbasis import BaseRow, LocalBasis, Located
 
-__all__ = ["LocalBasis", "spline_linear", "choose_mode"]
+__all__ = ["LocalBasis", "spline_linear", "choose_mode", "basis_major_weight"]
 
 
 def choose_mode(n_basis: int, k: int, compiled: Optional[bool] = None) -> str:
@@ -321,6 +321,41 @@ class _SplineLinearFunctorch(torch.autograd.Function):
 
 # device types torch.autocast knows (others, e.g. "meta", have no autocast state to query)
 _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu", "xla")
+
+
+class _BasisMajor(torch.autograd.Function):
+    """:func:`basis_major_weight` of a scaled weight on the CPU: one C pass each way
+    (:func:`kanlab.native.basis_major`; autograd's product, transpose and ``cat`` and their
+    backward took 1.3-1.5 ms against 0.45-0.6 ms on the first layer of config a of
+    ``benchmarks/speed.py``). A backward that builds a graph (``create_graph``) runs in
+    differentiable operations."""
+
+    @staticmethod
+    def forward(ctx, weight, scale, base_weight):  # type: ignore[override]
+        ctx.save_for_backward(weight, scale)
+        return native.basis_major(weight, scale, base_weight)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        weight, scale = ctx.saved_tensors
+        n = weight.shape[2]
+        g_base = g[:, n] if ctx.needs_input_grad[2] else None
+        if not torch.is_grad_enabled():
+            g_weight, g_scale = native.basis_major_grad(g, weight, scale)
+            return g_weight, g_scale, g_base
+        g_spline = g[:, :n].transpose(1, 2)  # (out, in, n)
+        return g_spline * scale.unsqueeze(-1), (g_spline * weight).sum(-1), g_base
+
+
+def basis_major_weight(weight: torch.Tensor, edge_scale: Optional[torch.Tensor] = None,
+                       base_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The weight :func:`spline_linear` takes, ``(out, n_basis [+ 1], in)`` (reshape it to ``(out,
+    -1)``), from an edge-major ``weight`` ``(out, in, n_basis)`` times ``edge_scale`` ``(out, in)``
+    (when given) per edge, with ``base_weight`` ``(out, in)`` (when given) as the last basis row."""
+    if edge_scale is not None and native.weights_apply(weight):
+        return _BasisMajor.apply(weight, edge_scale, base_weight)
+    w = weight.transpose(1, 2) if edge_scale is None else (weight * edge_scale.unsqueeze(-1)).transpose(1, 2)
+    return w if base_weight is None else torch.cat([w, base_weight.unsqueeze(1)], dim=1)
 
 
 def _autocast_off(x: torch.Tensor, off: bool) -> Any:

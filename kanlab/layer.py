@@ -179,17 +179,22 @@ class KANLayer(BasisOwner):
         node sums of the masked edge functions."""
         if x.ndim != 2:  # flatten the leading dims, run on (batch, in_dim), restore them
             return self.forward(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_dim)
-        w_spline, base, w_base = self._edge_weights()
         if self.fast:
-            return self.edge_basis.linear(x, w_spline, base, w_base, self.contraction)
+            return self.edge_basis.linear_scaled(x, *self._edge_factors(), mode=self.contraction)
+        w_spline, base, w_base = self._edge_weights()
         return add_base(dense_linear(self.edge_basis.evaluate_reference(x), w_spline), x, base, w_base)
+
+    def _edge_factors(self) -> Tuple[torch.Tensor, torch.Tensor, Optional[BaseFunction], Optional[torch.Tensor]]:
+        """The masked factors of every edge: ``coef`` ``(out, in, n_basis)`` and its scale ``(out,
+        in)``, the base function (``None`` when it is zero) and its weights ``(out, in)``."""
+        base = None if self._base.zero else self._base
+        return self.coef, self.scale_spline * self.mask, base, None if base is None else self.scale_base * self.mask
 
     def _edge_weights(self) -> Tuple[torch.Tensor, Optional[BaseFunction], Optional[torch.Tensor]]:
         """The masked weights of every edge: spline ``(out, in, n_basis)``, the base function
         (``None`` when it is zero) and its weights ``(out, in)``."""
-        w_spline = self.coef * (self.scale_spline * self.mask).unsqueeze(-1)
-        base = None if self._base.zero else self._base
-        return w_spline, base, None if base is None else self.scale_base * self.mask
+        coef, scale, base, w_base = self._edge_factors()
+        return coef * scale.unsqueeze(-1), base, w_base
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Unscaled spline part of every edge, ``(batch, in_dim) -> (batch, out_dim, in_dim)``."""

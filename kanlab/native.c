@@ -570,6 +570,42 @@ void kanlab_scatter_products_##S(const int64_t* rows, const T* vals, const T* gy
             for (int64_t o = 0; o < O; ++o) row[o] += v * g[o];                                    \
         }                                                                                          \
     }                                                                                              \
+}                                                                                                  \
+/* a layer's weight basis-major, W (O, R, I) with W[o][n][i] = coef[o][i][n] s[o][i] (n < N) and,  \
+   when wb, W[o][N][i] = wb[o][i] (R = N + 1; else R = N): kanlab.kernels.basis_major_weight on    \
+   the CPU, one pass by blocks of 16 inputs (torch's product, transpose and cat: three) */         \
+void kanlab_basis_major_##S(const T* restrict coef, const T* restrict s, const T* restrict wb, int64_t O, \
+        int64_t I, int64_t N, T* restrict W) {                                                     \
+    const int64_t R = N + (wb != NULL);                                                            \
+    for (int64_t o = 0; o < O; ++o) {                                                              \
+        const T* c = coef + o * I * N;                                                             \
+        const T* so = s + o * I;                                                                   \
+        T* w = W + o * R * I;                                                                      \
+        for (int64_t i0 = 0; i0 < I; i0 += 16) {                                                   \
+            const int64_t i1 = i0 + 16 < I ? i0 + 16 : I;                                          \
+            for (int64_t n = 0; n < N; ++n)                                                        \
+                for (int64_t i = i0; i < i1; ++i) w[n * I + i] = c[i * N + n] * so[i];             \
+        }                                                                                          \
+        if (wb) memcpy(w + N * I, wb + o * I, sizeof(T) * I);                                      \
+    }                                                                                              \
+}                                                                                                  \
+/* the gradients of kanlab_basis_major's coef and s from G (O, R, I), W's gradient: gcoef (O, I, N) \
+   = G[o][n][i] s[o][i], gs (O, I) = sum over n of G[o][n][i] coef[o][i][n] (in order of n) */     \
+void kanlab_basis_major_grad_##S(const T* restrict G, const T* restrict coef, const T* restrict s, \
+        int64_t O, int64_t I, int64_t N, int64_t R, T* restrict gcoef, T* restrict gs) {           \
+    for (int64_t o = 0; o < O; ++o) {                                                              \
+        const T* g = G + o * R * I;                                                                \
+        for (int64_t i = 0; i < I; ++i) {                                                          \
+            const int64_t e = o * I + i;                                                           \
+            T acc = 0;                                                                             \
+            for (int64_t n = 0; n < N; ++n) {                                                      \
+                const T gv = g[n * I + i];                                                         \
+                gcoef[e * N + n] = gv * s[e];                                                      \
+                acc += gv * coef[e * N + n];                                                       \
+            }                                                                                      \
+            gs[e] = acc;                                                                           \
+        }                                                                                          \
+    }                                                                                              \
 }
 
 KERNELS(f64, double, , uint64_t)

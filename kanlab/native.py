@@ -90,6 +90,12 @@ def _build() -> Optional[ctypes.CDLL]:
     for name in ("kanlab_deboor_f64", "kanlab_deboor_f32"):
         getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr]
         getattr(lib, name).restype = ctypes.c_int
+    for name in ("kanlab_basis_major_f64", "kanlab_basis_major_f32"):
+        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, ptr]
+        getattr(lib, name).restype = None
+    for name in ("kanlab_basis_major_grad_f64", "kanlab_basis_major_grad_f32"):
+        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, ptr, ptr]
+        getattr(lib, name).restype = None
     lib.kanlab_lbfgs.argtypes = [i64, i64, i64, *[ptr] * 9, ptr, ptr, i64, ptr, ptr, ptr, i64, *[ptr] * 10]
     lib.kanlab_lbfgs.restype = ctypes.c_int
     return lib
@@ -245,6 +251,46 @@ def scatter_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n
     fn(rows.data_ptr(), vals.data_ptr(), gy.data_ptr(), vals.shape[0], vals.shape[1], gy.shape[1], n_rows,
        out.data_ptr())
     return out
+
+
+def weights_apply(weight: torch.Tensor) -> bool:
+    """Whether :func:`basis_major` can build a layer's weight from ``weight`` (and factors like it):
+    a float32/float64 CPU tensor, eagerly (not in ``torch.compile``, ``torch.jit.trace`` or
+    ``torch.func`` transforms), outside :func:`disabled`, with the library built. The caller's
+    ``autograd.Function`` carries the gradient."""
+    return (not _OFF and weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
+            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+            and not torch._C._are_functorch_transforms_active() and available())
+
+
+def basis_major(weight: torch.Tensor, scale: torch.Tensor, base_weight: Optional[torch.Tensor]) -> torch.Tensor:
+    """``(out, n [+ 1], in)``: ``weight`` ``(out, in, n)`` times ``scale`` ``(out, in)`` per edge,
+    basis-major, and ``base_weight`` ``(out, in)`` (when given) as the last row, in one pass
+    (:func:`kanlab.kernels.basis_major_weight`; the caller checks :func:`weights_apply`)."""
+    lib = library()
+    assert lib is not None, "basis_major called without the compiled loop"
+    weight, scale = _plain(weight, weight.dtype), _plain(scale, weight.dtype)
+    base = None if base_weight is None else _plain(base_weight, weight.dtype)
+    out_dim, in_dim, n = weight.shape
+    w = torch.empty(out_dim, n + (base is not None), in_dim, dtype=weight.dtype)
+    fn = lib.kanlab_basis_major_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_f32
+    fn(weight.data_ptr(), scale.data_ptr(), None if base is None else base.data_ptr(), out_dim, in_dim, n,
+       w.data_ptr())
+    return w
+
+
+def basis_major_grad(g: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The gradients of :func:`basis_major`'s ``weight`` ``(out, in, n)`` and ``scale`` ``(out,
+    in)`` from its output's gradient ``g`` ``(out, rows, in)`` (the base row's is ``g[:, n]``)."""
+    lib = library()
+    assert lib is not None, "basis_major_grad called without the compiled loop"
+    g, weight, scale = _plain(g, weight.dtype), _plain(weight, weight.dtype), _plain(scale, weight.dtype)
+    out_dim, in_dim, n = weight.shape
+    g_weight, g_scale = torch.empty_like(weight), torch.empty_like(scale)
+    fn = lib.kanlab_basis_major_grad_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_grad_f32
+    fn(g.data_ptr(), weight.data_ptr(), scale.data_ptr(), out_dim, in_dim, n, g.shape[1], g_weight.data_ptr(),
+       g_scale.data_ptr())
+    return g_weight, g_scale
 
 
 #: the most layers :func:`mse` takes (the C loop's fixed tables)

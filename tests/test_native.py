@@ -6,7 +6,7 @@ import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from kanlab import KAN, native, splines
+from kanlab import KAN, kernels, native, splines
 from kanlab.localbasis import LocalBasis
 from test_kernels import ULPS, knots_and_points
 
@@ -187,3 +187,39 @@ def test_wide_layers_of_any_grid_give_the_point_loops_numbers(data, dtype, kind,
     drawn = [knots_and_points(data.draw, dtype, kind, k, grid) for _ in range(9)]
     knots, x = torch.cat([d[0] for d in drawn]), torch.cat([d[1] for d in drawn], dim=1)
     assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(x), k)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("with_base", [True, False])
+@pytest.mark.parametrize("shape", [(3, 5, 4), (7, 37, 8), (2, 16, 1)])  # inputs not a multiple of 16
+def test_basis_major_weight_is_the_transposed_product_and_its_gradients(dtype, with_base, shape) -> None:
+    """One C pass each way equals autograd's product, transpose and cat: the weight bit for bit,
+    the gradients of the weight, its scale and the base weights to rounding."""
+    gen = torch.Generator().manual_seed(sum(shape))
+    out_dim, in_dim, n = shape
+    weight = torch.randn(shape, generator=gen, dtype=dtype, requires_grad=True)
+    scale = torch.randn(out_dim, in_dim, generator=gen, dtype=dtype, requires_grad=True)
+    base = torch.randn(out_dim, in_dim, generator=gen, dtype=dtype, requires_grad=True) if with_base else None
+    g = torch.randn(out_dim, n + with_base, in_dim, generator=gen, dtype=dtype)
+    leaves = [t for t in (weight, scale, base) if t is not None]
+    assert native.weights_apply(weight)
+    fast = kernels.basis_major_weight(weight, scale, base)
+    with native.disabled():
+        assert not native.weights_apply(weight)
+        plain = kernels.basis_major_weight(weight, scale, base)
+    assert fast.shape == (out_dim, n + with_base, in_dim) and fast.grad_fn is not plain.grad_fn
+    assert torch.equal(fast, plain)
+    for a, b in zip(torch.autograd.grad(fast, leaves, g), torch.autograd.grad(plain, leaves, g)):
+        assert a.shape == b.shape
+        tol = 1e-12 if dtype == torch.float64 else 1e-5  # sums of n products in another order
+        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+def test_basis_major_weight_keeps_second_derivatives() -> None:
+    """A backward that builds a graph (create_graph) differentiates again through the weight."""
+    gen = torch.Generator().manual_seed(3)
+    weight = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    scale = torch.randn(3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    base = torch.randn(3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(kernels.basis_major_weight, (weight, scale, base))
+    assert torch.autograd.gradgradcheck(kernels.basis_major_weight, (weight, scale, base))
