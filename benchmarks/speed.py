@@ -3,6 +3,7 @@
     python -m benchmarks.speed                      # all configs, 1 thread, CPU
     python -m benchmarks.speed --threads 0          # all threads
     python -m benchmarks.speed --device cuda        # on a GPU
+    python -m benchmarks.speed --thread-scaling     # 1 thread against all, alternating (CPU)
 
 Implementations (rows): kanlab's fast path eager and under ``torch.compile``, kanlab's reference
 path (``fast=False``), pykan 0.2.8 after ``speed()``, inkan 0.5.2 (``torch.compile``d basis, one
@@ -250,6 +251,32 @@ def profile(name: str, impls: List[str], device: str, steps: int = 10) -> None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=60))
 
 
+def thread_scaling(names: List[str], impls: List[str], rounds: int, reps: int, threads: int) -> str:
+    """Training steps on 1 thread and on ``threads`` threads, alternating in one process (run to
+    run drift on a shared machine exceeds the difference): a markdown table of medians."""
+    lines = [f"| config | implementation | 1 thread ms | {threads} threads ms | {threads} / 1 |", "|---|---|---|---|---|"]
+    for name in names:
+        widths, batch, grid = CONFIGS[name]
+        x, y = data(widths, batch, "cpu")
+        for impl in impls:
+            if available(impl):
+                continue
+            train, _ = make_steps(build(impl, widths, batch, grid, "cpu"), x, y)
+            times: Dict[int, List[float]] = {1: [], threads: []}
+            for n in times:  # warm-up (compilation) on both
+                torch.set_num_threads(n)
+                train(), train()
+            for _ in range(rounds):
+                for n in times:
+                    torch.set_num_threads(n)
+                    train()
+                    times[n].append(time_call(train, reps, "cpu"))
+            one, many = (1e3 * statistics.median(times[n]) for n in (1, threads))
+            lines.append(f"| {name} | {impl} | {one:.3g} | {many:.3g} | {many / one:.2f} |")
+            print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- report
 def table(name: str, res: Dict[str, Dict], mem: Dict[str, Optional[float]]) -> str:
     widths, batch, grid = CONFIGS[name]
@@ -285,6 +312,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--memory-configs", help="measure peak memory only on these configs (default: all)")
     ap.add_argument("--json", help="also write raw results here")
     ap.add_argument("--profile", metavar="CONFIG", help="instead: torch.profiler table of --impls' training steps")
+    ap.add_argument("--thread-scaling", action="store_true",
+                    help="instead: 1 thread against --threads (default all cores) alternating, CPU")
     ap.add_argument("--memory-child", nargs=2, metavar=("IMPL", "CONFIG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     threads = args.threads or os.cpu_count() or 1
@@ -298,6 +327,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     impls = args.impls.split(",")
     if args.profile:
         profile(args.profile, impls, args.device)
+        return
+    if args.thread_scaling:
+        many = args.threads if args.threads > 1 else (os.cpu_count() or 1)
+        print(f"torch {torch.__version__}, cpu, 1 vs {many} threads alternating, {args.rounds} rounds x {args.reps} steps, medians")
+        print(thread_scaling(args.configs.split(","), impls, args.rounds, args.reps, many))
         return
     header = (
         f"torch {torch.__version__}, device {args.device}"
