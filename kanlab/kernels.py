@@ -347,12 +347,18 @@ class _BasisMajor(torch.autograd.Function):
         return g_spline * scale.unsqueeze(-1), (g_spline * weight).sum(-1), g_base
 
 
+#: :func:`basis_major_weight` takes the C pass from this many weight elements on: below it the
+#: call's fixed cost outweighs autograd's three small operations (a training step of config b of
+#: ``benchmarks/speed.py``, 75 weights, was ~10% slower with it; a, 401k weights, ~6% faster)
+NATIVE_WEIGHT_ELEMENTS = 1 << 15
+
+
 def basis_major_weight(weight: torch.Tensor, edge_scale: Optional[torch.Tensor] = None,
                        base_weight: Optional[torch.Tensor] = None) -> torch.Tensor:
     """The weight :func:`spline_linear` takes, ``(out, n_basis [+ 1], in)`` (reshape it to ``(out,
     -1)``), from an edge-major ``weight`` ``(out, in, n_basis)`` times ``edge_scale`` ``(out, in)``
     (when given) per edge, with ``base_weight`` ``(out, in)`` (when given) as the last basis row."""
-    if edge_scale is not None and native.weights_apply(weight):
+    if edge_scale is not None and weight.numel() >= NATIVE_WEIGHT_ELEMENTS and native.weights_apply(weight):
         return _BasisMajor.apply(weight, edge_scale, base_weight)
     w = weight.transpose(1, 2) if edge_scale is None else (weight * edge_scale.unsqueeze(-1)).transpose(1, 2)
     return w if base_weight is None else torch.cat([w, base_weight.unsqueeze(1)], dim=1)
