@@ -52,6 +52,10 @@ _TRIED = False
 _OFF = 0  # depth of disabled() blocks
 
 
+# the loops' buffers are on the CPU whatever torch's default device is
+_CPU = torch.device("cpu")
+
+
 def _cache_dir() -> Path:
     return Path(os.environ.get("KANLAB_CACHE") or Path.home() / ".cache" / "kanlab")
 
@@ -188,7 +192,7 @@ def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, p
     assert lib is not None, "basis called without the compiled loop: check applies(x) first"
     x = x.detach().contiguous()
     args = [t.detach().to(x.dtype).contiguous() for t in (knots, inv_width, pieces)]
-    out = torch.empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1], dtype=x.dtype)
+    out = torch.empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1], dtype=x.dtype, device=_CPU)
     fn = lib.kanlab_dense_pair_f64 if x.dtype == torch.float64 else lib.kanlab_dense_pair_f32
     fn(x.data_ptr(), x.shape[0], x.shape[1], args[0].data_ptr(), knots.shape[1], args[1].data_ptr(),
        args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), row_loop, out.data_ptr())
@@ -231,7 +235,7 @@ def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tens
     assert lib is not None, "deboor called without the compiled loop: check applies(x) first"
     x, padded = x.detach().contiguous(), padded.detach().to(x.dtype).contiguous()
     n_basis = padded.shape[1] - 3 * k - 1
-    out = torch.empty(x.shape[0], x.shape[1], n_basis, dtype=x.dtype)
+    out = torch.empty(x.shape[0], x.shape[1], n_basis, dtype=x.dtype, device=_CPU)
     fn = lib.kanlab_deboor_f64 if x.dtype == torch.float64 else lib.kanlab_deboor_f32
     if fn(x.data_ptr(), x.shape[0], x.shape[1], padded.data_ptr(), padded.shape[1], k, n_basis, out.data_ptr()):
         return None
@@ -246,7 +250,7 @@ def scatter_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n
     lib = library()
     assert lib is not None, "scatter_products called without the compiled loop"
     rows, vals, gy = rows.contiguous(), vals.detach().contiguous(), gy.detach().to(vals.dtype).contiguous()
-    out = torch.empty(n_rows, gy.shape[1], dtype=vals.dtype)
+    out = torch.empty(n_rows, gy.shape[1], dtype=vals.dtype, device=_CPU)
     fn = lib.kanlab_scatter_products_f64 if vals.dtype == torch.float64 else lib.kanlab_scatter_products_f32
     fn(rows.data_ptr(), vals.data_ptr(), gy.data_ptr(), vals.shape[0], vals.shape[1], gy.shape[1], n_rows,
        out.data_ptr())
@@ -272,7 +276,7 @@ def basis_major(weight: torch.Tensor, scale: torch.Tensor, base_weight: Optional
     weight, scale = _plain(weight, weight.dtype), _plain(scale, weight.dtype)
     base = None if base_weight is None else _plain(base_weight, weight.dtype)
     out_dim, in_dim, n = weight.shape
-    w = torch.empty(out_dim, n + (base is not None), in_dim, dtype=weight.dtype)
+    w = torch.empty(out_dim, n + (base is not None), in_dim, dtype=weight.dtype, device=_CPU)
     fn = lib.kanlab_basis_major_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_f32
     fn(weight.data_ptr(), scale.data_ptr(), None if base is None else base.data_ptr(), out_dim, in_dim, n,
        w.data_ptr())
@@ -331,7 +335,7 @@ def _plain(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def keep_buffers(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor, bool]:
     """Empty ``keep`` buffers for :func:`mse`'s first layer on ``x`` with spline order ``k``."""
     n = x.shape[0] * x.shape[1]
-    return torch.empty(n, dtype=torch.int64), torch.empty((2 * (k + 1) + 2) * n, dtype=x.dtype), False
+    return torch.empty(n, dtype=torch.int64, device=_CPU), torch.empty((2 * (k + 1) + 2) * n, dtype=x.dtype, device=_CPU), False
 
 
 def _keep_args(keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]], x: torch.Tensor, k: int) -> tuple:
@@ -407,8 +411,8 @@ def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLa
         out_dim, in_dim, n_basis = coef.shape
         _check_layer(layer, dims[-1])
         base = None if layer.scale_base is None else _plain(layer.scale_base, dtype)
-        grad = (torch.empty_like(coef), torch.empty(out_dim, in_dim, dtype=dtype),
-                None if base is None else torch.empty(out_dim, in_dim, dtype=dtype))
+        grad = (torch.empty_like(coef), torch.empty(out_dim, in_dim, dtype=dtype, device=_CPU),
+                None if base is None else torch.empty(out_dim, in_dim, dtype=dtype, device=_CPU))
         tensors += [base, _plain(layer.mask, dtype), *grad]
         n_mult = len(layer.mult_arity)
         if any(a < 1 for a in layer.mult_arity) or sum(layer.mult_arity) > out_dim:
@@ -423,7 +427,7 @@ def prepare_mse(x: torch.Tensor, target: torch.Tensor, layers: Sequence[SplineLa
         params.append((tensors[3], tensors[4], base))
     if target.shape != (x.shape[0], dims[-1]):
         raise ValueError(f"target must have shape {(x.shape[0], dims[-1])}, got {tuple(target.shape)}")
-    loss, reg = torch.empty((), dtype=dtype), torch.empty((), dtype=dtype)
+    loss, reg = torch.empty((), dtype=dtype, device=_CPU), torch.empty((), dtype=dtype, device=_CPU)
     double = dtype == torch.float64
     weights = ((ctypes.c_double if double else ctypes.c_float) * 3)(lamb, lamb_l1, lamb_entropy)
     args = (len(layers), x.shape[0], (ctypes.c_int64 * len(dims))(*dims), (ctypes.c_int64 * len(meta))(*meta),

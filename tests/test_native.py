@@ -225,3 +225,23 @@ def test_basis_major_weight_keeps_second_derivatives(monkeypatch) -> None:
     base = torch.randn(3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(kernels.basis_major_weight, (weight, scale, base))
     assert torch.autograd.gradgradcheck(kernels.basis_major_weight, (weight, scale, base))
+
+
+def test_the_loops_allocate_on_the_cpu_whatever_the_default_device() -> None:
+    """A CPU model under another default device (``torch.set_default_device``): the C loops'
+    buffers stay on the CPU (an allocation on the default device would hand the loop a pointer it
+    cannot write). The forward and the gradients equal those under the CPU default."""
+    gen = torch.Generator().manual_seed(0)
+    model = KAN([784, 4, 2], grid=5, k=3, seed=0)  # 784 x 4 x 8 weights: the C weight pass too
+    x = torch.rand(70, 784, generator=gen) * 2 - 1
+    results = []
+    for device in ("cpu", "meta"):
+        model.zero_grad()
+        with torch.device(device):
+            out = model(x)
+            out.square().sum().backward()
+        assert out.device.type == "cpu"
+        results.append((out.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=0)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
