@@ -251,10 +251,11 @@ def profile(name: str, impls: List[str], device: str, steps: int = 10) -> None:
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=60))
 
 
-def thread_scaling(names: List[str], impls: List[str], rounds: int, reps: int, threads: int) -> str:
+def thread_scaling(names: List[str], impls: List[str], rounds: int, reps: int, threads: int) -> None:
     """Training steps on 1 thread and on ``threads`` threads, alternating in one process (run to
-    run drift on a shared machine exceeds the difference): a markdown table of medians."""
-    lines = [f"| config | implementation | 1 thread ms | {threads} threads ms | {threads} / 1 |", "|---|---|---|---|---|"]
+    run drift on a shared machine exceeds the difference): a markdown table of medians, printed
+    row by row."""
+    print(f"| config | implementation | 1 thread ms | {threads} threads ms | {threads} / 1 |\n|---|---|---|---|---|")
     for name in names:
         widths, batch, grid = CONFIGS[name]
         x, y = data(widths, batch, "cpu")
@@ -272,9 +273,7 @@ def thread_scaling(names: List[str], impls: List[str], rounds: int, reps: int, t
                     train()
                     times[n].append(time_call(train, reps, "cpu"))
             one, many = (1e3 * statistics.median(times[n]) for n in (1, threads))
-            lines.append(f"| {name} | {impl} | {one:.3g} | {many:.3g} | {many / one:.2f} |")
-            print(lines[-1], flush=True)
-    return "\n".join(lines)
+            print(f"| {name} | {impl} | {one:.3g} | {many:.3g} | {many / one:.2f} |", flush=True)
 
 
 # ---------------------------------------------------------------- report
@@ -331,7 +330,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.thread_scaling:
         many = args.threads if args.threads > 1 else (os.cpu_count() or 1)
         print(f"torch {torch.__version__}, cpu, 1 vs {many} threads alternating, {args.rounds} rounds x {args.reps} steps, medians")
-        print(thread_scaling(args.configs.split(","), impls, args.rounds, args.reps, many))
+        thread_scaling(args.configs.split(","), impls, args.rounds, args.reps, many)
         return
     header = (
         f"torch {torch.__version__}, device {args.device}"
