@@ -326,9 +326,8 @@ _AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps", "hpu", "xla")
 class _BasisMajor(torch.autograd.Function):
     """:func:`basis_major_weight` of a scaled weight on the CPU: one C pass each way
     (:func:`kanlab.native.basis_major`; autograd's product, transpose and ``cat`` and their
-    backward took 1.3-1.5 ms against 0.45-0.6 ms on the first layer of config a of
-    ``benchmarks/speed.py``). A backward that builds a graph (``create_graph``) runs in
-    differentiable operations."""
+    backward take about 3x as long, ``python -m benchmarks.native_loops``). A backward that
+    builds a graph (``create_graph``) runs in differentiable operations."""
 
     @staticmethod
     def forward(ctx, weight, scale, base_weight):  # type: ignore[override]
