@@ -232,7 +232,8 @@ def test_the_loops_allocate_on_the_cpu_whatever_the_default_device() -> None:
     buffers stay on the CPU (an allocation on the default device would hand the loop a pointer it
     cannot write). The forward and the gradients equal those under the CPU default."""
     gen = torch.Generator().manual_seed(0)
-    model = KAN([784, 4, 2], grid=5, k=3, seed=0)  # 784 x 4 x 8 weights: the C weight pass too
+    model = KAN([784, 8, 2], grid=5, k=3, seed=0)
+    assert model.layers[0].coef.numel() >= kernels.NATIVE_WEIGHT_ELEMENTS  # the C weight pass too
     x = torch.rand(70, 784, generator=gen) * 2 - 1
     results = []
     for device in ("cpu", "meta"):
