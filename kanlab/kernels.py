@@ -82,7 +82,7 @@ def add_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_row
     skips the products tensor), for compiled graphs on a multi-threaded CPU: inductor lowers
     ``index_add`` to atomic adds there, 4x slower than on one thread (config d of
     ``benchmarks/speed.py``); on one thread, or on CUDA, inductor's fused kernel is used."""
-    if native.available() and rows.device.type == "cpu" and vals.dtype in (torch.float32, torch.float64):
+    if native.applies(vals):
         return native.scatter_products(rows, vals, gy, n_rows)
     return _index_add_products(rows, vals, gy, n_rows)
 
@@ -161,7 +161,7 @@ def _backward_rows(
     previous chunks' ``grad_w``, outside a differentiable backward) the dense mode adds its
     product into it in place (one ``addmm_``, no temporary and no separate sum)."""
     b, in_dim = x.shape
-    k, nb, n_out = plan.k, plan.n_basis, gy.shape[1]
+    k, nb = plan.k, plan.n_basis
     gx = gw = None
     if mode == "dense":
         # the compiled loop locates by itself (kanlab.native); the eager path shares one window

@@ -50,10 +50,7 @@ _FLAGS = ["-O3", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-fn
 _LIB: Optional[ctypes.CDLL] = None
 _TRIED = False
 _OFF = 0  # depth of disabled() blocks
-
-
-# the loops' buffers are on the CPU whatever torch's default device is
-_CPU = torch.device("cpu")
+_CPU = torch.device("cpu")  # the loops' buffers are on the CPU whatever torch's default device is
 
 
 def _cache_dir() -> Path:
@@ -125,19 +122,27 @@ def available() -> bool:
     return library() is not None
 
 
+def _cpu_float(t: torch.Tensor) -> bool:
+    """A float32/float64 CPU tensor, outside :func:`disabled`."""
+    return not _OFF and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+
+
+def _eager() -> bool:
+    """Outside ``torch.compile`` and ``torch.jit.trace``, with the library built."""
+    return not torch.compiler.is_compiling() and not torch.jit.is_tracing() and available()
+
+
 def _plain_matrix(x: torch.Tensor) -> bool:
-    """A float32/float64 CPU matrix with no graph being recorded through it (the loop's output is
+    """A :func:`_cpu_float` matrix with no graph being recorded through it (the loop's output is
     a constant, so a basis that must be differentiable in ``x``, e.g. inside a ``create_graph``
-    backward, stays on the eager path), outside :func:`disabled`."""
-    return (not _OFF and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.dim() == 2
-            and not (x.requires_grad and torch.is_grad_enabled()))
+    backward, stays on the eager path)."""
+    return _cpu_float(x) and x.dim() == 2 and not (x.requires_grad and torch.is_grad_enabled())
 
 
 def applies(x: torch.Tensor) -> bool:
-    """Whether the C loops can take ``x`` eagerly: :func:`_plain_matrix`, outside ``torch.compile``,
-    ``torch.jit.trace`` and ``torch.func`` transforms, with the library built."""
-    return (_plain_matrix(x) and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-            and not torch._C._functorch.is_functorch_wrapped_tensor(x) and available())
+    """Whether the C loops can take ``x`` eagerly: :func:`_plain_matrix`, :func:`_eager`, outside
+    ``torch.func`` transforms."""
+    return _plain_matrix(x) and _eager() and not torch._C._functorch.is_functorch_wrapped_tensor(x)
 
 
 @torch._dynamo.assume_constant_result
@@ -262,9 +267,7 @@ def weights_apply(weight: torch.Tensor) -> bool:
     a float32/float64 CPU tensor, eagerly (not in ``torch.compile``, ``torch.jit.trace`` or
     ``torch.func`` transforms), outside :func:`disabled`, with the library built. The caller's
     ``autograd.Function`` carries the gradient."""
-    return (not _OFF and weight.device.type == "cpu" and weight.dtype in (torch.float32, torch.float64)
-            and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-            and not torch._C._are_functorch_transforms_active() and available())
+    return _cpu_float(weight) and _eager() and not torch._C._are_functorch_transforms_active()
 
 
 def basis_major(weight: torch.Tensor, scale: torch.Tensor, base_weight: Optional[torch.Tensor]) -> torch.Tensor:
@@ -335,7 +338,8 @@ def _plain(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def keep_buffers(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor, bool]:
     """Empty ``keep`` buffers for :func:`mse`'s first layer on ``x`` with spline order ``k``."""
     n = x.shape[0] * x.shape[1]
-    return torch.empty(n, dtype=torch.int64, device=_CPU), torch.empty((2 * (k + 1) + 2) * n, dtype=x.dtype, device=_CPU), False
+    local = torch.empty((2 * (k + 1) + 2) * n, dtype=x.dtype, device=_CPU)
+    return torch.empty(n, dtype=torch.int64, device=_CPU), local, False
 
 
 def _keep_args(keep: Optional[Tuple[torch.Tensor, torch.Tensor, bool]], x: torch.Tensor, k: int) -> tuple:
