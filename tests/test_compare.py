@@ -110,7 +110,6 @@ def test_compare_wall_time_budget_classification(tmp_path) -> None:
     for run in runs:
         assert 1.0 <= run.seconds < 3.0 and run.steps > 1
         assert 0.0 <= run.metrics["accuracy"] <= 1.0
-    assert runs[1].steps > runs[0].steps  # the MLP's steps are cheaper: more of them in the same time
     assert max(run.metrics["accuracy"] for run in runs) > 0.8
     path = plot_comparison(data, runs, str(tmp_path / "sub" / "cmp.png"))
     assert (tmp_path / "sub" / "cmp.png").stat().st_size > 10_000 and path.endswith("cmp.png")
