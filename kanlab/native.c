@@ -16,8 +16,13 @@
 #endif
 /* the row-wise dense basis loop's reach: uniform pieces, enough inputs for its vector stages */
 #define ROWS_FIT(per_interval, I) (!(per_interval) && (I) >= 8)
+/* per-interval pieces row-wise (k = 3, S##_adapted_rows): its count costs NK per point and its
+   row setup a few I, so it beat the point loop from 16 inputs and up to 34 knots (grid 27), as
+   measured; on 8-13 inputs from grid 10, or on 16 at grid 35, the point loop was as fast */
+#define ADAPTED_FIT(per_interval, I, NK) ((per_interval) && (I) >= 16 && (NK) <= 34)
 #define KERNELS(S, T, F, U)                                                                         \
 typedef U S##_bits __attribute__((may_alias));  /* T's bits */                                     \
+typedef T S##_v4 __attribute__((vector_size(4 * sizeof(T))));  /* four T side by side */           \
 /* the interval j of xv among the knots kn[0 .. NK-1] (searchsorted(right=True) - 1 of the point  \
    clamped to the knots, limited to 0 .. NK-2); *f its position in the interval (times the        \
    interval's inverse width *iw), *inside 1 for kn[0] <= xv < kn[NK-1]. A guess from NB equal    \
@@ -153,6 +158,35 @@ INLINE void S##_cubic_rows(const T* restrict P, int64_t I, const T* restrict FP,
         for (int64_t i = 0; i < I; ++i) s[i] = (q1 + (q2 + (q3 + (T)0 * FP[i]) * FP[i]) * FP[i]) * SC[i]; \
     }                                                                                              \
 }                                                                                                  \
+/* one plane of a row-wise loop's output for one row, o (nb, I): row n holds piece n - j + k of V  \
+   (k + 1, I) at the inputs whose interval Q[i] = j has it, else zero. With AVX2 (wide) and k = 3  \
+   each row is written once, element i taken from the four pieces by bit masks (their exact bits); \
+   else zeros, then the k + 1 stores. */                                                           \
+INLINE void S##_rows_store(const T* restrict V, const U* restrict Q, int64_t I, int64_t k, int64_t nb, \
+        int wide, T* restrict o) {                                                                 \
+    if (k == 3 && wide) {                                                                          \
+        const S##_bits* restrict sb = (const S##_bits*)V;                                          \
+        for (int64_t n = 0; n < nb; ++n) {                                                         \
+            S##_bits* restrict on = (S##_bits*)(o + n * I);                                        \
+            for (int64_t i = 0; i < I; ++i) {                                                      \
+                const U m = (U)n + 3 - Q[i];                                                       \
+                on[i] = (sb[i] & -(U)(m == 0)) | (sb[I + i] & -(U)(m == 1))                        \
+                      | (sb[2 * I + i] & -(U)(m == 2)) | (sb[3 * I + i] & -(U)(m == 3));           \
+            }                                                                                      \
+        }                                                                                          \
+        return;                                                                                    \
+    }                                                                                              \
+    memset(o, 0, sizeof(T) * nb * I);                                                              \
+    for (int64_t i = 0; i < I; ++i) {                                                              \
+        const int64_t j = (int64_t)Q[i];                                                           \
+        _Pragma("GCC unroll 8")                                                                    \
+        for (int64_t m = 0; m <= k; ++m) {                                                         \
+            const int64_t n = j - k + m;                                                           \
+            T sink;                                                                                \
+            *(((n >= 0) & (n < nb)) ? o + n * I + i : &sink) = V[m * I + i];                       \
+        }                                                                                          \
+    }                                                                                              \
+}                                                                                                  \
 /* S##_dense_body for uniform pieces P (k + 1, k + 1) when S##_guess_close: the same intervals     \
    (the guess corrected by one against the stored knots), the same operations in the same order,   \
    so the same numbers; but one stage at a time over a row's I inputs, each a plain loop the       \
@@ -201,32 +235,60 @@ INLINE void S##_dense_rows(const T* restrict x, int64_t B, int64_t I, int64_t NK
                 if (slopes) SL[m * I + i] = s[m] * XC[i];                                          \
             }                                                                                      \
         }                                                                                          \
-        for (int64_t pl = 0; pl < planes; ++pl) {  /* rows j - k .. j that exist; others zero */   \
-            const T* restrict src = (values && pl == 0) ? V : SL;                                  \
-            T* restrict o = out + (b * planes + pl) * rows * I;                                    \
-            if (k == 3 && wide) {  /* each row once: element i of row n is piece n - j + 3's */    \
-                for (int64_t n = 0; n < nb; ++n) {                                                 \
-                    S##_bits* restrict on = (S##_bits*)(o + n * I);                                \
-                    const S##_bits* restrict sb = (const S##_bits*)src;                            \
-                    for (int64_t i = 0; i < I; ++i) {  /* bit masks: the pieces' exact bits */     \
-                        const U m = (U)n + 3 - Q[i];                                               \
-                        on[i] = (sb[i] & -(U)(m == 0)) | (sb[I + i] & -(U)(m == 1))                \
-                              | (sb[2 * I + i] & -(U)(m == 2)) | (sb[3 * I + i] & -(U)(m == 3));   \
-                    }                                                                              \
-                }                                                                                  \
-                continue;                                                                          \
-            }                                                                                      \
-            memset(o, 0, sizeof(T) * nb * I);                                                      \
-            for (int64_t i = 0; i < I; ++i) {                                                      \
-                const int64_t j = (int64_t)Q[i];                                                   \
-                _Pragma("GCC unroll 8")                                                            \
-                for (int64_t m = 0; m < K1; ++m) {                                                 \
-                    const int64_t n = j - k + m;                                                   \
-                    T sink;                                                                        \
-                    *((n >= 0) & (n < nb) ? o + n * I + i : &sink) = src[m * I + i];               \
-                }                                                                                  \
-            }                                                                                      \
+        for (int64_t pl = 0; pl < planes; ++pl)  /* rows j - k .. j that exist; others zero */     \
+            S##_rows_store((values && pl == 0) ? V : SL, Q, I, k, nb, wide, out + (b * planes + pl) * rows * I); \
+    }                                                                                              \
+}                                                                                                  \
+/* S##_dense_body for k = 3 on per-interval pieces P (I (NK - 1), 16), row-wise: a point's interval \
+   is the count of its input's inner knots kn[1 .. NK - 2] at or below the clamped point (the last \
+   knot at or below it, limited to 0 .. NK - 2: S##_locate's answer), counted over a row's inputs  \
+   knot by knot; then Horner's rule on the interval's pieces, the four pieces side by side in a    \
+   point's loop, in S##_horner's order: the point loop's numbers. KT (NK, I): the knots, input-    \
+   minor. Scratch: W (18, I), Q (I). */                                                            \
+INLINE void S##_adapted_rows(const T* restrict x, int64_t B, int64_t I, int64_t NK, const T* restrict knots, \
+        const T* restrict inv_width, const T* restrict KT, const T* restrict P, int64_t nb, int64_t rows, \
+        int64_t values, int64_t slopes, T* restrict W, U* restrict Q, T* restrict out) {           \
+    const int64_t NI = NK - 1, planes = values + slopes;                                           \
+    T *restrict XC = W, *restrict IN = W + I, *restrict V = W + 2 * I, *restrict SL = W + 6 * I;   \
+    T *restrict VT = W + 10 * I, *restrict ST = W + 14 * I;                                        \
+    const T *restrict lo = KT, *restrict hi = KT + NI * I;                                         \
+    const int wide = WIDE_VECTORS;                                                                 \
+    for (int64_t b = 0; b < B; ++b) {                                                              \
+        const T* restrict xr = x + b * I;                                                          \
+        for (int64_t i = 0; i < I; ++i) {  /* inside, clamp (NaN stays), interval 0 */             \
+            const T xv = xr[i], a = lo[i], z = hi[i];                                              \
+            IN[i] = ((xv >= a) & (xv < z)) ? (T)1 : (T)0;                                          \
+            T xc = xv < a ? a : xv;                                                                \
+            xc = xc > z ? z : xc;                                                                  \
+            XC[i] = xc;                                                                            \
+            Q[i] = 0;                                                                              \
         }                                                                                          \
+        for (int64_t g = 1; g < NI; ++g) {  /* knot g at or below xc: interval g at least (NaN: no) */ \
+            const T* restrict kg = KT + g * I;                                                     \
+            for (int64_t i = 0; i < I; ++i) Q[i] += (U)(XC[i] >= kg[i]);                           \
+        }                                                                                          \
+        for (int64_t i = 0; i < I; ++i) {  /* Horner's rule on the point's pieces P[d][m], m a lane */ \
+            const int64_t j = (int64_t)Q[i];                                                       \
+            const T* p = P + (i * NI + j) * 16;                                                    \
+            const T iw = inv_width[i * NI + j], f = (XC[i] - knots[i * NK + j]) * iw, in = IN[i], sc = in * iw; \
+            S##_v4 c0, c1, c2, c3;                                                                 \
+            memcpy(&c0, p, sizeof c0);                                                             \
+            memcpy(&c1, p + 4, sizeof c1);                                                         \
+            memcpy(&c2, p + 8, sizeof c2);                                                         \
+            memcpy(&c3, p + 12, sizeof c3);                                                        \
+            const S##_v4 v = (c0 + (c1 + (c2 + c3 * f) * f) * f) * in;                             \
+            memcpy(VT + 4 * i, &v, sizeof v);                                                      \
+            if (!slopes) continue;                                                                 \
+            const S##_v4 s = ((T)1 * c1 + ((T)2 * c2 + ((T)3 * c3 + (T)0 * f) * f) * f) * sc;      \
+            memcpy(ST + 4 * i, &s, sizeof s);                                                      \
+        }                                                                                          \
+        for (int64_t m = 0; m < 4; ++m)  /* piece-major for the stores */                          \
+            for (int64_t i = 0; i < I; ++i) {                                                      \
+                V[m * I + i] = VT[4 * i + m];                                                      \
+                if (slopes) SL[m * I + i] = ST[4 * i + m];                                         \
+            }                                                                                      \
+        for (int64_t pl = 0; pl < planes; ++pl)                                                    \
+            S##_rows_store((values && pl == 0) ? V : SL, Q, I, 3, nb, wide, out + (b * planes + pl) * rows * I); \
     }                                                                                              \
 }                                                                                                  \
 /* each input's first and last knot and S##_guess's scale into lo, hi, scale (I); whether          \
@@ -239,8 +301,10 @@ INLINE int S##_rows_setup(const T* knots, int64_t I, int64_t NK, T* lo, T* hi, T
     }                                                                                              \
     return !check || S##_guess_close(knots, I, NK, scale);                                         \
 }                                                                                                  \
-/* whether kanlab_dense_pair_##S takes S##_dense_rows on these knots (plans cache it) */           \
+/* whether kanlab_dense_pair_##S takes a row-wise loop on these knots (plans cache it):            \
+   S##_adapted_rows on per-interval pieces (when k = 3), S##_dense_rows on uniform ones */         \
 int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_interval) {            \
+    if (ADAPTED_FIT(per_interval, I, NK)) return 1;                                                \
     if (!ROWS_FIT(per_interval, I)) return 0;                                                      \
     T* W = (T*)malloc(sizeof(T) * 3 * I);                                                          \
     const int close = W && S##_rows_setup(knots, I, NK, W, W + I, W + 2 * I, 1);                   \
@@ -250,7 +314,8 @@ int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_inte
 /* the dense basis and slopes, basis-major (batch, planes, rows, in); the cubic case with k a      \
    constant, so that its loops unroll; uniform pieces over at least 8 inputs by S##_dense_rows     \
    when S##_guess_close (row_loop -1: test it here; 1 or 0: the caller's cached                    \
-   kanlab_rows_loop_##S), else S##_dense_body */                                                   \
+   kanlab_rows_loop_##S), per-interval ones by S##_adapted_rows when k = 3 (row_loop 0: not),      \
+   else S##_dense_body */                                                                          \
 CLONES void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,    \
         const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
         int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, T* out) {                  \
@@ -264,6 +329,20 @@ CLONES void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* kno
         free(W);                                                                                   \
         free(Q);                                                                                   \
         if (close) return;                                                                         \
+    }                                                                                              \
+    if (ADAPTED_FIT(per_interval, I, NK) && k == 3 && row_loop != 0) {                             \
+        T* W = (T*)malloc(sizeof(T) * I * (18 + NK));                                              \
+        U* Q = (U*)malloc(sizeof(U) * I);                                                          \
+        const int done = W && Q;                                                                   \
+        if (done) {                                                                                \
+            T* KT = W + 18 * I;  /* the knots input-minor */                                       \
+            for (int64_t i = 0; i < I; ++i)                                                        \
+                for (int64_t g = 0; g < NK; ++g) KT[g * I + i] = knots[i * NK + g];                \
+            S##_adapted_rows(x, B, I, NK, knots, inv_width, KT, pieces, nb, rows, values, slopes, W, Q, out); \
+        }                                                                                          \
+        free(W);                                                                                   \
+        free(Q);                                                                                   \
+        if (done) return;                                                                          \
     }                                                                                              \
     if (k == 3) S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, 3, nb, rows, values, slopes, out); \
     else S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, k, nb, rows, values, slopes, out); \

@@ -177,14 +177,35 @@ def test_wide_uniform_layers_take_the_row_loop_with_the_point_loops_numbers(dtyp
     assert plan.cardinal and native.rows_loop(plan.native_tables(dtype)[0], False)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grid", [3, 5, 27, 28])
+def test_wide_adapted_layers_take_the_row_loop_with_the_point_loops_numbers(dtype, grid) -> None:
+    """Cubic layers with at least 16 inputs on adapted grids (per-interval pieces) up to 34 knots
+    take the row-wise loop: the same numbers as the point-wise loop, beside every knot, on
+    repeated knots, outside the grid, at NaN and infinity included."""
+    gen = torch.Generator().manual_seed(grid)
+    normal = torch.randn(1000, 18, generator=gen, dtype=torch.float64)
+    samples = torch.cat([normal[:, :6] * 0.5, normal[:, 6:12].exp(),  # skewed
+                         normal[:, 12:].round().clamp(-1, 1)], dim=1)  # three values: repeated knots
+    model = KAN([18, 1], grid=grid, k=3, seed=0).to(dtype)
+    model.update_grid_from_samples(samples.to(dtype))
+    knots = model.layers[0].edge_basis.knots.detach()
+    lo, hi = knots[:, :1].T, knots[:, -1:].T
+    near = torch.cat([knots, torch.nextafter(knots, knots - 1), torch.nextafter(knots, knots + 1)], dim=1).T
+    spread = lo - 0.2 * (hi - lo) + 1.4 * (hi - lo) * torch.rand(300, 18, generator=gen, dtype=torch.float64).to(dtype)
+    plan = assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(torch.cat([near, spread])), 3)
+    assert not plan.cardinal
+    assert native.rows_loop(plan.native_tables(dtype)[0], True) == (knots.shape[1] <= 34)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(data=st.data(), dtype=st.sampled_from([torch.float32, torch.float64]),
        kind=st.sampled_from(["uniform", "jittered", "heavy", "repeated"]), k=st.integers(1, 4),
-       grid=st.sampled_from([3, 5, 20]))
+       grid=st.sampled_from([3, 5, 20, 27]))
 def test_wide_layers_of_any_grid_give_the_point_loops_numbers(data, dtype, kind, k, grid) -> None:
-    """Whichever loop a wide layer takes (drawn grids, mostly not equally spaced), one call equals
-    the calls on one input at a time."""
-    drawn = [knots_and_points(data.draw, dtype, kind, k, grid) for _ in range(9)]
+    """Whichever loop a wide layer takes (drawn grids, mostly not equally spaced; 16 inputs, as
+    the adapted row loop asks), one call equals the calls on one input at a time."""
+    drawn = [knots_and_points(data.draw, dtype, kind, k, grid) for _ in range(16)]
     knots, x = torch.cat([d[0] for d in drawn]), torch.cat([d[1] for d in drawn], dim=1)
     assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(x), k)
 
