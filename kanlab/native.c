@@ -14,6 +14,30 @@
 #define CLONES
 #define WIDE_VECTORS 0
 #endif
+/* Built with OpenMP (only where torch's own libgomp is in the process: the loops then run on its
+   threads), the basis and weight passes split their rows or outputs over `threads` threads
+   (torch.get_num_threads()) from PARALLEL_WORK output elements on (a parallel region costs a few
+   microseconds); every element is computed by one thread as in the serial loop, so the numbers
+   do not depend on the thread count. */
+#define PARALLEL_WORK (1 << 16)
+#ifdef _OPENMP
+#include <omp.h>
+#define PRAGMA(x) _Pragma(#x)
+#define PARALLEL_IF(threads, work) \
+    PRAGMA(omp parallel num_threads(threads) if ((threads) > 1 && (work) >= PARALLEL_WORK))
+#define PARALLEL_FOR_IF(threads, work) \
+    PRAGMA(omp parallel for num_threads(threads) if ((threads) > 1 && (work) >= PARALLEL_WORK) schedule(static))
+#define THREAD_SHARE(N, lo, hi) do { const int64_t t_ = omp_get_thread_num(), n_ = omp_get_num_threads(); \
+    lo = (N) * t_ / n_; hi = (N) * (t_ + 1) / n_; } while (0)
+#define OPENMP 1
+#else
+#define PARALLEL_IF(threads, work)
+#define PARALLEL_FOR_IF(threads, work)
+#define THREAD_SHARE(N, lo, hi) do { lo = 0; hi = (N); } while (0)
+#define OPENMP 0
+#endif
+/* whether this build splits its loops over threads */
+int kanlab_openmp(void) { return OPENMP; }
 /* the row-wise dense basis loop's reach: uniform pieces, enough inputs for its vector stages */
 #define ROWS_FIT(per_interval, I) (!(per_interval) && (I) >= 8)
 /* per-interval pieces row-wise (k = 3, S##_adapted_rows): its count costs NK per point and its
@@ -316,7 +340,7 @@ int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_inte
    when S##_guess_close (row_loop -1: test it here; 1 or 0: the caller's cached                    \
    kanlab_rows_loop_##S), per-interval ones by S##_adapted_rows when k = 3 (row_loop 0: not),      \
    else S##_dense_body */                                                                          \
-CLONES void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,    \
+CLONES static void S##_dense_block(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,   \
         const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
         int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, T* out) {                  \
     if (ROWS_FIT(per_interval, I) && row_loop != 0) {                                              \
@@ -346,6 +370,19 @@ CLONES void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* kno
     }                                                                                              \
     if (k == 3) S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, 3, nb, rows, values, slopes, out); \
     else S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, k, nb, rows, values, slopes, out); \
+}                                                                                                  \
+/* S##_dense_block, the rows split over up to `threads` threads */                                 \
+void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,           \
+        const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
+        int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, int64_t threads, T* out) { \
+    const int64_t step = (values + slopes) * rows * I;  /* one row's output */                     \
+    PARALLEL_IF((int)threads, B > 1 ? B * step : 0)                                                \
+    {                                                                                              \
+        int64_t b0, b1;                                                                            \
+        THREAD_SHARE(B, b0, b1);                                                                   \
+        if (b1 > b0) S##_dense_block(x + b0 * I, b1 - b0, I, knots, NK, inv_width, pieces, per_interval, k, nb, \
+                                     rows, values, slopes, row_loop, out + b0 * step);             \
+    }                                                                                              \
 }                                                                                                  \
 /* One layer's forward y (B, O) from x (B, I), keeping per point and input the interval j and the  \
    k + 1 values and slopes (V, S: (B, I, k + 1)) and the base's value and slope (bv, bs). wp: the  \
@@ -652,10 +689,12 @@ void kanlab_scatter_products_##S(const int64_t* rows, const T* vals, const T* gy
 }                                                                                                  \
 /* a layer's weight basis-major, W (O, R, I) with W[o][n][i] = coef[o][i][n] s[o][i] (n < N) and,  \
    when wb, W[o][N][i] = wb[o][i] (R = N + 1; else R = N): kanlab.kernels.basis_major_weight on    \
-   the CPU, one pass by blocks of 16 inputs (torch's product, transpose and cat: three) */         \
+   the CPU, one pass by blocks of 16 inputs (torch's product, transpose and cat: three), the       \
+   outputs split over up to `threads` threads */                                                   \
 void kanlab_basis_major_##S(const T* restrict coef, const T* restrict s, const T* restrict wb, int64_t O, \
-        int64_t I, int64_t N, T* restrict W) {                                                     \
+        int64_t I, int64_t N, int64_t threads, T* restrict W) {                                    \
     const int64_t R = N + (wb != NULL);                                                            \
+    PARALLEL_FOR_IF((int)threads, O * R * I)                                                       \
     for (int64_t o = 0; o < O; ++o) {                                                              \
         const T* c = coef + o * I * N;                                                             \
         const T* so = s + o * I;                                                                   \
@@ -669,9 +708,11 @@ void kanlab_basis_major_##S(const T* restrict coef, const T* restrict s, const T
     }                                                                                              \
 }                                                                                                  \
 /* the gradients of kanlab_basis_major's coef and s from G (O, R, I), W's gradient: gcoef (O, I, N) \
-   = G[o][n][i] s[o][i], gs (O, I) = sum over n of G[o][n][i] coef[o][i][n] (in order of n) */     \
+   = G[o][n][i] s[o][i], gs (O, I) = sum over n of G[o][n][i] coef[o][i][n] (in order of n); the   \
+   outputs split over up to `threads` threads */                                                   \
 void kanlab_basis_major_grad_##S(const T* restrict G, const T* restrict coef, const T* restrict s, \
-        int64_t O, int64_t I, int64_t N, int64_t R, T* restrict gcoef, T* restrict gs) {           \
+        int64_t O, int64_t I, int64_t N, int64_t R, int64_t threads, T* restrict gcoef, T* restrict gs) { \
+    PARALLEL_FOR_IF((int)threads, O * R * I)                                                       \
     for (int64_t o = 0; o < O; ++o) {                                                              \
         const T* g = G + o * R * I;                                                                \
         for (int64_t i = 0; i < I; ++i) {                                                          \

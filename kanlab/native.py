@@ -20,7 +20,10 @@ evaluations per step cost no Python at all.
 The C source (``native.c`` beside this module) is compiled on first use with the system C compiler (``cc``, as
 ``torch.compile`` does on CPU) into a per-user cache (``$KANLAB_CACHE`` or
 ``~/.cache/kanlab``, keyed by the source's hash; written atomically, so concurrent processes
-are safe) and loaded with :mod:`ctypes`. No compiler, a failed build or ``KANLAB_NATIVE=0``:
+are safe) and loaded with :mod:`ctypes`. Where torch runs on GNU OpenMP (its ``libgomp`` is in the
+process) the build uses OpenMP too, so the basis and weight passes split their rows over torch's
+own threads (:func:`parallel`); else, or when the compiler lacks OpenMP, a serial build. No
+compiler, a failed build or ``KANLAB_NATIVE=0``:
 :func:`library` returns ``None`` and everything runs on the eager path, with the same results to
 rounding. Only float32/float64 CPU tensors outside ``torch.compile``, ``torch.jit.trace`` and
 ``torch.func`` transforms, with no graph recorded through them, take this loop (:func:`applies`).
@@ -34,11 +37,11 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-__all__ = ["library", "available", "applies", "basis_applies", "disabled", "basis", "rows_loop", "deboor",
+__all__ = ["library", "available", "parallel", "applies", "basis_applies", "disabled", "basis", "rows_loop", "deboor",
            "scatter_products", "SplineLayer", "mse", "MSECall", "prepare_mse", "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
@@ -57,9 +60,20 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("KANLAB_CACHE") or Path.home() / ".cache" / "kanlab")
 
 
-def _build() -> Optional[ctypes.CDLL]:
-    """Compile (once per source version) and load the C loop; ``None`` when that fails."""
-    tag = hashlib.sha256((_SOURCE + " ".join(_FLAGS)).encode()).hexdigest()[:16]
+def _openmp_flags() -> List[str]:
+    """``["-fopenmp"]`` where torch runs on GNU OpenMP (its ``libgomp`` is in this process, so the
+    loops' parallel regions run on torch's own threads); else none, as a second OpenMP runtime
+    beside torch's would oversubscribe the cores."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return ["-fopenmp"] if any("libgomp" in line for line in maps) else []
+    except OSError:  # no /proc (macOS, Windows)
+        return []
+
+
+def _compiled(flags: List[str]) -> Optional[Path]:
+    """The C loop compiled with ``flags`` (once per source version and flags), or ``None``."""
+    tag = hashlib.sha256((_SOURCE + " ".join(flags)).encode()).hexdigest()[:16]
     folder = _cache_dir()
     target = folder / f"kanlab_basis_{tag}.so"
     if not target.exists():
@@ -69,15 +83,25 @@ def _build() -> Optional[ctypes.CDLL]:
             src.write_text(_SOURCE)
             built = Path(tmp) / target.name
             cc = os.environ.get("CC", "cc")
-            done = subprocess.run([cc, *_FLAGS, "-o", str(built), str(src)], capture_output=True, text=True,
+            done = subprocess.run([cc, *flags, "-o", str(built), str(src)], capture_output=True, text=True,
                                   timeout=120)
             if done.returncode != 0:
                 return None
             os.replace(built, target)  # atomic: a concurrent process sees the old state or the whole file
+    return target
+
+
+def _build() -> Optional[ctypes.CDLL]:
+    """Compile and load the C loop, with OpenMP where :func:`_openmp_flags` allows and the compiler
+    can (else serial); ``None`` when no build succeeds."""
+    parallel = _openmp_flags()
+    target = (parallel and _compiled(_FLAGS + parallel)) or _compiled(_FLAGS)
+    if target is None:
+        return None
     lib = ctypes.CDLL(str(target))
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     for name in ("kanlab_dense_pair_f64", "kanlab_dense_pair_f32"):
-        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, ptr]
+        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr]
         getattr(lib, name).restype = None
     for name in ("kanlab_rows_loop_f64", "kanlab_rows_loop_f32"):
         getattr(lib, name).argtypes = [ptr, i64, i64, i64]
@@ -92,13 +116,15 @@ def _build() -> Optional[ctypes.CDLL]:
         getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr]
         getattr(lib, name).restype = ctypes.c_int
     for name in ("kanlab_basis_major_f64", "kanlab_basis_major_f32"):
-        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, ptr]
+        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, ptr]
         getattr(lib, name).restype = None
     for name in ("kanlab_basis_major_grad_f64", "kanlab_basis_major_grad_f32"):
-        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, ptr, ptr]
+        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, i64, ptr, ptr]
         getattr(lib, name).restype = None
     lib.kanlab_lbfgs.argtypes = [i64, i64, i64, *[ptr] * 9, ptr, ptr, i64, ptr, ptr, ptr, i64, *[ptr] * 10]
     lib.kanlab_lbfgs.restype = ctypes.c_int
+    lib.kanlab_openmp.argtypes = []
+    lib.kanlab_openmp.restype = ctypes.c_int
     return lib
 
 
@@ -117,9 +143,22 @@ def library() -> Optional[ctypes.CDLL]:
     return _LIB
 
 
+def parallel() -> bool:
+    """Whether the built loops split the basis and weight passes over ``torch.get_num_threads()``
+    threads (an OpenMP build, on torch's own GNU OpenMP runtime; the numbers are the same on any
+    thread count)."""
+    lib = library()
+    return lib is not None and bool(lib.kanlab_openmp())
+
+
 def available() -> bool:
     """Whether the compiled loop is in use on this machine (see the module docstring)."""
     return library() is not None
+
+
+def _threads() -> int:
+    """How many threads the loops may split over: torch's (``torch.set_num_threads``)."""
+    return torch.get_num_threads()
 
 
 def _cpu_float(t: torch.Tensor) -> bool:
@@ -200,7 +239,8 @@ def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, p
     out = torch.empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1], dtype=x.dtype, device=_CPU)
     fn = lib.kanlab_dense_pair_f64 if x.dtype == torch.float64 else lib.kanlab_dense_pair_f32
     fn(x.data_ptr(), x.shape[0], x.shape[1], args[0].data_ptr(), knots.shape[1], args[1].data_ptr(),
-       args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), row_loop, out.data_ptr())
+       args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), row_loop,
+       _threads(), out.data_ptr())
     return out
 
 
@@ -282,7 +322,7 @@ def basis_major(weight: torch.Tensor, scale: torch.Tensor, base_weight: Optional
     w = torch.empty(out_dim, n + (base is not None), in_dim, dtype=weight.dtype, device=_CPU)
     fn = lib.kanlab_basis_major_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_f32
     fn(weight.data_ptr(), scale.data_ptr(), None if base is None else base.data_ptr(), out_dim, in_dim, n,
-       w.data_ptr())
+       _threads(), w.data_ptr())
     return w
 
 
@@ -295,8 +335,8 @@ def basis_major_grad(g: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor)
     out_dim, in_dim, n = weight.shape
     g_weight, g_scale = torch.empty_like(weight), torch.empty_like(scale)
     fn = lib.kanlab_basis_major_grad_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_grad_f32
-    fn(g.data_ptr(), weight.data_ptr(), scale.data_ptr(), out_dim, in_dim, n, g.shape[1], g_weight.data_ptr(),
-       g_scale.data_ptr())
+    fn(g.data_ptr(), weight.data_ptr(), scale.data_ptr(), out_dim, in_dim, n, g.shape[1], _threads(),
+       g_weight.data_ptr(), g_scale.data_ptr())
     return g_weight, g_scale
 
 

@@ -210,6 +210,43 @@ def test_wide_layers_of_any_grid_give_the_point_loops_numbers(data, dtype, kind,
     assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(x), k)
 
 
+def test_loops_split_over_threads_give_the_same_bits() -> None:
+    """Where torch runs on GNU OpenMP (Linux wheels) the loops are built with OpenMP and split the
+    basis (row-wise uniform, row-wise adapted and point-wise forms) and the weight pass and its
+    gradients over torch's threads: the same numbers on one thread and on two."""
+    if native._openmp_flags():
+        assert native.parallel()
+    gen = torch.Generator().manual_seed(3)
+    cases = []
+    for width, rows, adapted in (([784, 4], 64, False), ([784, 4], 64, True), ([3, 4], 9000, True)):
+        model = KAN(width, grid=5, k=3, seed=0)
+        if adapted:
+            model.update_grid_from_samples(torch.randn(500, width[0], generator=gen) * 0.5)
+        cases.append((model.layers[0].edge_basis.plan, torch.rand(rows, width[0], generator=gen) * 2 - 1))
+    weight, scale, base = (torch.randn(shape, generator=gen) for shape in ((64, 784, 8), (64, 784), (64, 784)))
+    grad = torch.randn(64, 9, 784, generator=gen)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            results.append([plan._native(x, plan.n_basis) for plan, x in cases]
+                           + [native.basis_major(weight, scale, base), *native.basis_major_grad(grad, weight, scale)])
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(*results):
+        assert torch.equal(one, two)
+
+
+def test_a_compiler_without_openmp_gets_the_serial_build(monkeypatch, tmp_path) -> None:
+    """When the OpenMP build fails (a compiler without it), the loops are built serially."""
+    monkeypatch.setenv("KANLAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(native, "_openmp_flags", lambda: ["-fno-such-option-kanlab"])
+    lib = native._build()
+    assert lib is not None and lib.kanlab_openmp() == 0
+    assert len(list(tmp_path.glob("kanlab_basis_*.so"))) == 1
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("with_base", [True, False])
 @pytest.mark.parametrize("shape", [(3, 5, 4), (7, 37, 8), (2, 16, 1)])  # inputs not a multiple of 16
