@@ -294,7 +294,8 @@ INLINE void S##_adapted_rows(const T* restrict x, int64_t B, int64_t I, int64_t 
         for (int64_t i = 0; i < I; ++i) {  /* Horner's rule on the point's pieces P[d][m], m a lane */ \
             const int64_t j = (int64_t)Q[i];                                                       \
             const T* p = P + (i * NI + j) * 16;                                                    \
-            const T iw = inv_width[i * NI + j], f = (XC[i] - knots[i * NK + j]) * iw, in = IN[i], sc = in * iw; \
+            const T iw = inv_width[i * NI + j], in = IN[i], sc = in * iw;                          \
+            const T f = (XC[i] - knots[i * NK + j]) * iw;                                          \
             S##_v4 c0, c1, c2, c3;                                                                 \
             memcpy(&c0, p, sizeof c0);                                                             \
             memcpy(&c1, p + 4, sizeof c1);                                                         \

@@ -245,10 +245,12 @@ def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, p
 
 
 def rows_loop(knots: torch.Tensor, per_interval: bool) -> bool:
-    """Whether :func:`basis` on these knots ``(in, n_knots)`` runs the row-wise vectorised loop
-    (uniform pieces, at least 8 inputs, each input's arithmetic interval guess within one of the
-    stored knots' interval, which the loop then corrects exactly) rather than the point-wise one;
-    both give the same numbers. Plans cache it per dtype and pass it to :func:`basis`."""
+    """Whether :func:`basis` on these knots ``(in, n_knots)`` runs a row-wise vectorised loop
+    rather than the point-wise one (both give the same numbers): on uniform pieces over at least 8
+    inputs where each input's arithmetic interval guess is within one of the stored knots'
+    interval (which the loop then corrects exactly), or, for cubic splines, on per-interval
+    (adapted) pieces over at least 16 inputs with at most 34 knots. Plans cache it per dtype and
+    pass it to :func:`basis`."""
     lib = library()
     if lib is None:
         return False
