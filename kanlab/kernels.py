@@ -63,12 +63,6 @@ def _features(
     return plan.dense_t(x, deriv, row, located).reshape(x.shape[0], -1)
 
 
-@torch._dynamo.assume_constant_result
-def _threads() -> int:
-    """torch's CPU thread count, a constant for a compiled graph (no graph break)."""
-    return torch.get_num_threads()
-
-
 def _index_add_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n_rows: int) -> torch.Tensor:
     """``out[rows[b, p]] += vals[b, p] * gy[b]`` into zeros ``(n_rows, out)`` (``rows``, ``vals``
     ``(batch, P)``, ``gy`` ``(batch, out)``) by ``index_add`` of the products."""
@@ -177,7 +171,7 @@ def _backward_rows(
     if need_w:
         vals = plan.local(j, f, inside).transpose(1, 2).reshape(b, -1)  # (b, (k+1) * in)
         n_rows = (nb + 2 * k) * in_dim
-        if torch.compiler.is_compiling() and x.device.type == "cpu" and _threads() > 1:
+        if torch.compiler.is_compiling() and x.device.type == "cpu" and native._threads() > 1:
             table = add_products(rows, vals, gy, n_rows)  # no atomic adds, see add_products
         else:
             table = _index_add_products(rows, vals, gy, n_rows)

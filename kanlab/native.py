@@ -156,8 +156,10 @@ def available() -> bool:
     return library() is not None
 
 
+@torch._dynamo.assume_constant_result
 def _threads() -> int:
-    """How many threads the loops may split over: torch's (``torch.set_num_threads``)."""
+    """torch's CPU thread count (``torch.set_num_threads``): what the loops may split over, and a
+    constant for a compiled graph (no graph break)."""
     return torch.get_num_threads()
 
 
