@@ -20,8 +20,8 @@ evaluations per step cost no Python at all.
 The C source (``native.c`` beside this module) is compiled on first use with the system C compiler (``cc``, as
 ``torch.compile`` does on CPU) into a per-user cache (``$KANLAB_CACHE`` or
 ``~/.cache/kanlab``, keyed by the source's hash; written atomically, so concurrent processes
-are safe) and loaded with :mod:`ctypes`. Where torch runs on GNU OpenMP (its ``libgomp`` is in the
-process) the build uses OpenMP too, so the basis and weight passes split their rows over torch's
+are safe) and loaded with :mod:`ctypes`. Where torch runs on GNU OpenMP (its ``libgomp`` is the
+process's one OpenMP runtime) the build uses OpenMP too, so the basis and weight passes split their rows over torch's
 own threads (:func:`parallel`); else, or when the compiler lacks OpenMP, a serial build. No
 compiler, a failed build or ``KANLAB_NATIVE=0``:
 :func:`library` returns ``None`` and everything runs on the eager path, with the same results to
@@ -61,14 +61,16 @@ def _cache_dir() -> Path:
 
 
 def _openmp_flags() -> List[str]:
-    """``["-fopenmp"]`` where torch runs on GNU OpenMP (its ``libgomp`` is in this process, so the
-    loops' parallel regions run on torch's own threads); else none, as a second OpenMP runtime
-    beside torch's would oversubscribe the cores."""
+    """``["-fopenmp"]`` where torch runs on GNU OpenMP (its ``libgomp`` is in this process and no
+    other OpenMP runtime, so the loops' parallel regions run on torch's own threads); else none,
+    as a second OpenMP runtime beside torch's (Intel's ``libiomp5``, LLVM's ``libomp``) would
+    oversubscribe the cores."""
     try:
         with open("/proc/self/maps") as maps:
-            return ["-fopenmp"] if any("libgomp" in line for line in maps) else []
+            names = {line.rsplit("/", 1)[-1].split(".so")[0] for line in maps if ".so" in line}
     except OSError:  # no /proc (macOS, Windows)
         return []
+    return ["-fopenmp"] if "libgomp" in names and not names & {"libiomp5", "libomp"} else []
 
 
 def _compiled(flags: List[str]) -> Optional[Path]:

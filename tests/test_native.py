@@ -238,6 +238,19 @@ def test_loops_split_over_threads_give_the_same_bits() -> None:
         assert torch.equal(one, two)
 
 
+@pytest.mark.parametrize("libraries, flags", [
+    (["torch/lib/libgomp.so.1", "libc.so.6"], ["-fopenmp"]),  # torch's GNU OpenMP alone
+    (["torch/lib/libgomp.so.1", "lib/libiomp5.so"], []),  # a second runtime beside it
+    (["lib/libomp.so", "libc.so.6"], []),  # LLVM's runtime only
+    (["libc.so.6"], []),
+])
+def test_openmp_build_only_on_torchs_gnu_runtime_alone(monkeypatch, libraries, flags) -> None:
+    """The loops are built with OpenMP only where libgomp is the process's one OpenMP runtime."""
+    maps = [f"7f0000000000-7f0000001000 r-xp 00000000 00:00 1  /usr/{name}\n" for name in libraries]
+    monkeypatch.setattr(native, "open", lambda *args, **kwargs: contextlib.nullcontext(maps), raising=False)
+    assert native._openmp_flags() == flags
+
+
 def test_a_compiler_without_openmp_gets_the_serial_build(monkeypatch, tmp_path) -> None:
     """When the OpenMP build fails (a compiler without it), the loops are built serially."""
     monkeypatch.setenv("KANLAB_CACHE", str(tmp_path))
