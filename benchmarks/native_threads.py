@@ -12,25 +12,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 
 from kanlab import native
 
-from .speed import CONFIGS, build, data, make_steps
+from .speed import CONFIGS, build, data, make_steps, time_call
 
 SETTINGS = ("1 thread", "all, loops serial", "all, loops split")
-
-
-def _timed(step: Callable[[], None], reps: int) -> float:
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(reps):
-        step()
-    return (time.perf_counter() - start) / reps * 1e3
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -53,7 +43,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 for setting in SETTINGS:
                     torch.set_num_threads(1 if setting == "1 thread" else cores)
                     native._threads = (lambda: 1) if setting == "all, loops serial" else serial
-                    times[setting].append(_timed(step, args.reps))
+                    step(), step()  # after a switch of thread counts
+                    times[setting].append(1e3 * time_call(step, args.reps, "cpu"))
         finally:
             native._threads = serial
             torch.set_num_threads(cores)

@@ -339,11 +339,11 @@ int kanlab_rows_loop_##S(const T* knots, int64_t I, int64_t NK, int64_t per_inte
 /* the dense basis and slopes, basis-major (batch, planes, rows, in); the cubic case with k a      \
    constant, so that its loops unroll; uniform pieces over at least 8 inputs by S##_dense_rows     \
    when S##_guess_close (row_loop -1: test it here; 1 or 0: the caller's cached                    \
-   kanlab_rows_loop_##S), per-interval ones by S##_adapted_rows when k = 3 (row_loop 0: not),      \
-   else S##_dense_body */                                                                          \
+   kanlab_rows_loop_##S), per-interval ones by S##_adapted_rows given their knots input-minor      \
+   KT (NK, I; else NULL), else S##_dense_body */                                                   \
 CLONES static void S##_dense_block(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,   \
         const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
-        int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, T* out) {                  \
+        int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, const T* KT, T* out) {     \
     if (ROWS_FIT(per_interval, I) && row_loop != 0) {                                              \
         T* W = (T*)malloc(sizeof(T) * I * (7 + 2 * (k + 1)));                                      \
         U* Q = (U*)malloc(sizeof(U) * I);                                                          \
@@ -355,16 +355,11 @@ CLONES static void S##_dense_block(const T* x, int64_t B, int64_t I, const T* kn
         free(Q);                                                                                   \
         if (close) return;                                                                         \
     }                                                                                              \
-    if (ADAPTED_FIT(per_interval, I, NK) && k == 3 && row_loop != 0) {                             \
-        T* W = (T*)malloc(sizeof(T) * I * (18 + NK));                                              \
+    if (KT) {                                                                                      \
+        T* W = (T*)malloc(sizeof(T) * I * 18);                                                     \
         U* Q = (U*)malloc(sizeof(U) * I);                                                          \
         const int done = W && Q;                                                                   \
-        if (done) {                                                                                \
-            T* KT = W + 18 * I;  /* the knots input-minor */                                       \
-            for (int64_t i = 0; i < I; ++i)                                                        \
-                for (int64_t g = 0; g < NK; ++g) KT[g * I + i] = knots[i * NK + g];                \
-            S##_adapted_rows(x, B, I, NK, knots, inv_width, KT, pieces, nb, rows, values, slopes, W, Q, out); \
-        }                                                                                          \
+        if (done) S##_adapted_rows(x, B, I, NK, knots, inv_width, KT, pieces, nb, rows, values, slopes, W, Q, out); \
         free(W);                                                                                   \
         free(Q);                                                                                   \
         if (done) return;                                                                          \
@@ -372,18 +367,24 @@ CLONES static void S##_dense_block(const T* x, int64_t B, int64_t I, const T* kn
     if (k == 3) S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, 3, nb, rows, values, slopes, out); \
     else S##_dense_body(x, B, I, knots, NK, inv_width, pieces, per_interval, k, nb, rows, values, slopes, out); \
 }                                                                                                  \
-/* S##_dense_block, the rows split over up to `threads` threads */                                 \
+/* S##_dense_block, the rows split over up to `threads` threads (the adapted row loop's knots      \
+   transposed once for all of them) */                                                             \
 void kanlab_dense_pair_##S(const T* x, int64_t B, int64_t I, const T* knots, int64_t NK,           \
         const T* inv_width, const T* pieces, int64_t per_interval, int64_t k, int64_t nb,          \
         int64_t rows, int64_t values, int64_t slopes, int64_t row_loop, int64_t threads, T* out) { \
     const int64_t step = (values + slopes) * rows * I;  /* one row's output */                     \
+    const int adapted = ADAPTED_FIT(per_interval, I, NK) && k == 3 && row_loop != 0;               \
+    T* KT = adapted ? (T*)malloc(sizeof(T) * NK * I) : NULL;  /* NULL: the point loop */           \
+    for (int64_t i = 0; KT && i < I; ++i)                                                          \
+        for (int64_t g = 0; g < NK; ++g) KT[g * I + i] = knots[i * NK + g];                        \
     PARALLEL_IF((int)threads, B > 1 ? B * step : 0)                                                \
     {                                                                                              \
         int64_t b0, b1;                                                                            \
         THREAD_SHARE(B, b0, b1);                                                                   \
         if (b1 > b0) S##_dense_block(x + b0 * I, b1 - b0, I, knots, NK, inv_width, pieces, per_interval, k, nb, \
-                                     rows, values, slopes, row_loop, out + b0 * step);             \
+                                     rows, values, slopes, row_loop, KT, out + b0 * step);         \
     }                                                                                              \
+    free(KT);                                                                                      \
 }                                                                                                  \
 /* One layer's forward y (B, O) from x (B, I), keeping per point and input the interval j and the  \
    k + 1 values and slopes (V, S: (B, I, k + 1)) and the base's value and slope (bv, bs). wp: the  \

@@ -42,7 +42,8 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 
 __all__ = ["library", "available", "parallel", "applies", "basis_applies", "disabled", "basis", "rows_loop", "deboor",
-           "scatter_products", "SplineLayer", "mse", "MSECall", "prepare_mse", "lbfgs", "MAX_LAYERS"]
+           "scatter_products", "weights_apply", "basis_major", "basis_major_grad", "SplineLayer", "mse", "MSECall",
+           "prepare_mse", "lbfgs", "MAX_LAYERS"]
 
 # the C source, compiled on first use (part of the package: pyproject's package-data)
 _SOURCE = (Path(__file__).with_name("native.c")).read_text()
@@ -101,28 +102,20 @@ def _build() -> Optional[ctypes.CDLL]:
     if target is None:
         return None
     lib = ctypes.CDLL(str(target))
-    i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    for name in ("kanlab_dense_pair_f64", "kanlab_dense_pair_f32"):
-        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, ptr]
-        getattr(lib, name).restype = None
-    for name in ("kanlab_rows_loop_f64", "kanlab_rows_loop_f32"):
-        getattr(lib, name).argtypes = [ptr, i64, i64, i64]
-        getattr(lib, name).restype = ctypes.c_int
-    for name in ("kanlab_mse_f64", "kanlab_mse_f32"):
-        getattr(lib, name).argtypes = [i64, i64, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr, i64, i64]
-        getattr(lib, name).restype = ctypes.c_int
-    for name in ("kanlab_scatter_products_f64", "kanlab_scatter_products_f32"):
-        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, ptr]
-        getattr(lib, name).restype = None
-    for name in ("kanlab_deboor_f64", "kanlab_deboor_f32"):
-        getattr(lib, name).argtypes = [ptr, i64, i64, ptr, i64, i64, i64, ptr]
-        getattr(lib, name).restype = ctypes.c_int
-    for name in ("kanlab_basis_major_f64", "kanlab_basis_major_f32"):
-        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, ptr]
-        getattr(lib, name).restype = None
-    for name in ("kanlab_basis_major_grad_f64", "kanlab_basis_major_grad_f32"):
-        getattr(lib, name).argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, i64, ptr, ptr]
-        getattr(lib, name).restype = None
+    i64, ptr, c_int = ctypes.c_int64, ctypes.c_void_p, ctypes.c_int
+    signatures = {  # name: (argument types, result type) of kanlab_<name>_f64 and kanlab_<name>_f32
+        "dense_pair": ([ptr, i64, i64, ptr, i64, ptr, ptr, *[i64] * 8, ptr], None),
+        "rows_loop": ([ptr, i64, i64, i64], c_int),
+        "mse": ([i64, i64, *[ptr] * 11, i64, i64], c_int),
+        "scatter_products": ([ptr, ptr, ptr, *[i64] * 4, ptr], None),
+        "deboor": ([ptr, i64, i64, ptr, i64, i64, i64, ptr], c_int),
+        "basis_major": ([ptr, ptr, ptr, *[i64] * 4, ptr], None),
+        "basis_major_grad": ([ptr, ptr, ptr, *[i64] * 5, ptr, ptr], None),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        for suffix in ("f64", "f32"):
+            fn = getattr(lib, f"kanlab_{name}_{suffix}")
+            fn.argtypes, fn.restype = argtypes, restype
     lib.kanlab_lbfgs.argtypes = [i64, i64, i64, *[ptr] * 9, ptr, ptr, i64, ptr, ptr, ptr, i64, *[ptr] * 10]
     lib.kanlab_lbfgs.restype = ctypes.c_int
     lib.kanlab_openmp.argtypes = []
@@ -143,6 +136,14 @@ def library() -> Optional[ctypes.CDLL]:
         except (OSError, subprocess.SubprocessError):
             _LIB = None
     return _LIB
+
+
+def _loop(name: str, dtype: torch.dtype) -> ctypes._CFuncPtr:
+    """The compiled ``kanlab_<name>_f64`` or ``_f32`` for ``dtype`` (the caller has checked
+    :func:`applies` or :func:`weights_apply`)."""
+    lib = library()
+    assert lib is not None, f"{name} called without the compiled loop: check applies() first"
+    return getattr(lib, f"kanlab_{name}_{'f64' if dtype == torch.float64 else 'f32'}")
 
 
 def parallel() -> bool:
@@ -236,12 +237,10 @@ def _dense_pair(x: torch.Tensor, knots: torch.Tensor, inv_width: torch.Tensor, p
                 per_interval: bool, k: int, n_basis: int, rows: int, values: bool, slopes: bool,
                 row_loop: int = -1) -> torch.Tensor:
     """:func:`basis`'s loop, called directly (no dispatcher) outside compiled graphs."""
-    lib = library()
-    assert lib is not None, "basis called without the compiled loop: check applies(x) first"
     x = x.detach().contiguous()
     args = [t.detach().to(x.dtype).contiguous() for t in (knots, inv_width, pieces)]
     out = torch.empty(x.shape[0], int(values) + int(slopes), rows, x.shape[1], dtype=x.dtype, device=_CPU)
-    fn = lib.kanlab_dense_pair_f64 if x.dtype == torch.float64 else lib.kanlab_dense_pair_f32
+    fn = _loop("dense_pair", x.dtype)
     fn(x.data_ptr(), x.shape[0], x.shape[1], args[0].data_ptr(), knots.shape[1], args[1].data_ptr(),
        args[2].data_ptr(), int(per_interval), k, n_basis, rows, int(values), int(slopes), row_loop,
        _threads(), out.data_ptr())
@@ -282,12 +281,10 @@ def deboor(x: torch.Tensor, padded: torch.Tensor, k: int) -> Optional[torch.Tens
     ``x``'s dtype. Returns ``(batch, in, n_knots - k - 1)``, the same operations in the same order
     (equal to the tensor version bit for bit), or ``None`` when an ``x`` is NaN (its span is
     searchsorted's business: the caller's tensor path)."""
-    lib = library()
-    assert lib is not None, "deboor called without the compiled loop: check applies(x) first"
     x, padded = x.detach().contiguous(), padded.detach().to(x.dtype).contiguous()
     n_basis = padded.shape[1] - 3 * k - 1
     out = torch.empty(x.shape[0], x.shape[1], n_basis, dtype=x.dtype, device=_CPU)
-    fn = lib.kanlab_deboor_f64 if x.dtype == torch.float64 else lib.kanlab_deboor_f32
+    fn = _loop("deboor", x.dtype)
     if fn(x.data_ptr(), x.shape[0], x.shape[1], padded.data_ptr(), padded.shape[1], k, n_basis, out.data_ptr()):
         return None
     return out
@@ -298,11 +295,9 @@ def scatter_products(rows: torch.Tensor, vals: torch.Tensor, gy: torch.Tensor, n
     ``(batch, P)`` (int64, float), ``gy`` ``(batch, out)``; ``index_add`` of the products (in its
     order, so to the same bits) without building the ``(batch * P, out)`` products. CPU,
     float32/float64, the compiled library available (the caller checks)."""
-    lib = library()
-    assert lib is not None, "scatter_products called without the compiled loop"
     rows, vals, gy = rows.contiguous(), vals.detach().contiguous(), gy.detach().to(vals.dtype).contiguous()
     out = torch.empty(n_rows, gy.shape[1], dtype=vals.dtype, device=_CPU)
-    fn = lib.kanlab_scatter_products_f64 if vals.dtype == torch.float64 else lib.kanlab_scatter_products_f32
+    fn = _loop("scatter_products", vals.dtype)
     fn(rows.data_ptr(), vals.data_ptr(), gy.data_ptr(), vals.shape[0], vals.shape[1], gy.shape[1], n_rows,
        out.data_ptr())
     return out
@@ -320,13 +315,11 @@ def basis_major(weight: torch.Tensor, scale: torch.Tensor, base_weight: Optional
     """``(out, n [+ 1], in)``: ``weight`` ``(out, in, n)`` times ``scale`` ``(out, in)`` per edge,
     basis-major, and ``base_weight`` ``(out, in)`` (when given) as the last row, in one pass
     (:func:`kanlab.kernels.basis_major_weight`; the caller checks :func:`weights_apply`)."""
-    lib = library()
-    assert lib is not None, "basis_major called without the compiled loop"
     weight, scale = _plain(weight, weight.dtype), _plain(scale, weight.dtype)
     base = None if base_weight is None else _plain(base_weight, weight.dtype)
     out_dim, in_dim, n = weight.shape
     w = torch.empty(out_dim, n + (base is not None), in_dim, dtype=weight.dtype, device=_CPU)
-    fn = lib.kanlab_basis_major_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_f32
+    fn = _loop("basis_major", weight.dtype)
     fn(weight.data_ptr(), scale.data_ptr(), None if base is None else base.data_ptr(), out_dim, in_dim, n,
        _threads(), w.data_ptr())
     return w
@@ -335,12 +328,10 @@ def basis_major(weight: torch.Tensor, scale: torch.Tensor, base_weight: Optional
 def basis_major_grad(g: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """The gradients of :func:`basis_major`'s ``weight`` ``(out, in, n)`` and ``scale`` ``(out,
     in)`` from its output's gradient ``g`` ``(out, rows, in)`` (the base row's is ``g[:, n]``)."""
-    lib = library()
-    assert lib is not None, "basis_major_grad called without the compiled loop"
     g, weight, scale = _plain(g, weight.dtype), _plain(weight, weight.dtype), _plain(scale, weight.dtype)
     out_dim, in_dim, n = weight.shape
     g_weight, g_scale = torch.empty_like(weight), torch.empty_like(scale)
-    fn = lib.kanlab_basis_major_grad_f64 if weight.dtype == torch.float64 else lib.kanlab_basis_major_grad_f32
+    fn = _loop("basis_major_grad", weight.dtype)
     fn(g.data_ptr(), weight.data_ptr(), scale.data_ptr(), out_dim, in_dim, n, g.shape[1], _threads(),
        g_weight.data_ptr(), g_scale.data_ptr())
     return g_weight, g_scale
@@ -433,9 +424,7 @@ class MSECall:
 
     def run(self) -> None:
         """Evaluate (after the first call the first layer's kept values are reused)."""
-        lib = library()
-        assert lib is not None
-        fn = lib.kanlab_mse_f64 if self.double else lib.kanlab_mse_f32
+        fn = _loop("mse", torch.float64 if self.double else torch.float32)
         if fn(*self.args, int(self.kept), int(self.gradients)):
             raise MemoryError("kanlab's compiled closure could not allocate its work buffers")
         self.kept = self.keeps  # the keep buffers (if any) are filled now

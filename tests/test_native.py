@@ -148,6 +148,15 @@ def assert_row_loop_gives_the_point_loops_numbers(knots: torch.Tensor, x: torch.
     return plan
 
 
+def points_around(knots: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``(rows, in)`` points for knots ``(in, n_knots)``: each knot and its neighbours one ulp either
+    side, then 300 rows spread over each input's span widened by 20% on both sides."""
+    lo, hi = knots[:, :1].T, knots[:, -1:].T
+    near = torch.cat([knots, torch.nextafter(knots, knots - 1), torch.nextafter(knots, knots + 1)], dim=1).T
+    spread = lo - 0.2 * (hi - lo) + 1.4 * (hi - lo) * torch.rand(300, knots.shape[0], generator=gen, dtype=knots.dtype)
+    return torch.cat([near, spread])
+
+
 def with_odd_points(x: torch.Tensor) -> torch.Tensor:
     """``x`` with NaN, infinities and far points in some of its first four columns."""
     x = x.clone()
@@ -170,10 +179,7 @@ def test_wide_uniform_layers_take_the_row_loop_with_the_point_loops_numbers(dtyp
     finally:
         torch.set_default_dtype(default)
     gen = torch.Generator().manual_seed(grid * 10 + k)
-    near = torch.cat([knots, torch.nextafter(knots, knots - 1), torch.nextafter(knots, knots + 1)], dim=1).T
-    lo, hi = knots[:, :1].T, knots[:, -1:].T
-    spread = lo - 0.2 * (hi - lo) + 1.4 * (hi - lo) * torch.rand(300, len(ranges), generator=gen, dtype=dtype)
-    plan = assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(torch.cat([near, spread])), k)
+    plan = assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(points_around(knots, gen)), k)
     assert plan.cardinal and native.rows_loop(plan.native_tables(dtype)[0], False)
 
 
@@ -190,10 +196,7 @@ def test_wide_adapted_layers_take_the_row_loop_with_the_point_loops_numbers(dtyp
     model = KAN([18, 1], grid=grid, k=3, seed=0).to(dtype)
     model.update_grid_from_samples(samples.to(dtype))
     knots = model.layers[0].edge_basis.knots.detach()
-    lo, hi = knots[:, :1].T, knots[:, -1:].T
-    near = torch.cat([knots, torch.nextafter(knots, knots - 1), torch.nextafter(knots, knots + 1)], dim=1).T
-    spread = lo - 0.2 * (hi - lo) + 1.4 * (hi - lo) * torch.rand(300, 18, generator=gen, dtype=torch.float64).to(dtype)
-    plan = assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(torch.cat([near, spread])), 3)
+    plan = assert_row_loop_gives_the_point_loops_numbers(knots, with_odd_points(points_around(knots, gen)), 3)
     assert not plan.cardinal
     assert native.rows_loop(plan.native_tables(dtype)[0], True) == (knots.shape[1] <= 34)
 
